@@ -15,15 +15,15 @@ COMMANDS = {
     "build": "builders.cli:build",
     "sources": "builders.cli:sources",
     "ls": "resetkit.cli_store:ls",
-    "pool": "builders.cli:pool",
+    "pool": "builders.pool_cli:pool",
     "judge": "judging.cli:judge",
-    "select": "judging.cli:select",
+    "select": "judging.select_cli:select",
     "sql": "resetkit.sql:sql_command",
     "card": "resetkit.cli_store:card",
     "publish": "resetkit.hub:publish_command",
     "train": "training.cli:train",
     "eval": "resetkit.evaluate:eval_command",
-    "report": "judging.cli:report",
+    "report": "judging.report_cli:report",
 }
 
 SHORT_HELP = {
