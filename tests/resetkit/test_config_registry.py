@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from resetkit.config import build, describe, field, load_yaml, parse_overrides
+from resetkit.errors import ResetkitError
+from resetkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class Cfg:
+    lr: float = field(1e-5, help="learning rate")
+    steps: int = field(10, help="steps")
+    name: str = field("x", help="a name")
+    flag: bool = field(False, help="a flag")
+
+
+def test_layers_and_coercion(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("lr: 2.0e-5\nsteps: 5\n")
+    top = tmp_path / "top.yaml"
+    top.write_text("include: base.yaml\nname: top\n")
+    preset = load_yaml(top)
+    assert preset == {"lr": 2e-5, "steps": 5, "name": "top"}
+    cfg = build(Cfg, preset, parse_overrides(["steps=7", "flag=true"]))
+    assert (cfg.lr, cfg.steps, cfg.name, cfg.flag) == (2e-5, 7, "top", True)
+    assert [d[0] for d in describe(Cfg)] == ["lr", "steps", "name", "flag"]
+
+
+def test_unknown_key_suggests():
+    with pytest.raises(ResetkitError, match="Did you mean 'steps'"):
+        build(Cfg, {"step": 3})
+    with pytest.raises(ResetkitError, match="cannot read"):
+        build(Cfg, {"steps": "many"})
+    with pytest.raises(ResetkitError, match="key=value"):
+        parse_overrides(["novalue"])
+
+
+def test_registry_lazy_and_suggest():
+    reg = Registry("judge", {"json": "json:dumps", "rouge": "no.such.module:x"})
+    assert reg.get("json")({"a": 1}) == '{"a": 1}'
+    with pytest.raises(ResetkitError, match="Did you mean 'rouge'"):
+        reg.get("rogue")
