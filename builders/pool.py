@@ -1,0 +1,399 @@
+"""Candidate pools (paper section 5.1, DESIGN.md section 6): several decodings per example.
+
+``run_pool(store, examples_ref, cfg)`` reads an examples dataset, plans the decoding grid
+for every example (``builders.grid``), generates with a backend (``builders.backends``) and
+writes a ``pool`` dataset in the CANDIDATES schema, with the examples version as parent
+and the model id + revision in the manifest.
+
+Why it is built this way:
+- every planned candidate has a stable id (hash of example, model, revision, template,
+  decoding parameters, seed and sample index) and a seed derived from (global seed,
+  example, sample index), so planning is a pure function of the inputs;
+- candidates are generated in shards of ``shard_examples`` examples, each written atomically
+  under ``store.workdir(name, version)``.  A re-run reads the shards, generates only the
+  missing candidates (and retries rows that failed), and assembles the final dataset in plan
+  order: a killed run, resumed, ends with the same dataset as an uninterrupted one;
+- identical greedy requests of an example (the paper's top-k arm at temperature 0 is seven
+  greedy decodes) are generated once and copied (``dedup_greedy``); identical texts of an
+  example point at the first one through ``duplicate_of``, so judges score each text once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from resetkit.config import field, to_dict
+from resetkit.errors import ResetkitError
+from resetkit.schemas import CANDIDATES, check_columns
+from resetkit.store import DatasetVersion, Store, short_hash, write_parquet_atomic
+
+BUILDER_VERSION = "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolConfig:
+    model: str = field("", help="Model: a local folder, a Hub id, or the model name an OpenAI-compatible "
+                                "server knows.")
+    backend: str = field("transformers", help="Generation backend: transformers, vllm or openai.")
+    grid: str = field("paper", help="Decoding grid: paper, paper-s, greedy, or a YAML file.")
+    runs: int | None = field(None, help="Sampling runs per example (overrides the grid; paper-s = 2).")
+    topk_temperature: float | None = field(
+        None, help="Sample the top-k arm at this temperature (the paper: 0, i.e. greedy).")
+    template: str | None = field(None, help="Re-render prompts with this template (alpaca, vicuna); "
+                                            "default: the examples' own prompts.")
+    max_new_tokens: int = field(480, help="Most tokens generated per candidate.")
+    seed: int = field(0, help="Global seed: arm choices and per-candidate seeds derive from it.")
+    limit: int | None = field(None, help="Use only the first N examples (after the split filter).")
+    revision: str | None = field(None, help="Model revision (Hub models); local folders are fingerprinted.")
+    dtype: str = field("auto", help="Weights dtype (transformers, vllm): auto, float32, bfloat16, float16.")
+    chat: bool = field(False, help="openai: use /v1/chat/completions (prompt as the user message) "
+                                   "instead of /v1/completions.")
+    dedup_greedy: bool = field(True, help="Generate identical greedy requests of an example once and copy "
+                                          "the text to the others.")
+    # -- how to run (not part of the dataset version) --
+    batch_size: int = field(64, help="transformers: rows per generate() call.")
+    device: str = field("auto", help="transformers: auto, cpu, cuda, cuda:1, ...")
+    base_url: str | None = field(None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
+    concurrency: int = field(32, help="openai: requests in flight at once.")
+    max_retries: int = field(5, help="openai: retries per request (429/5xx/timeouts, honouring Retry-After).")
+    timeout: float = field(120.0, help="openai: seconds per request attempt.")
+    send_top_k: bool = field(True, help="openai: send top_k (extra_body); off for servers that reject it.")
+    engine_args: dict = field(default_factory=dict, help="vllm: extra keyword arguments for vllm.LLM.")
+    shard_examples: int = field(64, help="Examples per resumable shard.")
+
+
+# fields that change how a run goes, never what it produces: kept out of the version id
+EXECUTION_FIELDS = ("batch_size", "device", "base_url", "concurrency", "max_retries", "timeout",
+                    "engine_args", "shard_examples")
+
+
+def backend_options(cfg: PoolConfig) -> dict:
+    return {"revision": cfg.revision, "dtype": cfg.dtype, "batch_size": cfg.batch_size, "device": cfg.device,
+            "base_url": cfg.base_url, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
+            "timeout": cfg.timeout, "chat": cfg.chat, "send_top_k": cfg.send_top_k,
+            "engine_args": dict(cfg.engine_args), "seed": cfg.seed}
+
+
+# -- planning ----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class PlannedExample:
+    split: str
+    example_id: str
+    prompt: str
+    template: str | None
+    decodings: list
+
+
+def _rerender(row: dict, target: str, where: str) -> str:
+    """The example's prompt rendered with ``target`` instead of its own template.
+
+    The input block is recovered exactly from the stored prompt: render the source template
+    around a marker, then strip the text before and after it.
+    """
+    from builders.templates import render
+
+    source, prompt, instruction = row.get("template"), row["prompt"], row.get("instruction") or ""
+    if source == target:
+        return prompt
+    if not source:
+        raise ResetkitError(f"{where}: example {row['id']} has no template name; cannot re-render with {target!r}")
+    marker = "\x00INPUT\x00"
+    head, _, tail = render(source, instruction, marker).partition(marker)
+    if prompt == render(source, instruction, None):
+        return render(target, instruction, None)
+    if prompt.startswith(head) and prompt.endswith(tail) and len(prompt) >= len(head) + len(tail):
+        return render(target, instruction, prompt[len(head):len(prompt) - len(tail)])
+    raise ResetkitError(f"{where}: example {row['id']}: prompt does not match template {source!r}; "
+                        f"cannot re-render it with {target!r}")
+
+
+def load_examples(ex: DatasetVersion, split: str | None, cfg: PoolConfig):
+    """(examples to sample, drops {(source, reason): n}) in dataset order; empty prompts skipped."""
+    splits = [split] if split else list(ex.splits)
+    cols = ["id", "prompt", "template", "source", "instruction"]
+    out, drops = [], {}
+    for s in splits:
+        files = ex.files(s)
+        schema = pq.read_schema(files[0])
+        check_columns(schema, ["id", "prompt"], f"examples {ex.ref}", str(files[0]))
+        table = ex.read(s, columns=[c for c in cols if c in schema.names])
+        for row in table.to_pylist():
+            if cfg.limit is not None and len(out) >= cfg.limit:
+                return out, drops
+            prompt = row.get("prompt")
+            if prompt is None or not prompt.strip():
+                key = (row.get("source") or "unknown", "empty prompt")
+                drops[key] = drops.get(key, 0) + 1
+                continue
+            template = row.get("template")
+            if cfg.template:
+                prompt, template = _rerender(row, cfg.template, f"examples {ex.ref}"), cfg.template
+            out.append((s, row["id"], prompt, template))
+    return out, drops
+
+
+def candidate_id(example_id: str, model: str, revision: str | None, template: str | None, d,
+                 max_new_tokens: int) -> str:
+    return short_hash({"example": example_id, "model": model, "revision": revision, "template": template,
+                       "temperature": d.temperature, "top_k": d.top_k, "top_p": d.top_p, "seed": d.seed,
+                       "max_new_tokens": max_new_tokens, "sample_index": d.sample_index}, 16)
+
+
+def make_plan(examples, grid, cfg: PoolConfig) -> list[PlannedExample]:
+    from .grid import plan_example
+
+    return [PlannedExample(s, ex_id, prompt, template, plan_example(ex_id, grid, cfg.seed))
+            for s, ex_id, prompt, template in examples]
+
+
+def resolve_grid(cfg: PoolConfig):
+    from .grid import load_grid
+
+    return load_grid(cfg.grid).with_runs(cfg.runs).with_topk_temperature(cfg.topk_temperature)
+
+
+# -- shards ----------------------------------------------------------------------------------
+
+def _read_shards(workdir: Path) -> pa.Table | None:
+    files = sorted(workdir.glob("shard-*.parquet"))
+    if not files:
+        return None
+    return pa.concat_tables([pq.read_table(f).cast(CANDIDATES) for f in files])
+
+
+def _chunks(items: list, size: int) -> Iterator[tuple[int, list]]:
+    for start in range(0, len(items), max(1, size)):
+        yield start, items[start:start + size]
+
+
+def _rows_for(chunk: list[PlannedExample], ids: dict, done: set, info: dict, cfg: PoolConfig, backend):
+    """Generate the missing candidates of ``chunk``: returns candidate rows (dicts)."""
+    from .backends import GenRequest
+
+    rows, requests, copies = [], [], {}
+    for pe in chunk:
+        first_greedy: dict = {}
+        for d in pe.decodings:
+            cid = ids[(pe.example_id, d.sample_index)]
+            if cid in done:
+                continue
+            rows.append({"example_id": pe.example_id, "candidate_id": cid, "model": info["model"],
+                         "model_revision": info["revision"], "template": pe.template, "prompt": pe.prompt,
+                         "temperature": d.temperature, "top_k": d.top_k, "top_p": d.top_p, "seed": d.seed,
+                         "arm": d.arm, "sample_index": d.sample_index, "greedy": d.greedy,
+                         "duplicate_of": None, "backend": backend.name})
+            if cfg.dedup_greedy and d.greedy:
+                if "key" in first_greedy:
+                    copies[cid] = first_greedy["key"]
+                    continue
+                first_greedy["key"] = cid
+            requests.append(GenRequest(cid, pe.prompt, d.temperature, d.top_k, d.top_p, d.seed,
+                                       cfg.max_new_tokens))
+    return rows, requests, copies
+
+
+def _fill(rows, results, copies):
+    by_key = {r.key: r for r in results}
+    for row in rows:
+        res = by_key[copies.get(row["candidate_id"], row["candidate_id"])]
+        row.update(text=res.text, num_tokens=res.num_tokens, finish_reason=res.finish_reason, error=res.error)
+    return rows
+
+
+def mark_duplicates(table: pa.Table) -> pa.Table:
+    """Set duplicate_of: the first candidate (by sample_index) of the same example with the same
+    text.  Error rows (text null) are never duplicates.  ``table`` is in plan order."""
+    first: dict = {}
+    dup = []
+    for ex_id, cid, text in zip(table["example_id"].to_pylist(), table["candidate_id"].to_pylist(),
+                                table["text"].to_pylist()):
+        if text is None:
+            dup.append(None)
+            continue
+        key = (ex_id, text)
+        dup.append(first.get(key))
+        first.setdefault(key, cid)
+    return table.set_column(table.schema.get_field_index("duplicate_of"), "duplicate_of",
+                            pa.array(dup, pa.string()))
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str | None):
+    from .backends import load_backend
+
+    if not cfg.model:
+        raise ResetkitError("no model given (--model PATH_OR_ID)")
+    ex = store.resolve(examples_ref)
+    grid = resolve_grid(cfg)
+    backend = load_backend(cfg.backend, cfg.model, **backend_options(cfg))
+    backend.check()  # fails fast: missing model, unreachable server, missing extra
+    examples, drops = load_examples(ex, split, cfg)
+    return ex, grid, backend, examples, drops
+
+
+def dry_run(store: Store, examples_ref, cfg: PoolConfig, *, split: str | None = None, out=None) -> dict:
+    """Count the requests and prompt tokens a run would make; print them; write nothing."""
+    out = out or sys.stdout
+    ex, grid, backend, examples, drops = _prepare(store, examples_ref, cfg, "pool", split)
+    plan = make_plan(examples, grid, cfg)
+    n_candidates = sum(len(p.decodings) for p in plan)
+    n_requests = 0
+    prompt_tokens = 0
+    counts = backend.count_tokens([p.prompt for p in plan]) if plan else []
+    for i, p in enumerate(plan):
+        greedy = sum(d.greedy for d in p.decodings)
+        req = len(p.decodings) - (greedy - 1 if cfg.dedup_greedy and greedy > 1 else 0)
+        n_requests += req
+        if counts is not None:
+            prompt_tokens += counts[i] * req
+    summary = {"examples": len(plan), "skipped": sum(drops.values()), "candidates": n_candidates,
+               "requests": n_requests, "prompt_tokens": prompt_tokens if counts is not None else None,
+               "max_new_tokens": cfg.max_new_tokens, "grid": grid.to_dict(), "backend": cfg.backend,
+               "model": cfg.model}
+    print(f"dry run: {ex.ref} -> {cfg.backend} {cfg.model} (grid {grid.name}, {grid.per_example} "
+          f"candidates per example)", file=out)
+    print(f"  examples: {len(plan)} (skipped: {summary['skipped']} with an empty prompt)", file=out)
+    print(f"  candidates: {n_candidates}; requests: {n_requests}"
+          + (" (identical greedy requests generated once)" if n_requests < n_candidates else ""), file=out)
+    tokens = "unknown for this backend" if counts is None else f"{prompt_tokens:,}"
+    print(f"  prompt tokens sent: {tokens}; at most {cfg.max_new_tokens} new tokens per request", file=out)
+    for p in plan[:3]:
+        d = p.decodings[0]
+        print(f"  e.g. {p.example_id}: arm {d.arm}, " + ", ".join(
+            f"(T={x.temperature}, k={x.top_k})" for x in p.decodings), file=out)
+    return summary
+
+
+def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool", split: str | None = None,
+             progress: bool = True) -> DatasetVersion:
+    """Generate (or resume) the candidate pool of ``examples_ref`` and commit it as ``name``.
+
+    Returns the committed DatasetVersion.  Same inputs and config -> same version; if that
+    version exists already it is returned without generating anything.
+    """
+    from tqdm.auto import tqdm
+
+    ex, grid, backend, examples, drops = _prepare(store, examples_ref, cfg, name, split)
+    info = backend.model_info()
+    config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_FIELDS}
+    config.update(grid=grid.to_dict(), split=split)
+    model_input = {"model": info["model"], "revision": info["revision"]}
+    if "fingerprint" in info:
+        model_input["files"] = info["fingerprint"]["files"]
+    writer = store.create(name, builder="pool", config=config, parents=[ex], builder_version=BUILDER_VERSION,
+                          inputs={"examples": ex.ref, "model": model_input})
+    existing = store.root / name / writer.version
+    if (existing / "manifest.json").is_file():
+        backend.close()
+        return DatasetVersion(name, writer.version, existing)
+
+    plan = make_plan(examples, grid, cfg)
+    ids = {(p.example_id, d.sample_index): candidate_id(p.example_id, info["model"], info["revision"],
+                                                         p.template, d, cfg.max_new_tokens)
+           for p in plan for d in p.decodings}
+    planned = set(ids.values())
+    workdir = store.workdir(name, writer.version)
+    prior = _read_shards(workdir)
+    done = set()
+    if prior is not None:
+        ok = pc_not_error(prior)
+        done = {c for c in prior.filter(ok)["candidate_id"].to_pylist() if c in planned}
+    total = len(ids)
+    bar = tqdm(total=total, initial=len(done), unit="cand", desc=f"pool {cfg.backend}", disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    generated = 0
+    try:
+        for start, chunk in _chunks(plan, cfg.shard_examples):
+            rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
+            if not rows:
+                continue
+            n_copies = len(rows) - len(requests)
+            try:
+                results = backend.generate(requests, on_done=bar.update)
+            except ResetkitError as exc:
+                saved = len(done)
+                raise ResetkitError(f"{exc.message} -- {saved} of {total} candidates are saved in {workdir}; "
+                                    "run the same command again to resume") from exc
+            bar.update(n_copies)
+            generated += len(requests)
+            table = pa.Table.from_pylist(_fill(rows, results, copies), schema=CANDIDATES)
+            shard = f"shard-{start:08d}-{short_hash([r['candidate_id'] for r in rows])}.parquet"
+            write_parquet_atomic(table, workdir / shard)
+            done.update(r["candidate_id"] for r in rows if r["finish_reason"] != "error")
+    finally:
+        bar.close()
+        backend.close()
+
+    final = _assemble(_read_shards(workdir), plan, ids)
+    n_err = sum(1 for f in final["finish_reason"].to_pylist() if f == "error")
+    n_dup = final["duplicate_of"].null_count
+    with writer as w:
+        for (src, reason), n in sorted(drops.items()):
+            w.add_drop(src, reason, n)
+        for s in dict.fromkeys(p.split for p in plan):
+            part = final.filter(pa.array([sp == s for sp in _split_of(final, plan)]))
+            w.write(s, part, schema=CANDIDATES)
+        if not plan:
+            w.write(split or "train", CANDIDATES.empty_table())
+        w.extra["examples"] = ex.ref
+        w.extra["model"] = {"model": info["model"], "revision": info["revision"], "backend": cfg.backend}
+        w.extra["grid"] = grid.to_dict()
+        w.extra["counts"] = {"examples": len(plan), "candidates": final.num_rows, "errors": n_err,
+                             "duplicates": final.num_rows - n_dup, "greedy": sum(final["greedy"].to_pylist()),
+                             "generated_this_run": generated}
+        w.extra["run"] = {k: v for k, v in to_dict(cfg).items() if k in EXECUTION_FIELDS}
+        w.card_meta.update(pretty_name=f"RESET candidate pool ({name})", task_categories=["text-generation"])
+        w.card_sections["Decoding grid"] = _grid_markdown(grid, cfg, info)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return w.result
+
+
+def pc_not_error(table: pa.Table):
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.not_equal(table["finish_reason"], "error"), True)
+
+
+def _split_of(final: pa.Table, plan: list[PlannedExample]) -> list[str]:
+    split = {p.example_id: p.split for p in plan}
+    return [split[e] for e in final["example_id"].to_pylist()]
+
+
+def _assemble(shards: pa.Table | None, plan: list[PlannedExample], ids: dict) -> pa.Table:
+    """All planned candidates in plan order, one row each (a successful row beats an error row)."""
+    best: dict = {}
+    rows = shards.to_pylist() if shards is not None else []
+    for row in rows:
+        cid = row["candidate_id"]
+        if cid not in best or best[cid]["finish_reason"] == "error":
+            best[cid] = row
+    ordered = []
+    for p in plan:
+        for d in p.decodings:
+            cid = ids[(p.example_id, d.sample_index)]
+            if cid not in best:
+                raise ResetkitError(f"internal error: candidate {cid} was planned but not generated")
+            ordered.append(best[cid])
+    return mark_duplicates(pa.Table.from_pylist(ordered, schema=CANDIDATES))
+
+
+def _grid_markdown(grid, cfg: PoolConfig, info: dict) -> str:
+    lines = [f"Grid `{grid.name}`: {grid.runs} run(s), arm choice `{grid.choose}` (seeded with "
+             f"seed {cfg.seed}), {grid.per_example} candidates per example, at most {cfg.max_new_tokens} "
+             f"new tokens. Model `{info['model']}` revision `{info['revision']}`, backend `{cfg.backend}`.", "",
+             "| arm | varies | values | fixed |", "|---|---|---|---|"]
+    for a in grid.arms:
+        fixed = ", ".join(f"{k}={v}" for k, v in a.fixed) or "-"
+        lines.append(f"| {a.name} | {a.vary} | {', '.join(str(v) for v in a.values)} | {fixed} |")
+    lines += ["", "Temperature 0 is greedy decoding (`greedy` = true); top_k 0 means top-k off. Identical "
+              "texts of one example point at the first through `duplicate_of`."]
+    return "\n".join(lines)

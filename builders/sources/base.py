@@ -1,0 +1,155 @@
+"""The one small interface every upstream source implements, and the shared rule helpers.
+
+A source subclass declares what it is (name, Hub id, license, objective, task, columns,
+the paper's rules in words) and writes one method, ``convert(row, ctx)``, that maps an
+upstream row to a partial example dict -- or returns a drop reason (a short string).  The
+base class does the bookkeeping: reading splits (``reader``), counting drops per reason,
+stable ids, prompts.  Sources that need the whole split at once (OASST-1 joins replies to
+their parents) override ``examples`` instead.
+
+A partial example holds ``uid`` (upstream id or content, hashed with the source name into
+the stable ``id``), ``instruction``, and optionally ``question``, ``passages``, ``context``,
+``response``, ``references``, ``meta``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from resetkit.store import short_hash
+
+from .. import templates
+from .reader import Chunk, Column
+
+
+@dataclass
+class Context:
+    """What a source needs to know about the build (and where its drops go)."""
+
+    template: str = "alpaca"
+    max_passages: int = 5
+    gold_passage: str = "swap"       # swap | drop: gold only beyond the first max_passages
+    passage_title: bool = True
+    drops: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + n
+
+
+class Source:
+    name: str = ""
+    pretty: str = ""
+    hub_id: str | None = None        # "repo" or "repo:config"
+    where: str = ""                  # where to get it when there is no Hub id
+    license: str = "other"
+    objective: str = "instruction"
+    task: str = "open_ended"
+    role: str = "if-train"           # the corpus it feeds
+    columns: list[Column] = []
+    rules: str = ""
+    paper_rows: str = ""
+
+    has_prefilter = False
+
+    def prefilter(self, batch, ctx: Context):
+        """Optional vectorised pre-filter of Arrow input (Parquet, CSV, Hub) that applies the
+        same rule, with the same drop reason, as ``convert`` -- only faster, because most rows
+        of a big source never become Python objects.  Returns (batch, kept row indices).
+        """
+        return batch, range(batch.num_rows)
+
+    def convert(self, row: dict, ctx: Context) -> dict | str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def examples(self, chunks: Iterator[Chunk], split: str, ctx: Context) -> Iterator[dict]:
+        """Finished example rows (schema EXAMPLES) of one split, in upstream order."""
+        for chunk in chunks:
+            for row in chunk.rows:
+                out = self.convert(row, ctx)
+                if isinstance(out, str):
+                    ctx.drop(out)
+                else:
+                    yield self.finish(out, split, ctx)
+
+    # -- helpers -------------------------------------------------------------------
+    def finish(self, ex: dict, split: str, ctx: Context) -> dict:
+        """Fill in id, objective, task, split, prompt, template, and the JSON meta."""
+        question, passages = ex.get("question"), ex.get("passages") or []
+        context = ex.get("context")
+        if context is None and passages:
+            context = "\n".join(passages)
+        if question is not None:
+            model_input = templates.qa_input(question, passages)
+        else:
+            model_input = context
+        response = ex.get("response")
+        refs = ex.get("references")
+        if refs is None:
+            refs = [response] if response is not None else []
+        return {
+            "id": short_hash(f"{self.name}\x00{ex['uid']}", 16),
+            "source": self.name,
+            "objective": self.objective,
+            "task": self.task,
+            "split": split,
+            "instruction": ex["instruction"],
+            "question": question,
+            "context": context,
+            "passages": passages,
+            "response": response,
+            "references": refs,
+            "prompt": templates.render(ctx.template, ex["instruction"], model_input),
+            "template": ctx.template,
+            "meta": json.dumps(ex.get("meta") or {}, sort_keys=True, ensure_ascii=False),
+        }
+
+
+_WS = re.compile(r"\s+")
+
+
+def clean(text) -> str:
+    """Strip a text field; None -> ""."""
+    return text.strip() if isinstance(text, str) else ""
+
+
+def norm_key(text: str | None) -> str:
+    """Whitespace- and case-insensitive form used for de-duplication and 'unseen' checks."""
+    return _WS.sub(" ", (text or "")).strip().lower()
+
+
+_ANS_PUNCT = re.compile(r"[^\w\s]")
+
+
+def _norm_answer(text: str) -> str:
+    return _WS.sub(" ", _ANS_PUNCT.sub(" ", text.lower())).strip()
+
+
+def mentions(passage: str, answers: list[str]) -> bool:
+    """Does a passage mention one of the gold answers (normalised, whole-word substring)?"""
+    p = f" {_norm_answer(passage)} "
+    return any(a and f" {a} " in p for a in (_norm_answer(x) for x in answers))
+
+
+def pick_passages(passages: list[str], gold: list[bool], ctx: Context) -> list[str] | str:
+    """The paper's context rule: at most ``max_passages`` passages, at least one with the gold.
+
+    Keeps retrieval order.  When no gold passage is among the first ``max_passages``:
+    ``gold_passage="swap"`` (default) replaces the last kept passage with the best-ranked
+    gold passage; ``"drop"`` drops the example.  No gold passage at all -> drop.
+    Returns the passages or a drop reason.
+    """
+    if not passages:
+        return "no_passages"
+    if not any(gold):
+        return "no_gold_passage"
+    k = ctx.max_passages
+    head = passages[:k]
+    if any(gold[:k]):
+        return head
+    if ctx.gold_passage == "drop":
+        return "gold_beyond_max_passages"
+    first_gold = next(i for i, g in enumerate(gold) if g)
+    return head[:-1] + [passages[first_gold]]

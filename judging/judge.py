@@ -1,0 +1,301 @@
+"""Apply the external judges to a candidate pool and write the long ``scores`` table.
+
+    run_judges(store, pool_ref, judges, cfg, *, name="scores", progress=True) -> DatasetVersion
+    plan_judges(store, pool_ref, judges, cfg, *, name="scores") -> dict   (what a run would do)
+
+Each judge (registry below: name -> "module:Class") scores the candidates whose example
+task it covers (DESIGN.md §5) and emits rows of resetkit.schemas.SCORES.  Example fields
+(task, objective, instruction, question, context, references) come from the examples
+dataset named in the pool manifest's ``extra["examples"]``.
+
+Incremental: the newest earlier ``scores`` version of the same pool is read; its rows are
+kept where (candidate, judge, judge_version) still holds, and only the rest is computed
+(rows of judges not asked for this time are carried over unchanged).  Identical texts of
+one example are judged once and the result copied to every duplicate.  The new version
+lists the pool and examples as parents; ``extra["carried_from"]`` names the version rows
+were reused from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from resetkit.config import field, to_dict
+from resetkit.errors import ResetkitError
+from resetkit.registry import Registry
+from resetkit.schemas import SCORES, check_columns
+from resetkit.store import DatasetVersion, Store, short_hash
+
+JUDGES = Registry("judge", {
+    "span": "judging.coverage:SpanJudge",
+    "ngram": "judging.coverage:NgramJudge",
+    "em": "judging.exact_match:ExactMatchJudge",
+    "rouge": "judging.rouge:RougeJudge",
+    "summac": "judging.summac:SummacJudge",
+    "llm": "judging.llm_judge:LLMJudge",
+})
+DEFAULT_JUDGES = ("span", "ngram", "em", "rouge", "summac", "llm")
+RETRYABLE = "request failed"  # error prefix of rows whose judge call failed (retried next run)
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    # text metrics
+    rouge_stemming: bool = field(False, help="Porter-stem tokens for ROUGE-L (rouge_score use_stemmer).")
+    # SummaC-ZS
+    nli_model: str = field("tals/albert-xlarge-vitaminc-mnli",
+                           help="NLI checkpoint for SummaC-ZS: a Hub id or a local directory.")
+    nli_entailment_idx: int | None = field(None, help="Entailment label index (default: from id2label).")
+    nli_contradiction_idx: int | None = field(None, help="Contradiction label index (default: from id2label).")
+    summac_contradiction: bool = field(False, help="Contradiction-aware SummaC-ZS: mean(max ent - max con), "
+                                                   "range [-1, 1]; default entailment only (DESIGN.md §7).")
+    nli_device: str = field("auto", help="Device for the NLI model: auto, cpu, cuda, cuda:N.")
+    nli_dtype: str = field("auto", help="auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
+    nli_batch_tokens: int | None = field(None, help="Padded tokens per NLI batch (default 8192 CPU, 65536 GPU).")
+    nli_max_length: int = field(500, help="Max tokens of a (premise, hypothesis) pair, as in summac.")
+    summac_max_doc_sents: int = field(100, help="Premise sentences kept per example, as in summac.")
+    # LLM judge
+    judge_model: str = field("gpt-4-0613", help="LLM judge model name at the endpoint.")
+    judge_base_url: str | None = field(None, help="OpenAI-compatible base URL (default: the OpenAI API; "
+                                                  "$OPENAI_BASE_URL is honoured by the client).")
+    judge_prompt: str = field("paper", help="Judge prompt: 'paper' (Table 5) or 'single-v1' (FastChat).")
+    judge_temperature: float = field(0.0, help="Judge sampling temperature (paper: 0).")
+    judge_max_tokens: int = field(512, help="Judge max completion tokens (paper: 512).")
+    judge_concurrency: int = field(32, help="Requests in flight at once.")
+    judge_max_retries: int = field(6, help="Retries per request on 429/5xx/timeouts (exponential backoff, "
+                                           "Retry-After honoured).")
+    judge_timeout: float = field(120.0, help="Seconds per request before it is retried.")
+    judge_prices: str | None = field(None, help="YAML/JSON file of USD per 1M tokens: "
+                                                "{model: {input: X, output: Y}} (default: built-in table).")
+    max_usd: float | None = field(None, help="Stop the LLM judge cleanly once this many USD are spent.")
+    batch: bool = field(False, help="Use the OpenAI Batch API (half price; resumable while pending).")
+    batch_poll_seconds: float = field(30.0, help="Seconds between Batch API status polls.")
+    batch_wait: bool = field(True, help="Wait for a submitted batch to finish (else exit; rerun resumes).")
+
+
+class Judge:
+    """One judge: declared metrics, tasks and example fields, and a batch ``score`` method.
+
+    Subclasses set ``name``, ``metrics``, ``tasks``, ``needs`` (example columns) and
+    ``code_version``, and implement ``score(items) -> [{metric: (value, raw, error)}]``
+    with one dict per item (an item is a dict of the candidate's text and the example's
+    fields).  A dict may leave a metric out only when the judge stopped early (budget):
+    such items are not written and get scored on the next run.
+    """
+
+    name = ""
+    metrics: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    code_version = "1"
+
+    def __init__(self, cfg: JudgeConfig, store: Store | None = None):
+        self.cfg = cfg
+        self.store = store
+        self.usage: dict = {}
+
+    def settings(self) -> dict:
+        """The config values that change this judge's numbers (part of judge_version)."""
+        return {}
+
+    @property
+    def version(self) -> str:
+        s = self.settings()
+        return self.code_version + ("+" + short_hash(s, 8) if s else "")
+
+    def check(self, items: list[dict]) -> None:
+        """Fail fast (before any work) when the judge cannot run: model labels, API key..."""
+
+    def plan(self, items: list[dict]) -> dict:
+        return {"items": len(items)}
+
+    def score(self, items: list[dict], progress: bool = False) -> list[dict]:
+        raise NotImplementedError
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="text", disable=not progress, file=sys.stderr)
+
+
+def _load_inputs(store: Store, pool_ref, judges: list[Judge]):
+    pool = store.resolve(pool_ref)
+    check_columns(pool.schema, ["example_id", "candidate_id", "text"], "candidate pool", pool.ref)
+    ex_ref = (pool.manifest or {}).get("examples")
+    if not ex_ref:
+        raise ResetkitError(f"{pool.ref}: manifest has no 'examples' entry naming the examples dataset")
+    examples = store.resolve(ex_ref)
+    needs = sorted({"id", "task"} | {c for j in judges for c in j.needs})
+    check_columns(examples.schema, needs, f"examples dataset {examples.ref} (needed by judges "
+                                          f"{', '.join(j.name for j in judges)})", str(examples.path))
+    ptab = pool.read(columns=["example_id", "candidate_id", "text"])
+    etab = examples.read(columns=needs)
+    ex = {}
+    for row in etab.to_pylist():
+        ex[row["id"]] = row
+    missing = sorted(set(ptab.column("example_id").to_pylist()) - set(ex))
+    if missing:
+        raise ResetkitError(f"{pool.ref}: {len(missing)} example_id(s) not in {examples.ref}, "
+                            f"e.g. {missing[:3]}")
+    return pool, examples, ptab.to_pylist(), ex
+
+
+def _previous(store: Store, name: str, pool: DatasetVersion) -> DatasetVersion | None:
+    for v in reversed(store.versions(name)):
+        if v.manifest.get("pool") == pool.ref:
+            return v
+    return None
+
+
+def _work(judge: Judge, cands: list[dict], ex: dict, done: set):
+    """Distinct (example, text) items this judge still has to score, and who gets each result."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    items = []
+    for c in cands:
+        e = ex[c["example_id"]]
+        if e["task"] not in judge.tasks or (c["candidate_id"], judge.name) in done:
+            continue
+        key = (c["example_id"], c["text"] or "")
+        if key not in groups:
+            items.append({**e, "example_id": c["example_id"], "text": c["text"] or "",
+                          "candidate_id": c["candidate_id"]})
+        groups[key].append(c["candidate_id"])
+    return items, [groups[(it["example_id"], it["text"])] for it in items]
+
+
+def _instantiate(judges, cfg, store) -> list[Judge]:
+    names = [j.strip() for j in (judges or DEFAULT_JUDGES) if j.strip()]
+    if not names:
+        raise ResetkitError("no judge given")
+    out = []
+    for n in dict.fromkeys(names):
+        out.append(JUDGES.get(JUDGES.check(n))(cfg, store))
+    return out
+
+
+def plan_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores") -> dict:
+    """What a run would compute, per judge (the LLM judge adds calls, tokens and USD)."""
+    js = _instantiate(judges, cfg, store)
+    pool, examples, cands, ex = _load_inputs(store, pool_ref, js)
+    prev = _previous(store, name, pool)
+    done = _carried_keys(prev, {j.name: j.version for j in js}) if prev else set()
+    out = {"pool": pool.ref, "examples": examples.ref, "previous": prev.ref if prev else None, "judges": {}}
+    for j in js:
+        items, owners = _work(j, cands, ex, done)
+        out["judges"][j.name] = {"version": j.version, "candidates": sum(map(len, owners)), **j.plan(items)}
+    return out
+
+
+def _carried_keys(prev: DatasetVersion, versions: dict) -> set:
+    tab = prev.read(columns=["candidate_id", "judge", "judge_version"])
+    return {(c, j) for c, j, v in zip(*(tab.column(n).to_pylist() for n in tab.column_names))
+            if versions.get(j) == v}
+
+
+def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores",
+               progress: bool = True) -> DatasetVersion:
+    """Score ``pool_ref`` with ``judges`` (names) and write a new ``name`` version."""
+    js = _instantiate(judges, cfg, store)
+    pool, examples, cands, ex = _load_inputs(store, pool_ref, js)
+    versions = {j.name: j.version for j in js}
+    pool_ids = {c["candidate_id"] for c in cands}
+
+    prev = _previous(store, name, pool)
+    carried: list[dict] = []
+    judge_versions: dict[str, str] = {}
+    if prev is not None:
+        for row in prev.read().to_pylist():
+            if row["candidate_id"] not in pool_ids:
+                continue
+            want = versions.get(row["judge"])
+            if (row["error"] or "").startswith(RETRYABLE):  # a failed request: try it again
+                continue
+            if want is None or want == row["judge_version"]:
+                carried.append(row)
+                judge_versions.setdefault(row["judge"], row["judge_version"])
+    done = {(r["candidate_id"], r["judge"]) for r in carried}
+
+    work = {j.name: _work(j, cands, ex, done) for j in js}
+    for j in js:  # label indices, API key...: fail before any work
+        if work[j.name][0]:
+            j.check(work[j.name][0])
+
+    new_rows: list[dict] = []
+    stats: dict = {}
+    for j in js:
+        judge_versions[j.name] = j.version
+        items, owners = work[j.name]
+        t0 = time.perf_counter()
+        results = j.score(items, progress=progress) if items else []
+        written = 0
+        for owner_ids, res in zip(owners, results):
+            if not res:
+                continue
+            for cid in owner_ids:
+                for metric, (value, raw, error) in res.items():
+                    new_rows.append({"candidate_id": cid, "judge": j.name, "metric": metric, "value": value,
+                                     "raw": raw, "error": error, "judge_version": j.version})
+                written += 1
+        stats[j.name] = {"version": j.version, "distinct_texts": len(items),
+                         "candidates_scored": written, "candidates_carried":
+                         len({r["candidate_id"] for r in carried if r["judge"] == j.name}),
+                         "seconds": round(time.perf_counter() - t0, 3), **j.usage}
+        if progress:
+            print(f"judge {j.name} (v{j.version}): {len(items)} distinct texts -> {written} candidates "
+                  f"scored, {stats[j.name]['candidates_carried']} carried over", file=sys.stderr)
+
+    rows = carried + new_rows
+    rows.sort(key=lambda r: (r["candidate_id"], r["judge"], r["metric"]))
+    table = pa.Table.from_pylist(rows, schema=SCORES) if rows else SCORES.empty_table()
+    content = _content_hash(table)
+    config = to_dict(cfg)
+    config["judges"] = [j.name for j in js]
+    with store.create(name, builder="judging.judge", builder_version="1", config=config,
+                      inputs={"scores_content": content}, parents=[pool, examples]) as w:
+        w.write("train", table, schema=SCORES)
+        w.extra["pool"] = pool.ref
+        w.extra["examples"] = examples.ref
+        w.extra["judge_versions"] = dict(sorted(judge_versions.items()))
+        w.extra["carried_from"] = prev.ref if prev is not None else None
+        w.extra["judge_stats"] = stats
+        w.card_meta.update({"pretty_name": f"Judge scores of {pool.ref}", "license": "other"})
+        w.card_sections["Judges"] = _card_section(stats, pool, examples, prev)
+    return w.result
+
+
+def _content_hash(table: pa.Table) -> str:
+    """Hash of the rows (Arrow IPC bytes): the same scores give the same version id."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks())
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+
+def _card_section(stats, pool, examples, prev) -> str:
+    lines = [f"Long table of judge scores for the candidates of `{pool.ref}` (examples `{examples.ref}`).",
+             "One row per (candidate, judge, metric); `value` is null when the judge could not score "
+             "(see `error`).", ""]
+    if prev is not None:
+        lines.append(f"Rows still valid were carried over from `{prev.ref}`.\n")
+    lines.append("| judge | version | distinct texts judged | candidates scored | carried over |")
+    lines.append("|---|---|---|---|---|")
+    for n, s in stats.items():
+        lines.append(f"| {n} | {s['version']} | {s['distinct_texts']} | {s['candidates_scored']} | "
+                     f"{s['candidates_carried']} |")
+    return "\n".join(lines)
+
+
+def scores_wide(version: DatasetVersion):  # pragma: no cover - convenience for notebooks
+    """candidate_id x metric table (pandas) of a scores version."""
+    df = version.read().to_pandas()
+    return df.pivot_table(index="candidate_id", columns="metric", values="value", aggfunc="first")
+
+
+__all__ = ["JudgeConfig", "Judge", "JUDGES", "run_judges", "plan_judges", "DEFAULT_JUDGES"]

@@ -1,0 +1,345 @@
+"""SummaC-ZS (Laban et al., 2022) on transformers, for a whole pool at once.
+
+Faithfulness of abstractive QA and summarisation answers (paper §2.2, DESIGN.md §5/§7):
+premise = context (the question prefixed for QA), both premise and answer split into
+sentences (Punkt, offline; sentences of 10 characters or fewer dropped and at most 100
+premise sentences, as in the ``summac`` package), every (premise sentence, answer
+sentence) pair run through an NLI model; score = mean over answer sentences of the max
+over premise sentences of P(entailment).  ``use_contradiction=True`` gives summac's
+contradiction-aware ZS, mean(max P(ent) - max P(contra)), in [-1, 1].  An answer with no
+sentence left scores 0.0, as in ``summac``.
+
+Why it is fast (bench/bench_judges.py): every distinct (premise sentence, answer
+sentence) pair of the whole pool goes through the model once (7 candidates of one
+example share the context and, at low temperature, most sentences); each distinct
+sentence is tokenised once and pairs are assembled from token ids in NumPy (the
+tokenizer's pair template is read from a probe and checked against real pair encodings);
+pairs are sorted by length and batched under a token budget, which removes nearly all
+padding; bf16/fp16 on GPU.  Scores equal ``summac.model_summac.SummaCZS`` within 1e-5
+(tests/judging/test_summac_parity.py).
+
+    ZeroShotScorer(model, ...).score(premises, hypotheses) -> list[float]
+    label_indices(config, entailment_idx=None, contradiction_idx=None) -> (ent, con)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from resetkit.errors import ResetkitError
+
+from .sentences import split_sentences
+
+ENTAILMENT_NAMES = ("entailment", "entails", "entailed", "supports", "support", "supported")
+CONTRADICTION_NAMES = ("contradiction", "contradicts", "contradicted", "refutes", "refute", "refuted")
+
+
+def label_indices(config, entailment_idx: int | None = None,
+                  contradiction_idx: int | None = None, where: str = "") -> tuple[int, int]:
+    """(entailment index, contradiction index) from ``config.id2label``, unless given."""
+    id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
+    found = {}
+    for idx, label in id2label.items():
+        low = label.strip().lower().replace("_", " ")
+        if low in ENTAILMENT_NAMES:
+            found.setdefault("ent", idx)
+        elif low in CONTRADICTION_NAMES:
+            found.setdefault("con", idx)
+    ent = entailment_idx if entailment_idx is not None else found.get("ent")
+    con = contradiction_idx if contradiction_idx is not None else found.get("con")
+    if ent is None or con is None:
+        missing = [n for n, v in (("entailment", ent), ("contradiction", con)) if v is None]
+        raise ResetkitError(
+            f"NLI model {where}: cannot tell the {' and '.join(missing)} label from its id2label "
+            f"{id2label}; name the indices with --nli-entailment-idx/--nli-contradiction-idx "
+            f"(config keys nli_entailment_idx, nli_contradiction_idx)")
+    n = len(id2label) or getattr(config, "num_labels", 0)
+    for what, idx in (("entailment", ent), ("contradiction", con)):
+        if n and not 0 <= idx < n:
+            raise ResetkitError(f"NLI model {where}: {what} index {idx} is outside its {n} labels {id2label}")
+    return int(ent), int(con)
+
+
+def chunk_sentences(text: str | None, *, min_chars: int = 10, max_sents: int | None = None) -> list[str]:
+    """summac's sentence granularity: Punkt sentences longer than ``min_chars`` characters."""
+    if not text:
+        return []
+    sents = [s for s in split_sentences(text) if len(s) > min_chars]
+    return sents[:max_sents] if max_sents is not None else sents
+
+
+class _PairTemplate:
+    """How the tokenizer lays out a pair: prefix + A + middle + B + suffix, with type ids.
+
+    Read from one probe pair; ``check`` compares assembled pairs with real encodings.
+    """
+
+    def __init__(self, tokenizer):
+        a = tokenizer("alpha beta", add_special_tokens=False)["input_ids"]
+        b = tokenizer("gamma delta", add_special_tokens=False)["input_ids"]
+        enc = tokenizer("alpha beta", "gamma delta")
+        ids = list(enc["input_ids"])
+        tt = list(enc.get("token_type_ids") or [0] * len(ids))
+        self.ok = False
+        for i in range(len(ids) - len(a) + 1):
+            if ids[i:i + len(a)] != a:
+                continue
+            for j in range(i + len(a), len(ids) - len(b) + 1):
+                if ids[j:j + len(b)] == b:
+                    self.prefix, self.middle, self.suffix = ids[:i], ids[i + len(a):j], ids[j + len(b):]
+                    seg = lambda lo, hi: set(tt[lo:hi]) or {0}  # noqa: E731
+                    parts = [seg(0, i), seg(i, i + len(a)), seg(i + len(a), j), seg(j, j + len(b)),
+                             seg(j + len(b), len(ids))]
+                    if all(len(p) == 1 for p in parts):
+                        self.types = [p.pop() for p in parts]
+                        self.ok = True
+                    return
+
+    @property
+    def n_special(self) -> int:
+        return len(self.prefix) + len(self.middle) + len(self.suffix)
+
+    def assemble(self, a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+        ids = self.prefix + a + self.middle + b + self.suffix
+        t = self.types
+        types = ([t[0]] * len(self.prefix) + [t[1]] * len(a) + [t[2]] * len(self.middle)
+                 + [t[3]] * len(b) + [t[4]] * len(self.suffix))
+        return ids, types
+
+
+class ZeroShotScorer:
+    """SummaC-ZS with one NLI model, scoring many (premise, hypothesis) texts at once.
+
+    model: a Hub id or a local directory of an ``AutoModelForSequenceClassification``.
+    device: "auto" (cuda if present), "cpu", "cuda", "cuda:1"...; dtype: "auto" (bf16 on
+    GPUs that support it, else fp16 on GPU, fp32 on CPU), "float32", "bfloat16", "float16".
+    batch_tokens: padded tokens per batch (length-sorted batches); max_length: pair
+    truncation (longest-first, as summac ran under transformers 4).
+    """
+
+    def __init__(self, model: str, *, entailment_idx: int | None = None,
+                 contradiction_idx: int | None = None, use_contradiction: bool = False,
+                 device: str = "auto", dtype: str = "auto", batch_tokens: int | None = None,
+                 max_batch_size: int = 512, max_length: int = 500, max_doc_sents: int = 100,
+                 min_sentence_chars: int = 10, torch_threads: int | None = None):
+        from resetkit.errors import require
+
+        torch = require("torch", "models", "SummaC-ZS")
+        transformers = require("transformers", "models", "SummaC-ZS")
+        self.torch = torch
+        if torch_threads:
+            torch.set_num_threads(int(torch_threads))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if dtype == "auto":
+            if self.device.type == "cuda":
+                dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+            else:
+                dtype = "float32"
+        self.dtype = getattr(torch, dtype)
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model)
+            self.model = transformers.AutoModelForSequenceClassification.from_pretrained(model, dtype=self.dtype)
+        except (OSError, ValueError) as exc:
+            raise ResetkitError(f"cannot load NLI model {model!r}: {exc}") from exc
+        self.model.to(self.device).eval()
+        self.ent_idx, self.con_idx = label_indices(self.model.config, entailment_idx, contradiction_idx,
+                                                   where=repr(model))
+        self.use_contradiction = use_contradiction
+        self.max_length, self.max_doc_sents = max_length, max_doc_sents
+        self.min_chars = min_sentence_chars
+        self.batch_tokens = batch_tokens or (65536 if self.device.type == "cuda" else 8192)
+        self.max_batch_size = max_batch_size
+        self.template = _PairTemplate(self.tokenizer)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.use_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
+        self.stats: dict = {}
+
+    # -- pairs -> probabilities ------------------------------------------------
+    def _encode_pairs(self, sents: list[str], pairs: list[tuple[int, int]]):
+        """Token ids and type ids per pair, from per-sentence encodings where that is exact."""
+        enc = self.tokenizer(sents, add_special_tokens=False)["input_ids"] if sents else []
+        ids, types = [None] * len(pairs), [None] * len(pairs)
+        slow = []
+        limit = self.max_length - (self.template.n_special if self.template.ok else 0)
+        for k, (p, h) in enumerate(pairs):
+            if self.template.ok and len(enc[p]) + len(enc[h]) <= limit:
+                ids[k], types[k] = self.template.assemble(enc[p], enc[h])
+            else:
+                slow.append(k)
+        if self.template.ok and pairs:
+            # prove the shortcut on a sample: assembled ids must equal the tokenizer's pair encoding
+            sample = [k for k in range(0, len(pairs), max(1, len(pairs) // 16)) if ids[k] is not None][:16]
+            ref = self.tokenizer([sents[pairs[k][0]] for k in sample], [sents[pairs[k][1]] for k in sample],
+                                 truncation=True, max_length=self.max_length)
+            for n, k in enumerate(sample):
+                if list(ref["input_ids"][n]) != ids[k]:
+                    self.template.ok = False
+                    return self._encode_pairs(sents, pairs)
+        if slow:
+            ref = self.tokenizer([sents[pairs[k][0]] for k in slow], [sents[pairs[k][1]] for k in slow],
+                                 truncation=True, max_length=self.max_length)
+            for n, k in enumerate(slow):
+                ids[k] = list(ref["input_ids"][n])
+                tt = ref.get("token_type_ids")
+                types[k] = list(tt[n]) if tt is not None else [0] * len(ids[k])
+        self.stats["pairs_tokenized_as_pairs"] = len(slow)
+        return ids, types
+
+    def _run(self, ids: list[list[int]], types: list[list[int]], progress: bool = False) -> np.ndarray:
+        """(n_pairs, 2) float32: P(entailment), P(contradiction) per pair."""
+        torch = self.torch
+        out = np.zeros((len(ids), 2), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda k: len(ids[k]))
+        # ascending lengths: the last pair added sets the padded width of its batch
+        batches, current = [], []
+        for k in order:
+            if current and (len(current) >= self.max_batch_size
+                            or (len(current) + 1) * len(ids[k]) > self.batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(k)
+        if current:
+            batches.append(current)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(ids), desc="summac pairs", unit="pair", leave=False)
+        cols = [self.ent_idx, self.con_idx]
+        with torch.inference_mode():
+            for batch in batches:
+                width = max(len(ids[k]) for k in batch)
+                inp = np.full((len(batch), width), self.pad_id, dtype=np.int64)
+                att = np.zeros((len(batch), width), dtype=np.int64)
+                typ = np.zeros((len(batch), width), dtype=np.int64)
+                for r, k in enumerate(batch):
+                    n = len(ids[k])
+                    inp[r, :n] = ids[k]
+                    att[r, :n] = 1
+                    typ[r, :n] = types[k]
+                feed = {"input_ids": torch.from_numpy(inp).to(self.device),
+                        "attention_mask": torch.from_numpy(att).to(self.device)}
+                if self.use_types:
+                    feed["token_type_ids"] = torch.from_numpy(typ).to(self.device)
+                logits = self.model(**feed).logits.float()
+                probs = torch.softmax(logits, dim=-1)[:, cols].cpu().numpy()
+                out[batch] = probs
+                if bar is not None:
+                    bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        self.stats["batches"] = len(batches)
+        return out
+
+    # -- texts -> scores --------------------------------------------------------
+    def score(self, premises: Sequence[str], hypotheses: Sequence[str], progress: bool = False) -> list[float]:
+        """SummaC-ZS of each hypothesis against its premise (same length lists)."""
+        if len(premises) != len(hypotheses):
+            raise ValueError("premises and hypotheses differ in length")
+        sent_id: dict[str, int] = {}
+        split_cache: dict[tuple[str, bool], list[int]] = {}
+
+        def sentence_ids(text, is_premise):
+            key = (text or "", is_premise)
+            if key not in split_cache:
+                chunks = chunk_sentences(text, min_chars=self.min_chars,
+                                         max_sents=self.max_doc_sents if is_premise else None)
+                split_cache[key] = [sent_id.setdefault(s, len(sent_id)) for s in chunks]
+            return split_cache[key]
+
+        pair_id: dict[tuple[int, int], int] = {}
+        grids = []
+        logical = 0
+        for prem, hyp in zip(premises, hypotheses):
+            p_ids, h_ids = sentence_ids(prem, True), sentence_ids(hyp, False)
+            if not p_ids or not h_ids:
+                grids.append(None)
+                continue
+            grid = np.empty((len(p_ids), len(h_ids)), dtype=np.int64)
+            for i, p in enumerate(p_ids):
+                for j, h in enumerate(h_ids):
+                    grid[i, j] = pair_id.setdefault((p, h), len(pair_id))
+            logical += grid.size
+            grids.append(grid)
+        sents = [None] * len(sent_id)
+        for s, i in sent_id.items():
+            sents[i] = s
+        pairs = list(pair_id)
+        ids, types = self._encode_pairs(sents, pairs)
+        probs = self._run(ids, types, progress=progress).astype(np.float64)
+        self.stats.update(logical_pairs=logical, distinct_pairs=len(pairs), distinct_sentences=len(sents))
+        scores = []
+        for grid in grids:
+            if grid is None:
+                scores.append(0.0)
+                continue
+            ent = probs[grid, 0].max(axis=0)
+            if self.use_contradiction:
+                ent = ent - probs[grid, 1].max(axis=0)
+            value = float(np.mean(ent))
+            scores.append(value if math.isfinite(value) else float("nan"))
+        return scores
+
+
+def premise_for(example: dict) -> str:
+    """NLI premise: the context, with the question prefixed for QA (paper §2.2)."""
+    context = example.get("context") or ""
+    question = example.get("question") or ""
+    if example.get("task") == "abstractive_qa" and question:
+        return f"{question}\n{context}"
+    return context
+
+
+def _judge_base():
+    from .judge import Judge
+
+    return Judge
+
+
+class SummacJudge(_judge_base()):
+    """summac -> summac_zs (faithfulness of abstractive QA and summarisation)."""
+
+    name = "summac"
+    metrics = ("summac_zs",)
+    tasks = ("abstractive_qa", "summarization")
+    needs = ("context", "question")
+
+    def settings(self):
+        c = self.cfg
+        return {"model": c.nli_model, "ent": c.nli_entailment_idx, "con": c.nli_contradiction_idx,
+                "contradiction": c.summac_contradiction, "max_length": c.nli_max_length,
+                "max_doc_sents": c.summac_max_doc_sents, "dtype": c.nli_dtype}
+
+    def check(self, items):
+        from resetkit.errors import require
+
+        transformers = require("transformers", "models", "SummaC-ZS")
+        try:
+            config = transformers.AutoConfig.from_pretrained(self.cfg.nli_model)
+        except (OSError, ValueError) as exc:
+            raise ResetkitError(f"cannot load NLI model {self.cfg.nli_model!r}: {exc}") from exc
+        label_indices(config, self.cfg.nli_entailment_idx, self.cfg.nli_contradiction_idx,
+                      where=repr(self.cfg.nli_model))
+
+    def score(self, items, progress=False):
+        c = self.cfg
+        scorer = ZeroShotScorer(c.nli_model, entailment_idx=c.nli_entailment_idx,
+                                contradiction_idx=c.nli_contradiction_idx,
+                                use_contradiction=c.summac_contradiction, device=c.nli_device,
+                                dtype=c.nli_dtype, batch_tokens=c.nli_batch_tokens,
+                                max_length=c.nli_max_length, max_doc_sents=c.summac_max_doc_sents)
+        values = scorer.score([premise_for(it) for it in items], [it["text"] for it in items],
+                              progress=progress)
+        self.usage = {k: v for k, v in scorer.stats.items() if k != "batches"}
+        out = []
+        for it, v in zip(items, values):
+            err = None
+            if not chunk_sentences(it["text"], min_chars=scorer.min_chars):
+                err = "no answer sentence longer than 10 characters: scored 0, as summac does"
+            out.append({"summac_zs": (v, err, None)})
+        return out

@@ -1,0 +1,366 @@
+"""``resetkit eval``: greedy generation on the evaluation suite, judged, as one eval dataset.
+
+The paper (§5, A.3) evaluates each model with greedy decoding, at most 480 new tokens, on
+1,000 sampled examples per context-dependent test set — CNN/DM, MS MARCO, NQ (seen in
+training) and WikiSum, SearchQA, BioASQ (unseen) — and on the instruction-following sets
+Alpaca, Vicuna-80 and Koala-180 (100 per set), with the same judges as RESET uses.
+
+This module composes the stages through the store only (stage packages never import each
+other; core may import them lazily to orchestrate)::
+
+    corpora (cd-eval, cd-train test split, if-eval)
+      -> <name>-examples   seeded sample per source (EXAMPLES schema)
+      -> <name>-pool       builders.pool.run_pool, grid "greedy"
+      -> <name>-scores     judging.judge.run_judges
+      -> <name>            one row per example (EVAL schema below), lineage to all of the above
+
+The intermediate datasets get their own names so an eval never moves the ``pool`` /
+``scores`` datasets of a RESET run.  Lengths: ``gen_tokens`` and ``gold_tokens`` are counted
+with one rule for both texts — the model's tokenizer (no special tokens) when it can be
+loaded, else whitespace-separated words; the rule used is in the column ``length_unit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import click
+import pyarrow as pa
+
+from .cli_store import store_option
+from .config import build, field, load_yaml, parse_overrides, to_dict
+from .errors import ResetkitError
+
+EVAL = pa.schema([
+    ("example_id", pa.string()),
+    ("source", pa.string()),
+    ("task", pa.string()),
+    ("objective", pa.string()),
+    ("seen", pa.bool_()),            # the source is in the training data (paper Table 4: not italic)
+    ("prompt", pa.string()),
+    ("generation", pa.string()),
+    ("gold", pa.string()),
+    ("gen_tokens", pa.int32()),
+    ("gold_tokens", pa.int32()),
+    ("length_unit", pa.string()),    # "tokenizer:<name>" or "whitespace"
+    ("finish_reason", pa.string()),
+    ("faithfulness", pa.float64()),  # span coverage (extractive) / SummaC-ZS (abstractive); null for IF
+    ("instruction", pa.float64()),   # LLM rating / 10 (open-ended); null otherwise or unparseable
+    ("task_score", pa.float64()),    # exact match (extractive) / ROUGE-L F1 (abstractive); null for IF
+    ("metrics", pa.string()),        # JSON: every metric the judges wrote for the candidate
+    ("candidate_id", pa.string()),
+    ("model", pa.string()),
+    ("model_revision", pa.string()),
+    ("label", pa.string()),          # the configuration name runs are grouped by in the report
+    ("seed", pa.int64()),
+    ("suite", pa.string()),
+    ("judge_versions", pa.string()),  # canonical JSON {judge: version}
+    ("error", pa.string()),
+])
+
+# which metric stands for which signal, per task (DESIGN.md §5)
+SIGNALS = {
+    "extractive_qa": {"faithfulness": "span_coverage", "task_score": "exact_match"},
+    "abstractive_qa": {"faithfulness": "summac_zs", "task_score": "rougeL_f1"},
+    "summarization": {"faithfulness": "summac_zs", "task_score": "rougeL_f1"},
+    "open_ended": {"instruction": "rating"},
+}
+
+
+@dataclass(frozen=True)
+class SuitePart:
+    corpus: str          # the EvalConfig field naming the corpus dataset
+    split: str
+    sources: tuple
+    seen: bool
+    per: str             # the EvalConfig field giving the sample size per source
+
+
+SUITES = {
+    "paper": (
+        SuitePart("cd_train", "test", ("cnn_dailymail", "ms_marco", "nq"), True, "per_set"),
+        SuitePart("cd_eval", "test", ("wikisum", "searchqa", "bioasq"), False, "per_set"),
+        # Alpaca, Vicuna-80 and Koala-180 are held out of instruction training as well
+        SuitePart("if_eval", "test", ("alpaca", "vicuna", "koala"), False, "per_if_set"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str = field("", help="model to evaluate: local folder or Hub id (or the served name for openai)")
+    backend: str = field("transformers", help="generation backend: vllm | openai | transformers")
+    suite: str = field("paper", help=f"evaluation suite: {', '.join(SUITES)}")
+    per_set: int = field(1000, help="examples sampled per context-dependent source (paper: 1000)")
+    per_if_set: int = field(100, help="examples sampled per instruction-following source (paper: 100)")
+    seed: int = field(0, help="seed of the example sample (and of the run's identity in the report)")
+    max_new_tokens: int = field(480, help="generation limit (paper A.3: 480)")
+    judges: tuple = field(("span", "em", "rouge", "summac", "llm"), help="judges to run")
+    label: str = field("", help="name of the configuration in reports (default: the model name)")
+    cd_train: str = field("cd-train", help="corpus with the seen context-dependent test sets")
+    cd_eval: str = field("cd-eval", help="corpus with the unseen context-dependent test sets")
+    if_eval: str = field("if-eval", help="corpus with the instruction-following eval sets")
+    length_unit: str = field("auto", help="auto | tokenizer | whitespace: how gen/gold lengths are counted")
+    tokenizer: str = field("", help="tokenizer for lengths (default: the model)")
+    pool: dict = field(default_factory=dict, help="extra PoolConfig fields (e.g. base_url, batch_size)")
+    judge: dict = field(default_factory=dict, help="extra JudgeConfig fields (e.g. nli_model, judge_model, judge_base_url)")
+
+
+# -- step 1: the example sample ---------------------------------------------------------------
+
+def _rank(seed: int, example_id: str) -> str:
+    """Seeded order independent of storage order; a larger sample contains a smaller one."""
+    return hashlib.sha256(f"{seed}:{example_id}".encode()).hexdigest()
+
+
+def sample_examples(store, cfg: EvalConfig, *, name: str):
+    """Write ``<name>-examples``: up to per_set / per_if_set examples per suite source."""
+    import pyarrow.compute as pc
+
+    from .schemas import EXAMPLES, check_columns
+
+    if cfg.suite not in SUITES:
+        from .registry import suggest
+        raise ResetkitError(f"unknown suite {cfg.suite!r}.{suggest(cfg.suite, SUITES)} Suites: {', '.join(SUITES)}")
+    if cfg.per_set < 1 or cfg.per_if_set < 1:
+        raise ResetkitError(f"per_set and per_if_set must be at least 1 (got {cfg.per_set}, {cfg.per_if_set})")
+    parts, corpora, seen, missing = [], [], {}, []
+    for part in SUITES[cfg.suite]:
+        corpus = store.resolve(getattr(cfg, part.corpus))
+        check_columns(corpus.schema, EXAMPLES.names, "examples corpus", corpus.ref)
+        corpora.append(corpus)
+        ids = corpus.read(part.split, columns=["id", "source"])
+        n = getattr(cfg, part.per)
+        chosen = []
+        for src in part.sources:
+            src_ids = ids.filter(pc.equal(ids["source"], src))["id"].to_pylist()
+            if not src_ids:
+                missing.append(f"{src} ({corpus.ref} split {part.split})")
+                continue
+            chosen += sorted(set(src_ids), key=lambda i: _rank(cfg.seed, i))[:n]
+            seen[src] = part.seen
+        table = corpus.read(part.split).select(EXAMPLES.names).cast(EXAMPLES)
+        parts.append(table.filter(pc.is_in(table["id"], pa.array(chosen, pa.string()))))
+    if not seen:
+        raise ResetkitError(f"no example of suite {cfg.suite!r} found: missing {', '.join(missing)}")
+    table = pa.concat_tables(parts).sort_by([("source", "ascending"), ("id", "ascending")])
+    config = {"suite": cfg.suite, "per_set": cfg.per_set, "per_if_set": cfg.per_if_set, "seed": cfg.seed}
+    with store.create(f"{name}-examples", builder="eval-examples", config=config, parents=corpora) as w:
+        w.write("test", table, schema=EXAMPLES)
+        w.extra.update({"seen": seen, "missing_sources": missing})
+        w.card_meta["pretty_name"] = f"resetkit eval sample ({cfg.suite})"
+        w.card_sections["Sample"] = (
+            f"Seeded sample (seed {cfg.seed}) of the `{cfg.suite}` suite: {cfg.per_set} per "
+            f"context-dependent source, {cfg.per_if_set} per instruction-following source."
+            + (f" Missing sources: {', '.join(missing)}." if missing else ""))
+    return w.result, seen, missing
+
+
+# -- step 4: one row per example ----------------------------------------------------------------
+
+def _length_counter(cfg: EvalConfig):
+    """Return (unit, count(texts) -> [int]): the model's tokenizer if loadable, else whitespace."""
+    if cfg.length_unit not in ("auto", "tokenizer", "whitespace"):
+        raise ResetkitError(f"length_unit must be auto, tokenizer or whitespace, not {cfg.length_unit!r}")
+    name = cfg.tokenizer or cfg.model
+    if cfg.length_unit == "whitespace" or (cfg.length_unit == "auto" and cfg.backend == "openai"
+                                           and not cfg.tokenizer):
+        return "whitespace", _count_words
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(name)
+    except Exception as exc:  # noqa: BLE001 - any load failure means: no tokenizer here
+        if cfg.length_unit == "tokenizer":
+            raise ResetkitError(f"cannot load tokenizer {name!r} to count lengths: {exc}") from exc
+        return "whitespace", _count_words
+
+    def count(texts):
+        return [len(ids) for ids in tok([t or "" for t in texts], add_special_tokens=False)["input_ids"]]
+    return f"tokenizer:{name}", count
+
+
+def _count_words(texts) -> list[int]:
+    return [len((t or "").split()) for t in texts]
+
+
+def _number(value):
+    """NaN (a judge that could not score) is stored as null, like a missing score."""
+    return None if value is None or value != value else float(value)
+
+
+def eval_rows(examples, pool, scores, seen: dict, cfg: EvalConfig) -> pa.Table:
+    """Join examples, the greedy candidates and the long score table into EVAL rows."""
+    ex = {r["id"]: r for r in examples.read().to_pylist()}
+    metrics: dict[str, dict] = {}
+    for r in scores.read(columns=["candidate_id", "metric", "value"]).to_pylist():
+        metrics.setdefault(r["candidate_id"], {})[r["metric"]] = _number(r["value"])
+    judge_versions = json.dumps(scores.manifest.get("judge_versions") or {}, sort_keys=True)
+    unit, count = _length_counter(cfg)
+    label = cfg.label or cfg.model
+    rows, done = [], set()
+    cands = sorted(pool.read().to_pylist(), key=lambda c: (c["example_id"], c.get("sample_index") or 0,
+                                                           c["candidate_id"]))
+    for c in cands:
+        if c["example_id"] in done:  # the greedy grid gives one candidate; keep the first if more
+            continue
+        done.add(c["example_id"])
+        e = ex[c["example_id"]]
+        m = metrics.get(c.get("duplicate_of") or c["candidate_id"], {})
+        signal = SIGNALS.get(e["task"], {})
+        rows.append({
+            "example_id": e["id"], "source": e["source"], "task": e["task"], "objective": e["objective"],
+            "seen": seen.get(e["source"], False), "prompt": e["prompt"], "generation": c["text"],
+            "gold": e["response"], "length_unit": unit, "finish_reason": c.get("finish_reason"),
+            "faithfulness": m.get(signal.get("faithfulness")) if "faithfulness" in signal else None,
+            "instruction": m.get(signal.get("instruction")) if "instruction" in signal else None,
+            "task_score": m.get(signal.get("task_score")) if "task_score" in signal else None,
+            "metrics": json.dumps(m, sort_keys=True), "candidate_id": c["candidate_id"],
+            "model": c.get("model") or cfg.model, "model_revision": c.get("model_revision"),
+            "label": label, "seed": cfg.seed, "suite": cfg.suite, "judge_versions": judge_versions,
+            "error": c.get("error"),
+        })
+    if not rows:
+        return EVAL.empty_table()
+    gen = count([r["generation"] for r in rows])
+    gold = count([r["gold"] for r in rows])
+    for r, g, o in zip(rows, gen, gold):
+        r["gen_tokens"], r["gold_tokens"] = g, o
+    return pa.Table.from_pylist(rows, schema=EVAL)
+
+
+# -- the whole run ------------------------------------------------------------------------------
+
+def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", progress: bool = True):
+    """Sample, generate, judge and write the eval dataset ``name``; returns its DatasetVersion."""
+    from builders.pool import EXECUTION_FIELDS, PoolConfig, run_pool
+    from judging.judge import JudgeConfig, run_judges
+
+    if model:
+        cfg = dataclasses.replace(cfg, model=model)
+    if not cfg.model:
+        raise ResetkitError("no model given (--model)")
+    examples, seen, missing = sample_examples(store, cfg, name=name)
+    pool_cfg = build(PoolConfig, {"grid": "greedy", "max_new_tokens": cfg.max_new_tokens,
+                                  "backend": cfg.backend, "model": cfg.model}, cfg.pool)
+    pool = run_pool(store, examples.ref, pool_cfg, name=f"{name}-pool", progress=progress)
+    judge_cfg = build(JudgeConfig, cfg.judge)
+    scores = run_judges(store, pool.ref, judges=list(cfg.judges), cfg=judge_cfg, name=f"{name}-scores",
+                        progress=progress)
+    table = eval_rows(examples, pool, scores, seen, cfg)
+    lost = _without_candidate(examples, table)
+    if table.num_rows == 0:
+        raise ResetkitError(f"{pool.ref} has no candidate for any example of {examples.ref}: nothing to evaluate")
+    # how the pool ran (server URL, batch size...) is not part of what the eval is
+    config = {**to_dict(cfg), "judge": _public(cfg.judge),
+              "pool": {k: v for k, v in _public(cfg.pool).items() if k not in EXECUTION_FIELDS}}
+    with store.create(name, builder="eval", config=config, parents=[examples, pool, scores],
+                      inputs={"model": pool.manifest.get("inputs", {}).get("model", cfg.model)}) as w:
+        w.write("test", table, schema=EVAL)
+        for source, n in sorted(lost.items()):
+            w.add_drop(source, "no candidate in the pool (e.g. empty prompt)", n)
+        w.extra["run"] = {"pool": _public(cfg.pool)}
+        w.extra.update({"examples": examples.ref, "pool": pool.ref, "scores": scores.ref,
+                        "judge_versions": scores.manifest.get("judge_versions") or {},
+                        "seen": seen, "missing_sources": missing, "length_unit": table["length_unit"][0].as_py()
+                        if table.num_rows else None})
+        w.card_meta["pretty_name"] = f"resetkit eval of {cfg.label or cfg.model}"
+        w.card_sections["Evaluation"] = _card_text(cfg, table, missing)
+    return w.result
+
+
+def _without_candidate(examples, table: pa.Table) -> dict[str, int]:
+    """Sampled examples that got no row (the pool skips empty prompts), counted per source."""
+    have = set(table["example_id"].to_pylist())
+    lost: dict[str, int] = {}
+    for r in examples.read(columns=["id", "source"]).to_pylist():
+        if r["id"] not in have:
+            lost[r["source"]] = lost.get(r["source"], 0) + 1
+    return lost
+
+
+def _public(options: dict) -> dict:
+    """Options as they may be written down: anything that looks like a secret is left out."""
+    import re
+
+    secret = re.compile(r"(^|_)(api_key|key|token|secret|password)$", re.I)
+    return {k: v for k, v in (options or {}).items() if not secret.search(k)}
+
+
+def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
+    """The card's Evaluation section: what was run and the mean score per source."""
+    lines = [f"Greedy generation (max {cfg.max_new_tokens} new tokens) by `{cfg.model}` "
+             f"({cfg.backend}) on the `{cfg.suite}` suite, seed {cfg.seed}; judges: "
+             f"{', '.join(cfg.judges)}. One row per example; scores are null where no judge scored.", "",
+             "| source | seen | rows | faithfulness | instruction | task | mean gen length | mean gold length |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    if table.num_rows:
+        cols = ["faithfulness", "instruction", "task_score", "gen_tokens", "gold_tokens"]
+        stats = table.group_by(["source", "seen"]).aggregate([("source", "count")] + [(c, "mean") for c in cols])
+        for r in sorted(stats.to_pylist(), key=lambda r: (not r["seen"], r["source"])):
+            cells = ["–" if r[f"{c}_mean"] is None else f"{r[f'{c}_mean']:.3f}" for c in cols[:3]]
+            cells += ["–" if r[f"{c}_mean"] is None else f"{r[f'{c}_mean']:.1f}" for c in cols[3:]]
+            lines.append(f"| {r['source']} | {'yes' if r['seen'] else 'no'} | {r['source_count']} | "
+                         + " | ".join(cells) + " |")
+    if missing:
+        lines += ["", f"Sources not found in the corpora: {', '.join(missing)}."]
+    lines += ["", "The paper's Table 4 (macro-averages, plots, HTML page): `resetkit report <this dataset>`."]
+    return "\n".join(lines)
+
+
+# -- the command --------------------------------------------------------------------------------
+
+@click.command("eval")
+@click.option("--model", default=None, help="Model to evaluate (local folder, Hub id, or served name).")
+@click.option("--backend", type=click.Choice(["vllm", "openai", "transformers"]), default=None,
+              help="Generation backend (default transformers).")
+@click.option("--suite", default=None, help="Evaluation suite (default paper).")
+@click.option("--per-set", type=int, default=None, help="Examples per context-dependent source (1000).")
+@click.option("--per-if-set", type=int, default=None, help="Examples per instruction-following source (100).")
+@click.option("--seed", type=int, default=None, help="Seed of the example sample (0).")
+@click.option("--judges", default=None, help="Comma-separated judges (span,em,rouge,summac,llm).")
+@click.option("--label", default=None, help="Configuration name in reports (default: the model).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML preset of EvalConfig fields.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override an EvalConfig field, e.g. --set max_new_tokens=64.")
+@click.option("--pool-set", multiple=True, metavar="KEY=VALUE", help="Extra PoolConfig field.")
+@click.option("--judge-set", multiple=True, metavar="KEY=VALUE", help="Extra JudgeConfig field.")
+@click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")
+@store_option
+def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label, config_file,
+                 overrides, pool_set, judge_set, name, store_dir):
+    """Generate greedily on the evaluation suite, judge it, and write an eval dataset.
+
+    Samples --per-set examples per context-dependent source (CNN/DM, MS MARCO, NQ from the
+    cd-train test split; WikiSum, SearchQA, BioASQ from cd-eval) and --per-if-set per
+    instruction-following source (Alpaca, Vicuna-80, Koala-180 from if-eval), generates at
+    most 480 new tokens greedily, scores with the judges, and writes NAME (plus
+    NAME-examples, NAME-pool, NAME-scores).
+
+    \b
+    Examples:
+      resetkit eval --model ./outputs/reset --backend vllm
+      resetkit eval --model ./outputs/mtl --label "w/ MTL" --seed 1 --name eval-mtl-s1
+      resetkit eval --model tiny --per-set 5 --per-if-set 2 --judges span,em,rouge \\
+          --set max_new_tokens=32
+    """
+    from .store import Store
+
+    cli = {k: v for k, v in {"model": model, "backend": backend, "suite": suite, "per_set": per_set,
+                             "per_if_set": per_if_set, "seed": seed, "label": label}.items() if v is not None}
+    if judges is not None:
+        cli["judges"] = tuple(j.strip() for j in judges.split(",") if j.strip())
+    extra = {}
+    if pool_set:
+        extra["pool"] = parse_overrides(pool_set)
+    if judge_set:
+        extra["judge"] = parse_overrides(judge_set)
+    cfg = build(EvalConfig, load_yaml(config_file) if config_file else {}, parse_overrides(overrides),
+                cli, extra)
+    result = run_eval(Store(store_dir), None, cfg, name=name)
+    click.echo(f"wrote {result.ref}: {sum(result.num_rows().values())} rows ({result.path})")
+    click.echo(f"next: resetkit report {result.ref} -o report/")

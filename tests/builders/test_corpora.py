@@ -1,0 +1,180 @@
+"""Corpus builds end to end: Hub-loadable layout, determinism, bad rows, kills, names, cards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import yaml
+
+from builders.corpora import build_all_samples, build_corpus, sample_sources
+from resetkit.errors import BadInputError, ResetkitError
+from resetkit.store import Store
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_all_samples(Store(tmp_path_factory.mktemp("store")))
+
+
+def test_load_dataset_loads_every_corpus_with_its_splits(built):
+    import datasets
+
+    expected = {"if-train": {"train", "validation"}, "if-eval": {"test"},
+                "cd-train": {"train", "validation", "test"}, "cd-eval": {"test"},
+                "mtl": {"train", "validation"}, "reset-seed": {"train"}}
+    for corpus, version in built.items():
+        ds = datasets.load_dataset(str(version.path))
+        assert set(ds) == expected[corpus], corpus
+        for split, n in version.num_rows().items():
+            assert len(ds[split]) == n > 0, (corpus, split)
+        assert ds[next(iter(ds))].column_names[:3] == ["id", "source", "objective"]
+
+
+def test_rebuild_is_identical_in_another_store(built, tmp_path):
+    again = build_all_samples(Store(tmp_path / "other"))
+    for corpus, v in built.items():
+        w = again[corpus]
+        assert w.version == v.version, corpus
+        assert [p.name for p in w.files()] == [p.name for p in v.files()]
+        for a, b in zip(v.files(), w.files()):
+            assert a.read_bytes() == b.read_bytes(), (corpus, a.name)
+
+
+def test_config_and_inputs_change_the_version(built, store, tmp_path):
+    specs = sample_sources("if-train")
+    assert build_corpus(store, "if-train", specs, seed=1).version != built["if-train"].version
+    dolly = tmp_path / "dolly.jsonl"
+    dolly.write_text(open(specs["dolly"]).read() + json.dumps(
+        {"instruction": "One more.", "context": "", "response": "Yes.", "category": "open_qa"}) + "\n")
+    assert build_corpus(store, "if-train", {**specs, "dolly": str(dolly)}).version != built["if-train"].version
+
+
+def test_card_header_and_manifest(built):
+    v = built["if-train"]
+    text = (v.path / "README.md").read_text()
+    header = yaml.safe_load(text.split("---")[1])
+    assert header["license"] == ["apache-2.0", "cc-by-sa-3.0", "unknown"]
+    assert header["task_categories"] == ["text-generation"]
+    assert "databricks/databricks-dolly-15k" in header["source_datasets"]
+    assert header["pretty_name"] == "RESET instruction-following training set"
+    assert "| Dolly-15K (`dolly`) |" in text and "quality_not_above_0.5" in text
+    m = v.manifest
+    assert m["inputs"]["dolly"]["sha256"] and m["inputs"]["oasst1"]["kind"] == "dir"
+    assert m["source_rows"]["oasst1"] == {"train": 4, "validation": 2}
+    cd = yaml.safe_load((built["cd-train"].path / "README.md").read_text().split("---")[1])
+    assert "cc-by-sa-3.0" in cd["license"] and "question-answering" in cd["task_categories"]
+
+
+def _bad_dolly(tmp_path):
+    path = tmp_path / "dolly.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"instruction": "Fine row.", "context": "", "response": "Fine.", "category": "open_qa"}),
+        '{"instruction": "broken", ',
+        json.dumps({"instruction": "Typed wrong.", "context": "", "response": 42}),
+        json.dumps({"context": "", "response": "No instruction column."}),
+    ]) + "\n")
+    return path
+
+
+def test_bad_rows_stop_the_build_naming_file_line_column(store, tmp_path):
+    specs = {**sample_sources("if-train"), "dolly": str(_bad_dolly(tmp_path))}
+    with pytest.raises(BadInputError) as exc:
+        build_corpus(store, "if-train", specs)
+    assert "dolly.jsonl, line 2: not valid JSON" in str(exc.value)
+    assert not store.exists("if-train")
+    p = tmp_path / "d2.jsonl"
+    p.write_text(json.dumps({"instruction": "Typed wrong.", "context": "", "response": 42}) + "\n")
+    with pytest.raises(BadInputError, match=r"d2.jsonl, line 1, column 'response': expected str"):
+        build_corpus(store, "if-train", {**specs, "dolly": str(p)})
+
+
+def test_skip_mode_counts_bad_rows_in_manifest_and_card(store, tmp_path):
+    specs = {**sample_sources("if-train"), "dolly": str(_bad_dolly(tmp_path))}
+    v = build_corpus(store, "if-train", specs, on_bad_rows="skip")
+    d = v.manifest["dropped"]["dolly"]
+    assert d == {"bad_row:bad_json": 1, "bad_row:type:response": 1, "bad_row:missing:instruction": 1}
+    assert "bad_row:bad_json" in (v.path / "README.md").read_text()
+    assert v.manifest["config"]["on_bad_rows"] == "skip"
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from resetkit.store import Store, VersionWriter
+    from builders.corpora import build_corpus, sample_sources
+    orig = VersionWriter.write
+    def slow_write(self, *a, **k):
+        n = orig(self, *a, **k)
+        if n:
+            open(sys.argv[2], "w").write("writing")
+            time.sleep(60)
+        return n
+    VersionWriter.write = slow_write
+    build_corpus(Store(sys.argv[1]), "cd-train", sample_sources("cd-train"), template="vicuna")
+""")
+
+
+def test_killed_build_leaves_no_version_and_keeps_earlier_ones(tmp_path):
+    store = Store(tmp_path / "store")
+    earlier = build_corpus(store, "cd-train", sample_sources("cd-train"))
+    before = {p: p.read_bytes() for p in earlier.path.rglob("*") if p.is_file()}
+    flag = tmp_path / "flag"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(store.root), str(flag)])
+    try:
+        deadline = time.time() + 60
+        while not flag.exists():
+            assert time.time() < deadline and proc.poll() is None, "the build never started writing"
+            time.sleep(0.05)
+        assert any(p.name.startswith(".tmp-") for p in (store.root / "cd-train").iterdir())  # mid-write
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    fresh = Store(store.root)
+    assert [v.version for v in fresh.versions("cd-train")] == [earlier.version]
+    assert fresh.resolve("cd-train").version == earlier.version
+    assert {p: p.read_bytes() for p in earlier.path.rglob("*") if p.is_file()} == before
+
+
+def test_unknown_names_suggest_the_closest(store):
+    with pytest.raises(ResetkitError, match="Did you mean 'cd-train'"):
+        build_corpus(store, "cd-trian", {})
+    with pytest.raises(ResetkitError, match="Did you mean 'sharegpt'"):
+        build_corpus(store, "if-train", {"sharegtp": "x.json"})
+    with pytest.raises(ResetkitError, match="not part of if-train"):
+        build_corpus(store, "if-train", {"nq": "x.json"})
+    with pytest.raises(ResetkitError, match="unknown config key"):
+        build_corpus(store, "if-train", sample_sources("if-train"), templat="alpaca")
+
+
+def test_if_eval_needs_if_train(store):
+    with pytest.raises(ResetkitError, match="has no if-train"):
+        build_corpus(store, "if-eval", sample_sources("if-eval"))
+
+
+def test_cd_eval_without_cd_train_says_so(store):
+    v = build_corpus(store, "cd-eval", sample_sources("cd-eval"))
+    assert v.manifest["parents"] == [] and "no overlap check" in (v.path / "README.md").read_text()
+    assert "seen_in_training" not in v.manifest["dropped"].get("searchqa", {})
+
+
+def test_limit_reads_at_most_n_rows_per_source_and_split(store):
+    v = build_corpus(store, "cd-train", sample_sources("cd-train"), limit=2)
+    rows = v.read().to_pylist()
+    for src in ("nq", "ms_marco", "cnn_dailymail"):
+        for split in ("train", "validation", "test"):
+            assert sum(r["source"] == src and r["split"] == split for r in rows) <= 2
+    assert v.manifest["config"]["limit"] == 2
+
+
+def test_name_override(store):
+    v = build_corpus(store, "cd-train", sample_sources("cd-train"), name="cd-train-small", limit=1)
+    assert v.name == "cd-train-small" and store.exists("cd-train-small") and not store.exists("cd-train")

@@ -1,0 +1,187 @@
+"""The Table 4 report on small synthetic eval datasets, against hand-computed macro-averages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from judging import report as rp
+from resetkit.cli import main
+from resetkit.errors import ResetkitError
+from resetkit.evaluate import EVAL
+
+TASK = {"cnn_dailymail": "summarization", "ms_marco": "abstractive_qa", "wikisum": "summarization",
+        "nq": "extractive_qa", "searchqa": "extractive_qa", "bioasq": "extractive_qa",
+        "alpaca": "open_ended", "vicuna": "open_ended", "koala": "open_ended"}
+SEEN = {"cnn_dailymail", "ms_marco", "nq"}
+JUDGES = {"em": "1", "llm": "1", "rouge": "1", "span": "1", "summac": "1"}
+
+# per source: (faithfulness or instruction score, task score, gen_tokens, gold_tokens) per example
+BASE = {
+    "cnn_dailymail": [(1.0, 0.2, 10, 50), (0.5, 0.4, 200, 50)],          # shorter / >100 longer
+    "ms_marco": [(0.2, 0.3, 20, 20), (0.4, 0.3, 5, 20), (0.6, 0.6, 130, 20)],
+    "wikisum": [(0.9, 0.5, 300, 100)],
+    "nq": [(1.0, 1.0, 3, 3), (1.0, 0.0, 3, 3), (0.0, 0.0, 3, 3), (1.0, 1.0, 3, 3)],
+    "searchqa": [(1.0, 1.0, 2, 2)],
+    "bioasq": [(0.0, 0.0, 4, 4), (1.0, 0.0, 4, 4)],
+    "alpaca": [(0.8, None, 100, 80), (0.6, None, 60, 80)],
+    "vicuna": [(0.9, None, 300, 350), (None, None, 200, 350)],             # one unparseable rating
+    "koala": [(0.4, None, 400, 440)],
+}
+
+
+def eval_rows(label: str, seed: int, data: dict, *, suite: str = "paper", judges: dict = JUDGES,
+              model: str | None = None) -> pa.Table:
+    rows = []
+    for source, examples in data.items():
+        task = TASK[source]
+        for i, (score, task_score, gen, gold) in enumerate(examples):
+            is_if = task == "open_ended"
+            rows.append({
+                "example_id": f"{source}-{i}", "source": source, "task": task,
+                "objective": "instruction" if is_if else "faithfulness", "seen": source in SEEN,
+                "prompt": f"prompt of {source} #{i} <b>not bold</b>", "generation": f"generation {label} {i}",
+                "gold": f"gold {i}", "gen_tokens": gen, "gold_tokens": gold, "length_unit": "whitespace",
+                "finish_reason": "stop", "faithfulness": None if is_if else score,
+                "instruction": score if is_if else None, "task_score": task_score,
+                "metrics": "{}", "candidate_id": f"c-{label}-{seed}-{source}-{i}", "model": model or f"./{label}",
+                "model_revision": None, "label": label, "seed": seed, "suite": suite,
+                "judge_versions": json.dumps(judges, sort_keys=True), "error": None})
+    return pa.Table.from_pylist(rows, schema=EVAL)
+
+
+def write_eval(store, name: str, label: str, seed: int, data: dict = BASE, **kw) -> str:
+    with store.create(name, builder="test-eval", config={"label": label, "seed": seed}) as w:
+        w.write("test", eval_rows(label, seed, data, **kw), schema=EVAL)
+    return w.result.ref
+
+
+def with_nq(faith: list[float]) -> dict:
+    return {**BASE, "nq": [(f, 1.0, 3, 3) for f in faith]}
+
+
+@pytest.fixture
+def three_evals(store):
+    """RESET: one run (BASE); MTL: two runs that differ only in NQ faithfulness."""
+    return [write_eval(store, "eval-reset", "RESET", 1),
+            write_eval(store, "eval-mtl-1", "MTL", 1, with_nq([1, 0, 0, 0])),
+            write_eval(store, "eval-mtl-2", "MTL", 2, with_nq([1, 1, 0, 0]))]
+
+
+def get(report, section, label, dataset):
+    r = report.value(section, label, dataset)
+    assert r is not None, (section, label, dataset)
+    return r
+
+
+def test_table4_numbers_are_macro_averages(store, three_evals):
+    report = rp.build_report([rp.load_eval(store, r) for r in three_evals])
+    assert report.labels == ["RESET", "MTL"]
+    # abstractive: CNN/DM (1+.5)/2, MS MARCO (.2+.4+.6)/3, WikiSum .9 -> macro, not the pooled mean (.6)
+    assert get(report, "faithfulness_abstractive", "RESET", "cnn_dailymail")["mean"] == pytest.approx(0.75)
+    assert get(report, "faithfulness_abstractive", "RESET", "ms_marco")["mean"] == pytest.approx(0.4)
+    overall = get(report, "faithfulness_abstractive", "RESET", "overall")
+    assert overall["mean"] == pytest.approx((0.75 + 0.4 + 0.9) / 3)
+    assert overall["mean"] != pytest.approx(3.6 / 6)
+    assert math.isnan(overall["std"]) and overall["n_runs"] == 1
+    # extractive: NQ 3/4, SearchQA 1, BioASQ 1/2
+    assert get(report, "faithfulness_extractive", "RESET", "overall")["mean"] == pytest.approx((0.75 + 1 + 0.5) / 3)
+    # instruction following: the unparseable Vicuna rating is left out and counted
+    vicuna = get(report, "instruction", "RESET", "vicuna")
+    assert vicuna["mean"] == pytest.approx(0.9) and vicuna["n_missing"] == 1 and vicuna["n_examples"] == 1
+    assert get(report, "instruction", "RESET", "overall")["mean"] == pytest.approx((0.7 + 0.9 + 0.4) / 3)
+    # task performance: EM (NQ .5, SearchQA 1, BioASQ 0) and ROUGE-L (.3, .4, .5)
+    assert get(report, "task_extractive", "RESET", "overall")["mean"] == pytest.approx(0.5)
+    assert get(report, "task_abstractive", "RESET", "overall")["mean"] == pytest.approx(0.4)
+    # MTL: two runs, NQ .25 and .5 -> mean .375, sample std .125*sqrt(2)
+    nq = get(report, "faithfulness_extractive", "MTL", "nq")
+    assert nq["mean"] == pytest.approx(0.375) and nq["std"] == pytest.approx(0.125 * math.sqrt(2))
+    assert nq["n_runs"] == 2 and nq["n_examples"] == 8
+    # Overall: the mean of the per-run macro-averages (.25+1+.5)/3 and (.5+1+.5)/3
+    runs = [(0.25 + 1 + 0.5) / 3, (0.5 + 1 + 0.5) / 3]
+    ov = get(report, "faithfulness_extractive", "MTL", "overall")
+    assert ov["mean"] == pytest.approx(sum(runs) / 2)
+    assert ov["std"] == pytest.approx(abs(runs[0] - runs[1]) / math.sqrt(2))
+    # unseen marks
+    cols = {c.dataset: c.seen for c in report.columns["faithfulness_abstractive"]}
+    assert cols == {"cnn_dailymail": True, "ms_marco": True, "wikisum": False, "overall": None}
+
+
+def test_length_buckets_and_average_lengths(store, three_evals):
+    report = rp.build_report([rp.load_eval(store, three_evals[0])])
+    # CNN/DM: 10 < 50 is shorter (1.0); 200 > 50 + 100 is longer (0.5)
+    assert get(report, "faithfulness_shorter", "RESET", "cnn_dailymail")["mean"] == pytest.approx(1.0)
+    assert get(report, "faithfulness_longer", "RESET", "cnn_dailymail")["mean"] == pytest.approx(0.5)
+    # MS MARCO: 20 == 20 is not strictly shorter; 5 < 20 is (0.4); 130 > 120 is longer (0.6)
+    assert get(report, "faithfulness_shorter", "RESET", "ms_marco")["n_examples"] == 1
+    assert get(report, "faithfulness_shorter", "RESET", "ms_marco")["mean"] == pytest.approx(0.4)
+    assert get(report, "faithfulness_longer", "RESET", "ms_marco")["mean"] == pytest.approx(0.6)
+    assert get(report, "gen_tokens", "RESET", "ms_marco")["mean"] == pytest.approx((20 + 5 + 130) / 3)
+    assert get(report, "gold_tokens", "RESET", "koala")["mean"] == pytest.approx(440)
+    assert report.value("faithfulness_shorter", "RESET", "nq") is None  # extractive: no buckets
+
+
+def test_cli_writes_markdown_csv_and_pngs(store, three_evals, tmp_path):
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(main, ["report", *three_evals, "-o", str(out), "--store", str(store.root),
+                                    "--no-html"])
+    assert res.exit_code == 0, res.output
+    md = (out / "report.md").read_text()
+    assert "*WikiSum*" in md and "*BioASQ*" in md and "| CNN/DM |" in md
+    reset_row = next(line for line in md.splitlines() if line.startswith("| RESET |"))
+    assert "0.68" in reset_row and "0.75" in reset_row and "0.67" in reset_row
+    mtl_row = next(line for line in md.splitlines() if line.startswith("| MTL |"))
+    assert "0.38 ± 0.18" in mtl_row and "0.62 ± 0.06" in mtl_row
+    with open(out / "report.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    hit = [r for r in rows if (r["section"], r["label"], r["dataset"]) == ("faithfulness_abstractive", "RESET",
+                                                                            "overall")]
+    assert len(hit) == 1 and float(hit[0]["mean"]) == pytest.approx((0.75 + 0.4 + 0.9) / 3)
+    assert hit[0]["std"] == "" and hit[0]["n_runs"] == "1"
+    wiki = [r for r in rows if r["dataset"] == "wikisum" and r["section"] == "faithfulness_abstractive"]
+    assert {r["seen"] for r in wiki} == {"false"}
+    from matplotlib.image import imread
+
+    for name in ("tradeoff", "length_faithfulness", "gen_length"):
+        img = imread(out / f"{name}.png")
+        assert img.shape[0] > 200 and img.shape[1] > 200 and img[..., :3].std() > 0.05, name
+
+
+def test_mixed_suites_are_refused(store):
+    a = write_eval(store, "eval-a", "A", 1)
+    b = write_eval(store, "eval-b", "B", 1, suite="other")
+    with pytest.raises(ResetkitError, match="differ in suite"):
+        rp.build_report([rp.load_eval(store, a), rp.load_eval(store, b)])
+
+
+def test_mixed_judge_versions_are_refused(store):
+    a = write_eval(store, "eval-a", "A", 1)
+    b = write_eval(store, "eval-b", "A", 2, judges={**JUDGES, "summac": "2"})
+    res = CliRunner().invoke(main, ["report", a, b, "--store", str(store.root), "-o", str(store.root / "r")])
+    assert res.exit_code != 0 and "differ in judge versions" in res.output
+    assert not (store.root / "r" / "report.md").exists()
+
+
+def test_different_source_sets_and_repeats_are_refused(store):
+    a = write_eval(store, "eval-a", "A", 1)
+    b = write_eval(store, "eval-b", "A", 2, {k: v for k, v in BASE.items() if k != "koala"})
+    with pytest.raises(ResetkitError, match="set of sources"):
+        rp.build_report([rp.load_eval(store, a), rp.load_eval(store, b)])
+    with pytest.raises(ResetkitError, match="more than once"):
+        rp.build_report([rp.load_eval(store, a), rp.load_eval(store, a)])
+    c = write_eval(store, "eval-c", "A", 1, with_nq([0, 0, 0, 0]))
+    with pytest.raises(ResetkitError, match="not independent runs"):
+        rp.build_report([rp.load_eval(store, a), rp.load_eval(store, c)])
+
+
+def test_missing_column_is_named(store):
+    table = eval_rows("A", 1, BASE).drop_columns(["faithfulness"])
+    with store.create("bad", builder="test", config={}) as w:
+        w.write("test", table)
+    with pytest.raises(ResetkitError, match="missing column.*faithfulness"):
+        rp.load_eval(store, "bad")

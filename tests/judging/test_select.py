@@ -1,0 +1,258 @@
+"""Top-1 selection over small pools written directly in the EXAMPLES/CANDIDATES/SCORES schemas."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pytest
+
+from resetkit.errors import ResetkitError
+from resetkit.schemas import CANDIDATES, EXAMPLES, SCORES
+
+
+def _example(eid, source, objective, task):
+    return {"id": eid, "source": source, "objective": objective, "task": task, "split": "train",
+            "instruction": f"instruction {eid}", "question": "q?" if "qa" in task else None,
+            "context": "some context" if task != "open_ended" else None, "passages": [],
+            "response": f"gold {eid}", "references": [f"gold {eid}"], "prompt": f"PROMPT {eid}",
+            "template": "alpaca", "meta": "{}"}
+
+
+def _candidate(eid, cid, *, temperature=0.3, top_k=None, arm="temperature", finish="stop",
+               duplicate_of=None, text=None, greedy=False):
+    return {"example_id": eid, "candidate_id": cid, "model": "tiny", "model_revision": "r1",
+            "template": "alpaca", "prompt": f"PROMPT {eid}", "temperature": temperature, "top_k": top_k,
+            "top_p": 1.0, "seed": 7, "arm": arm, "sample_index": 0,
+            "text": text if text is not None else f"text of {cid}", "num_tokens": 3,
+            "finish_reason": finish, "greedy": greedy, "duplicate_of": duplicate_of,
+            "backend": "transformers", "error": "boom" if finish == "error" else None}
+
+
+def _score(cid, judge, metric, value, version="1"):
+    return {"candidate_id": cid, "judge": judge, "metric": metric, "value": value, "raw": None,
+            "error": None, "judge_version": version}
+
+
+def build_judged_pool(store, examples, candidates, scores, judge_versions=None, names=("ex", "pool", "scores")):
+    """Write examples, a pool and its scores into ``store``; returns the three versions."""
+    ex_name, pool_name, scores_name = names
+    with store.create(ex_name, builder="test-examples", config={"rows": examples}) as w:
+        w.write("train", pa.Table.from_pylist(examples, schema=EXAMPLES))
+    ex = w.result
+    with store.create(pool_name, builder="test-pool", config={"rows": candidates}, parents=[ex]) as w:
+        w.write("train", pa.Table.from_pylist(candidates, schema=CANDIDATES))
+        w.extra["examples"] = ex.ref
+    pool = w.result
+    with store.create(scores_name, builder="test-judge", config={"rows": scores}, parents=[pool]) as w:
+        w.write("train", pa.Table.from_pylist(scores, schema=SCORES))
+        w.extra["pool"] = pool.ref
+        w.extra["examples"] = ex.ref
+        if judge_versions is not None:
+            w.extra["judge_versions"] = judge_versions
+    return ex, pool, w.result
+
+
+def hand_checked(store):
+    """Four examples whose winners are worked out by hand in the tests below."""
+    examples = [_example("e1", "nq", "faithfulness", "extractive_qa"),
+                _example("e2", "dolly", "instruction", "open_ended"),
+                _example("e3", "cnn", "faithfulness", "summarization"),
+                _example("e4", "msmarco", "faithfulness", "abstractive_qa")]
+    candidates = [
+        _candidate("e1", "c1", temperature=0.0, top_k=5, arm="top-k", greedy=True),  # EM 1 span 0 -> 1
+        _candidate("e1", "c2", temperature=0.1),                                    # EM 0 span 1 -> 2
+        _candidate("e1", "c3", temperature=0.5),                                    # EM 1 span 1 -> 3
+        _candidate("e2", "b4", temperature=0.2),                                    # 0.7 -> 1.4
+        _candidate("e2", "c5", temperature=0.4, finish="error", text=""),           # error: out
+        _candidate("e2", "c6", temperature=0.6),                                    # rating null: out
+        _candidate("e2", "a7", temperature=0.3, duplicate_of="b4", text="text of b4"),  # = b4, smaller id
+        _candidate("e3", "c8", temperature=0.1),                                    # .5 + 2*.5 = 1.5
+        _candidate("e3", "c9", temperature=0.7),                                    # .2 + 2*.8 = 1.8
+        _candidate("e3", "c10", temperature=0.2),                                   # no summac: out
+        _candidate("e4", "d1", finish="error", text=""),
+        _candidate("e4", "d2", finish="error", text=""),
+    ]
+    scores = [
+        _score("c1", "em", "exact_match", 1.0), _score("c1", "span", "span_coverage", 0.0),
+        _score("c2", "em", "exact_match", 0.0), _score("c2", "span", "span_coverage", 1.0),
+        _score("c3", "em", "exact_match", 1.0), _score("c3", "span", "span_coverage", 1.0),
+        _score("c3", "ngram", "unigram_coverage", 1.0), _score("c3", "ngram", "bigram_coverage", 0.5),
+        _score("b4", "llm", "rating", 0.7), _score("c5", "llm", "rating", 0.9),
+        _score("c6", "llm", "rating", None),
+        _score("c8", "rouge", "rougeL_f1", 0.5), _score("c8", "summac", "summac_zs", 0.5),
+        _score("c9", "rouge", "rougeL_f1", 0.2), _score("c9", "summac", "summac_zs", 0.8),
+        _score("c10", "rouge", "rougeL_f1", 1.0),
+        # an older rouge version that would make c8 win: must be ignored
+        _score("c8", "rouge", "rougeL_f1", 5.0, version="0"),
+    ]
+    jv = {"em": "1", "span": "1", "ngram": "1", "llm": "1", "rouge": "1", "summac": "1"}
+    return build_judged_pool(store, examples, candidates, scores, jv)
+
+
+def test_hand_checked_winners_and_counts(store):
+    from judging.select import SelectConfig, run_select
+
+    ex, pool, scores = hand_checked(store)
+    sel = run_select(store, "pool", cfg=SelectConfig())
+    rows = {r["example_id"]: r for r in sel.read("train").to_pylist()}
+    assert sorted(rows) == ["e1", "e2", "e3"]
+    assert rows["e1"]["candidate_id"] == "c3" and rows["e1"]["score"] == pytest.approx(3.0)
+    assert (rows["e1"]["s_task"], rows["e1"]["s_faith"], rows["e1"]["s_instr"]) == (1.0, 1.0, None)
+    assert json.loads(rows["e1"]["metrics"]) == {"bigram_coverage": 0.5, "exact_match": 1.0,
+                                                 "span_coverage": 1.0, "unigram_coverage": 1.0}
+    # tie between b4 and its duplicate a7 (scores inherited): the smaller candidate_id wins
+    assert rows["e2"]["candidate_id"] == "a7" and rows["e2"]["duplicate_of"] == "b4"
+    assert rows["e2"]["score"] == pytest.approx(1.4) and rows["e2"]["s_task"] == 0.0
+    assert json.loads(rows["e2"]["metrics"]) == {"rating": 0.7}
+    assert (rows["e2"]["n_candidates"], rows["e2"]["n_eligible"]) == (4, 2)
+    assert rows["e3"]["candidate_id"] == "c9" and rows["e3"]["score"] == pytest.approx(1.8)
+    assert rows["e3"]["response"] == "text of c9" and rows["e3"]["prompt"] == "PROMPT e3"
+    assert rows["e3"]["source"] == "cnn" and rows["e3"]["references"] == ["gold e3"]
+    m = sel.manifest
+    assert m["selection"]["examples_in"] == 4 and m["selection"]["selected"] == 3
+    assert m["selection"]["examples_without_eligible"] == 1
+    assert m["selection"]["candidates_error"] == 3
+    assert m["selection"]["candidates_missing_instr_score"] == 1
+    assert m["selection"]["candidates_missing_faith_score"] == 1
+    assert m["selection"]["duplicate_winners"] == 1 and m["selection"]["greedy_winners"] == 0
+    assert m["dropped"] == {"msmarco": {"no eligible candidate": 1}}
+    assert m["judge_versions"]["rouge"] == "1"
+    assert {p["name"] for p in m["parents"]} == {"ex", "pool", "scores"}
+    card = (sel.path / "README.md").read_text()
+    for needle in ("examples without an eligible candidate", "Scores per source", "Winning decoding settings",
+                   "| cnn |", "Greedy winners: 0", "duplicate winners", "top-k"):
+        assert needle in card, needle
+
+
+def test_weights_and_metric_overrides(store):
+    from judging.select import SelectConfig, parse_metrics, parse_weights, run_select
+
+    hand_checked(store)
+    cfg = SelectConfig(**parse_weights(["faith=0"]))
+    rows = {r["example_id"]: r for r in run_select(store, "pool", cfg=cfg).read("train").to_pylist()}
+    assert rows["e1"]["candidate_id"] == "c1"        # c1 and c3 tie at 1.0: smaller id
+    assert rows["e1"]["greedy"] is True
+    # faith weight 0 does not waive the faithfulness score: c10 (no summac) stays out
+    assert rows["e3"]["candidate_id"] == "c8"
+    # ROUGE-L standing for faithfulness on summarization: c10 = 1 + 2 * 1 = 3 wins
+    cfg = SelectConfig(metrics=parse_metrics(["faith.summarization=rougeL_f1"]))
+    rows = {r["example_id"]: r for r in run_select(store, "pool", cfg=cfg).read("train").to_pylist()}
+    assert rows["e3"]["candidate_id"] == "c10" and rows["e3"]["score"] == pytest.approx(3.0)
+
+
+def test_default_scores_lookup_and_errors(store, tmp_path):
+    from judging.select import SelectConfig, parse_metrics, parse_weights, run_select
+
+    hand_checked(store)
+    with pytest.raises(ResetkitError, match="span_coverge"):
+        run_select(store, "pool", cfg=SelectConfig(metrics=parse_metrics(["faith.extractive_qa=span_coverge"])))
+    with pytest.raises(ResetkitError, match="need a metric for instr"):
+        run_select(store, "pool", cfg=SelectConfig(metrics=parse_metrics(["instr.open_ended=none"])))
+    with pytest.raises(ResetkitError, match="SIGNAL=NUMBER"):
+        parse_weights(["faithfulness=2"])
+    with pytest.raises(ResetkitError, match="SIGNAL.TASK=METRIC"):
+        parse_metrics(["faith.qa=x"])
+    with pytest.raises(ResetkitError, match="names no examples dataset"):
+        run_select(store, "ex")
+    ex = store.resolve("ex")
+    with store.create("pool2", builder="test-pool", config={}, parents=[ex]) as w:
+        w.write("train", pa.Table.from_pylist([_candidate("e1", "z1")], schema=CANDIDATES))
+        w.extra["examples"] = ex.ref
+    with pytest.raises(ResetkitError, match="no scores dataset judged on pool2@"):
+        run_select(store, "pool2")
+    with pytest.raises(ResetkitError, match="SQL file not found"):
+        run_select(store, "pool", cfg=SelectConfig(sql=str(tmp_path / "nope.sql")))
+    bad = tmp_path / "bad.sql"
+    bad.write_text("SELECT no_such_column FROM candidate_signals")
+    with pytest.raises(ResetkitError, match="no_such_column"):
+        run_select(store, "pool", cfg=SelectConfig(sql=str(bad)))
+    assert not (store.root / "selection").exists()
+
+
+def test_select_twice_is_identical_and_loads_with_datasets(store):
+    import datasets
+
+    from judging.select import SelectConfig, run_select
+
+    hand_checked(store)
+    a = run_select(store, "pool", cfg=SelectConfig(threads=2))
+    files_a = {p.name: p.read_bytes() for p in a.files()}
+    b = run_select(store, "pool", cfg=SelectConfig(threads=1))
+    assert a.version == b.version
+    assert {p.name: p.read_bytes() for p in b.files()} == files_a
+    ds = datasets.load_dataset(str(b.path))
+    assert ds["train"].num_rows == 3
+    assert sorted(ds["train"]["candidate_id"]) == ["a7", "c3", "c9"]
+
+
+def _reference_select(examples, candidates, scores, w=(1.0, 2.0, 2.0)):
+    """A plain-Python selection to compare the SQL with."""
+    from judging.select import DEFAULT_METRICS
+
+    ex = {e["id"]: e for e in examples}
+    sc = {}
+    for s in scores:
+        if s["value"] is not None:
+            sc[(s["candidate_id"], s["metric"])] = s["value"]
+    best = {}
+    for c in candidates:
+        e = ex[c["example_id"]]
+        key = c["duplicate_of"] or c["candidate_id"]
+        get = lambda signal: sc.get((key, DEFAULT_METRICS.get(f"{signal}.{e['task']}")))  # noqa: E731
+        if c["finish_reason"] == "error":
+            continue
+        has_task = f"task.{e['task']}" in DEFAULT_METRICS
+        s_task = get("task") if has_task else 0.0
+        need = {"instruction": "instr", "faithfulness": "faith"}[e["objective"]]
+        s_obj = get(need)
+        if s_task is None or s_obj is None:
+            continue
+        score = w[0] * s_task + (w[1] if need == "instr" else w[2]) * s_obj
+        cur = best.get(c["example_id"])
+        if cur is None or (-score, c["candidate_id"]) < (-cur[0], cur[1]):
+            best[c["example_id"]] = (score, c["candidate_id"])
+    return {k: v[1] for k, v in best.items()}
+
+
+def test_matches_python_reference_on_random_pool(store):
+    from judging.select import SelectConfig, run_select
+
+    rng = random.Random(5)
+    kinds = [("instruction", "open_ended"), ("faithfulness", "extractive_qa"),
+             ("faithfulness", "abstractive_qa"), ("faithfulness", "summarization")]
+    metric_of = {"open_ended": [("llm", "rating")], "extractive_qa": [("em", "exact_match"), ("span", "span_coverage")],
+                 "abstractive_qa": [("rouge", "rougeL_f1"), ("summac", "summac_zs")],
+                 "summarization": [("rouge", "rougeL_f1"), ("summac", "summac_zs")]}
+    examples, candidates, scores = [], [], []
+    for i in range(60):
+        objective, task = kinds[i % 4]
+        eid = f"x{i:03d}"
+        examples.append(_example(eid, f"src{i % 3}", objective, task))
+        for j in range(7):
+            cid = f"{rng.randrange(16**6):06x}"
+            dup = candidates[-1]["candidate_id"] if j and rng.random() < 0.2 else None
+            fin = "error" if rng.random() < 0.05 else "stop"
+            candidates.append(_candidate(eid, cid, finish=fin, duplicate_of=dup, temperature=0.1 * (j + 1)))
+            if dup:
+                continue
+            for judge, metric in metric_of[task]:
+                if rng.random() < 0.05:
+                    continue  # missing score
+                scores.append(_score(cid, judge, metric, rng.choice([0.0, 0.25, 0.5, 1.0, None])))
+    build_judged_pool(store, examples, candidates, scores)  # no judge_versions in the manifest
+    got = {r["example_id"]: r["candidate_id"] for r in run_select(store, "pool").read("train").to_pylist()}
+    assert got == _reference_select(examples, candidates, scores)
+    assert len(got) > 40
+
+
+def test_several_judge_versions_without_manifest_is_an_error(store):
+    from judging.select import run_select
+
+    build_judged_pool(store, [_example("e1", "nq", "faithfulness", "extractive_qa")],
+                      [_candidate("e1", "c1")],
+                      [_score("c1", "em", "exact_match", 1.0, "1"), _score("c1", "em", "exact_match", 0.0, "2"),
+                       _score("c1", "span", "span_coverage", 1.0)])
+    with pytest.raises(ResetkitError, match="several versions of judge"):
+        run_select(store, "pool")

@@ -1,0 +1,181 @@
+"""`resetkit sql`: views per dataset and version, read-only enforcement, output formats, catalog."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from resetkit.cli import main
+from resetkit.schemas import EXAMPLES
+
+
+def _examples(store, name, n, split_of=lambda i: "train"):
+    rows = [{"id": f"{name}-{i}", "source": "dolly" if i % 2 else "oasst1", "objective": "instruction",
+             "task": "open_ended", "split": split_of(i), "instruction": f"do {i}", "question": None,
+             "context": None, "passages": [], "response": f"answer {i}", "references": [f"answer {i}"],
+             "prompt": f"P{i}", "template": "alpaca", "meta": "{}"} for i in range(n)]
+    with store.create(name, builder="test", config={"n": n}) as w:
+        for split in sorted({r["split"] for r in rows}):
+            w.write(split, pa.Table.from_pylist([r for r in rows if r["split"] == split], schema=EXAMPLES))
+    return w.result
+
+
+@pytest.fixture
+def filled(store):
+    old = _examples(store, "if-train", 3)
+    new = _examples(store, "if-train", 5, split_of=lambda i: "validation" if i == 4 else "train")
+    _examples(store, "cd-eval", 2)
+    return store, old, new
+
+
+def snapshot(root):
+    """Every path under the store with its bytes: 'untouched' means equal snapshots."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def sql(store, *args):
+    return CliRunner().invoke(main, ["sql", *args, "--store", str(store.root)])
+
+
+def test_views_newest_split_and_pinned(filled):
+    store, old, new = filled
+    res = sql(store, "SELECT count(*) AS n FROM if_train", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == ['"n"', "5"]
+    res = sql(store, f"SELECT count(*) FROM if_train__v{old.version}", "--format", "csv")
+    assert res.output.splitlines()[1] == "3"
+    res = sql(store, "SELECT id FROM if_train__validation", "--format", "json")
+    assert [json.loads(line) for line in res.output.splitlines()] == [{"id": "if-train-4"}]
+    res = sql(store, "SELECT count(*) FROM cd_eval", "--format", "csv")
+    assert res.output.splitlines()[1] == "2"
+    res = sql(store, "--views")
+    assert res.exit_code == 0
+    for view in ("if_train", f"if_train__v{old.version}", f"if_train__v{new.version}", "if_train__validation",
+                 "cd_eval"):
+        assert view in res.output
+    res = sql(store, "SELECT dataset, version FROM resetkit_datasets WHERE view = 'if_train'", "--format", "json")
+    assert json.loads(res.output) == {"dataset": "if-train", "version": new.version}
+
+
+def test_params_and_output_files(filled, tmp_path):
+    store, _, _ = filled
+    out = tmp_path / "o.parquet"
+    res = sql(store, "SELECT id, source FROM if_train WHERE source = $src ORDER BY id LIMIT $n",
+              "-p", "src", "dolly", "-p", "n", "1", "--format", "parquet", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert pq.read_table(out).to_pylist() == [{"id": "if-train-1", "source": "dolly"}]
+    res = sql(store, "SELECT $x AS x", "--format", "csv")
+    assert res.exit_code == 2 and "-p x VALUE" in res.output
+    res = sql(store, "SELECT 1", "-p", "y", "2")
+    assert res.exit_code == 2 and "no such parameter" in res.output
+    res = sql(store, "SELECT 1", "--format", "parquet")
+    assert res.exit_code == 2 and "needs -o" in res.output
+    before = snapshot(store.root)
+    res = sql(store, "SELECT 1", "--format", "csv", "-o", str(store.root / "x.csv"))
+    assert res.exit_code == 2 and "inside the store" in res.output
+    assert snapshot(store.root) == before
+
+
+def test_table_output_and_query_errors(filled):
+    store, _, _ = filled
+    res = sql(store, "SELECT id, source FROM if_train ORDER BY id", "--limit", "2")
+    assert res.exit_code == 0
+    assert "if-train-0" in res.output and "if-train-2" not in res.output and "first 2 rows" in res.output
+    res = sql(store, "SELECT no_such_column FROM if_train")
+    assert res.exit_code == 2
+    assert "Binder Error" in res.output and "no_such_column" in res.output and "Traceback" not in res.output
+    res = sql(store, "SELEC 1")
+    assert res.exit_code == 2 and "Parser Error" in res.output
+    res = sql(store, "SELECT * FROM read_csv('/etc/passwd')")
+    assert res.exit_code == 2 and "disabled by configuration" in res.output
+
+
+REFUSED = [
+    "INSERT INTO if_train SELECT * FROM if_train",
+    "UPDATE if_train SET id = 'x'",
+    "DELETE FROM if_train",
+    "DROP VIEW if_train",
+    "CREATE TABLE t AS SELECT 1",
+    "CREATE VIEW v AS SELECT 1",
+    "COPY (SELECT 1) TO '{store}/x.csv'",
+    "COPY if_train TO '{store}/if-train/copy.parquet' (FORMAT parquet)",
+    "COPY (SELECT 1) TO '{store}/if-train/{version}/data/train-00000-of-00001.parquet' (FORMAT parquet, USE_TMP_FILE false)",
+    "EXPLAIN ANALYZE COPY (SELECT 1) TO '{store}/y.csv'",
+    "ATTACH '{store}/x.db' AS x",
+    "ATTACH '{store}/x.db' AS x (READ_WRITE)",
+    "EXPORT DATABASE '{store}/export'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SET threads = 1",
+    "SET enable_external_access = true",
+    "RESET lock_configuration",
+    "PRAGMA enable_profiling = 'json'",
+    "CALL checkpoint()",
+    "CHECKPOINT",
+    "SELECT 1; DROP VIEW if_train",
+    "SELECT 1; COPY (SELECT 1) TO '{store}/z.csv'",
+]
+
+
+@pytest.mark.parametrize("statement", REFUSED)
+def test_writes_are_refused_and_store_untouched(filled, statement):
+    store, _, new = filled
+    before = snapshot(store.root)
+    res = sql(store, statement.format(store=store.root, version=new.version))
+    assert res.exit_code == 2, res.output
+    assert ("refused" in res.output or "one statement at a time" in res.output), res.output
+    assert "Traceback" not in res.output
+    assert snapshot(store.root) == before
+
+
+def test_second_layer_blocks_writes_even_past_the_check(filled):
+    """Were a write statement to slip past the statement check, the locked connection refuses it."""
+    import duckdb
+
+    from resetkit.sql import connect
+
+    store, _, new = filled
+    before = snapshot(store.root)
+    target = store.root / "if-train" / new.version / "data" / "train-00000-of-00001.parquet"
+    with connect(store) as con:
+        assert con.execute("SELECT count(*) FROM if_train").fetchone()[0] == 5
+        for statement in (f"COPY (SELECT 1) TO '{store.root}/x.csv'",
+                          f"COPY (SELECT 1) TO '{target}' (FORMAT parquet)",
+                          f"ATTACH '{store.root}/x.db' AS x", "SET enable_external_access = true"):
+            with pytest.raises(duckdb.Error):
+                con.execute(statement)
+    assert snapshot(store.root) == before
+
+
+def test_catalog_file_opens_in_duckdb(filled):
+    import duckdb
+
+    from resetkit.sql import refresh_catalog
+
+    store, old, new = filled
+    res = sql(store, "--catalog")
+    assert res.exit_code == 0 and "duckdb -readonly" in res.output
+    path = store.root / "catalog.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM if_train").fetchone()[0] == 5
+        assert con.execute(f"SELECT count(*) FROM if_train__v{old.version}").fetchone()[0] == 3
+    mtime = path.stat().st_mtime_ns
+    refresh_catalog(store)               # nothing changed: not rewritten
+    assert path.stat().st_mtime_ns == mtime
+    _examples(store, "if-train", 7)      # a new version: the catalog follows
+    refresh_catalog(store)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM if_train").fetchone()[0] == 7
+    assert not [p for p in store.root.iterdir() if p.name.endswith(".tmp")]
+    assert "catalog" not in {n for n in store.names()}
+
+
+def test_empty_store(store):
+    res = sql(store, "--views")
+    assert res.exit_code == 0
+    res = sql(store, "SELECT 42 AS answer", "--format", "csv")
+    assert res.output.splitlines() == ['"answer"', "42"]

@@ -1,0 +1,131 @@
+"""``resetkit train RECIPE``: check everything cheaply, write the plan, then train or launch.
+
+Bad input (unknown recipe, missing dataset or column, missing model, bad DeepSpeed config, an
+output folder that already holds a run) fails here in milliseconds, before torch, transformers
+or deepspeed are imported and before any launcher starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from resetkit.cli_store import store_option
+from resetkit.errors import ResetkitError
+
+
+def _existing_run(output: Path, plan: dict) -> bool:
+    from .sft import has_checkpoint
+
+    dirs = [Path(s["config"]["output_dir"]) for s in plan["stages"]]
+    return (output / "resetkit-train.yaml").is_file() or any(
+        has_checkpoint(d) or (d / "training_results.json").is_file() for d in dirs)
+
+
+def _check_same_plan(old: dict, new: dict) -> None:
+    """--resume must continue the same run: same stages, data versions and settings."""
+    diffs = []
+    if [s["name"] for s in old["stages"]] != [s["name"] for s in new["stages"]]:
+        diffs.append(f"stages {[s['name'] for s in old['stages']]} vs {[s['name'] for s in new['stages']]}")
+    else:
+        for so, sn in zip(old["stages"], new["stages"]):
+            for key in sorted(set(so["config"]) | set(sn["config"])):
+                if so["config"].get(key) != sn["config"].get(key):
+                    diffs.append(f"stage {so['name']} {key}: {so['config'].get(key)!r} (run) vs "
+                                 f"{sn['config'].get(key)!r} (now)")
+    if diffs:
+        raise ResetkitError("--resume: this command differs from the run being resumed: " + "; ".join(diffs)
+                            + ". Pass the same values (pin NAME@VERSION) or choose another --output")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("recipe")
+@click.option("--model", help="Base model: local folder or Hub id (for two-stage recipes: stage one's start).")
+@click.option("--data", "data", multiple=True, metavar="DATASET",
+              help="Training dataset NAME or NAME@VERSION (repeatable; replaces the recipe's). "
+                   "Two-stage recipes: STAGE=DATASET.")
+@click.option("--deepspeed", default=None, metavar="zero3|NAME|PATH",
+              help="DeepSpeed config: zero3 (default), zero2, zero3-offload, zero2-offload, a JSON path, or none.")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: outputs/RECIPE).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config field, e.g. --set learning_rate=5e-6; STAGE.KEY=VALUE for one stage.")
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint.")
+@click.option("--nproc", type=int, default=None, help="Processes per node: start them with the launcher.")
+@click.option("--hostfile", type=click.Path(dir_okay=False), default=None,
+              help="MPI-style hostfile (HOST slots=N per line): multi-node launch through deepspeed.")
+@click.option("--launcher", type=click.Choice(["deepspeed", "torchrun"]), default="deepspeed", show_default=True,
+              help="Launcher used with --nproc/--hostfile.")
+@click.option("--dry-run", is_flag=True, help="Check inputs, print the resolved plan and command, train nothing.")
+@store_option
+def train(recipe, model, data, deepspeed, output, overrides, resume, nproc, hostfile, launcher, dry_run, store_dir):
+    """Fine-tune with a recipe (paper A.3 settings) under DeepSpeed ZeRO-3.
+
+    Recipes: cd, if, mtl, reset, reset-s, cd-then-if, if-then-cd (training/configs/*.yaml),
+    or a path to your own YAML. The output folder gets the best model (by evaluation loss),
+    the checkpoints, resetkit-train.yaml (the resolved plan) and a README.md model card that
+    names the base model and every dataset as NAME@VERSION.
+
+    \b
+    Examples:
+      resetkit train mtl --model ./vicuna-7b --output outputs/mtl
+      resetkit train reset --model outputs/mtl --data selection --nproc 8
+      resetkit train cd-then-if --model huggyllama/llama-7b --data cd=cd-train --data if=if-train
+      resetkit train reset --model ./tiny --set max_steps=10 --set save_steps=2 --set eval_steps=2
+      resetkit train reset --model outputs/mtl --output outputs/reset --resume
+    """
+    import yaml
+
+    from resetkit.store import Store, write_text_atomic
+
+    from . import launch
+    from .recipes import PLAN_FILE, make_plan
+    from .worker import read_plan
+
+    store = Store(store_dir)
+    plan = make_plan(recipe, store=store, model=model, data=data, overrides=overrides, output=output,
+                     deepspeed=deepspeed)
+    out = Path(plan["output_dir"])
+    plan_path = out / PLAN_FILE
+    exists = _existing_run(out, plan)
+    if resume:
+        if not exists:
+            raise ResetkitError(f"--resume: no training run in {out} (no {PLAN_FILE} or checkpoint) to continue")
+        if plan_path.is_file():
+            old = read_plan(plan_path)
+            _check_same_plan(old, plan)
+            plan = old
+    elif exists:
+        raise ResetkitError(f"{out} already holds a training run: pass --resume to continue it, "
+                            "or choose another --output")
+
+    multi = nproc is not None or hostfile is not None
+    cmd = launch.launcher_command(plan_path, nproc=nproc, hostfile=hostfile, launcher=launcher,
+                                  resume=resume) if multi else None
+    if dry_run:
+        click.echo(yaml.safe_dump(plan, sort_keys=False), nl=False)
+        if cmd:
+            click.echo("# command: " + launch.format_command(cmd))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    if not (resume and plan_path.is_file()):
+        write_text_atomic(plan_path, yaml.safe_dump(plan, sort_keys=False))
+    if cmd:
+        click.echo("+ " + launch.format_command(cmd), err=True)
+        rc = launch.run_command(cmd)
+        if rc:
+            raise click.ClickException(f"training exited with status {rc}")
+        click.echo(f"model and card: {Path(plan['stages'][-1]['config']['output_dir'])}")
+        return
+    launch.single_process_env()
+    from .worker import run_plan
+
+    results = run_plan(plan, resume=resume)
+    final = Path(plan["stages"][-1]["config"]["output_dir"])
+    if results:
+        r = results[-1]
+        click.echo(f"done: {r['global_step']} steps, best eval loss {r['best_eval_loss']}, "
+                   f"model and card in {final}")
+    else:
+        click.echo(f"nothing left to do: every stage in {out} is finished")
