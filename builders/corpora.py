@@ -206,23 +206,32 @@ def _resolve_train(store: Store, corpus: str, from_refs: list[str]) -> DatasetVe
 
 
 class SplitBuffers:
-    """Column buffers per output split, flushed to the writer as EXAMPLES tables."""
+    """Column buffers per output split, flushed to the writer as EXAMPLES tables.
+
+    Column-wise lists convert to Arrow about twice as fast as a list of row dicts.
+    """
+
+    NAMES = EXAMPLES.names
 
     def __init__(self, writer):
-        self.writer, self.bufs, self.counts = writer, {}, {}
+        self.writer, self.bufs = writer, {}
 
     def add(self, split: str, row: dict) -> None:
-        buf = self.bufs.setdefault(split, [])
-        buf.append(row)
-        if len(buf) >= FLUSH_ROWS:
+        cols = self.bufs.get(split)
+        if cols is None:
+            cols = self.bufs[split] = {n: [] for n in self.NAMES}
+        for n in self.NAMES:
+            cols[n].append(row[n])
+        if len(cols["id"]) >= FLUSH_ROWS:
             self.flush(split)
 
     def flush(self, split: str | None = None) -> None:
         for s in ([split] if split else list(self.bufs)):
-            rows = self.bufs.get(s)
-            if rows:
-                self.writer.write(s, pa.Table.from_pylist(rows, schema=EXAMPLES))
-                self.bufs[s] = []
+            cols = self.bufs.get(s)
+            if cols and cols["id"]:
+                table = pa.table([pa.array(cols[f.name], f.type) for f in EXAMPLES], schema=EXAMPLES)
+                self.writer.write(s, table)
+                self.bufs[s] = {n: [] for n in self.NAMES}
 
 
 def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: BuildConfig, *,

@@ -66,13 +66,25 @@ class SpanJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
+        from .text import normalize_many
 
+        answers = normalize_many([it["text"] for it in items])
+        contexts = _unique_normalized(items)
         out = []
         with _bar(len(items), "span", progress) as bar:
-            for it in items:
-                out.append({"span_coverage": (span_coverage(it["text"], it["context"]), None, None)})
-                bar.update()
+            for it, ans in zip(items, answers):
+                ctx = contexts[it["context"] or ""]
+                out.append({"span_coverage": (1.0 if ans and ctx and f" {ans} " in f" {ctx} " else 0.0,
+                                              None, None)})
+            bar.update(len(items))
         return out
+
+
+def _unique_normalized(items) -> dict[str, str]:
+    from .text import normalize_many
+
+    keys = list(dict.fromkeys(it["context"] or "" for it in items))
+    return dict(zip(keys, normalize_many(keys)))
 
 
 class NgramJudge(_judge_base()):
@@ -85,18 +97,24 @@ class NgramJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
+        from .text import normalize_many
 
+        answers = normalize_many([it["text"] for it in items])
+        sets = {}
+        for raw, norm in _unique_normalized(items).items():
+            toks = norm.split() if norm else []
+            sets[raw] = (set(toks), set(zip(toks, toks[1:])))
         out = []
-        sets: dict = {}
         with _bar(len(items), "ngram", progress) as bar:
-            for it in items:
-                ctx = it["context"] or ""
-                if ctx not in sets:  # candidates of one example come together: a small cache
-                    if len(sets) >= 64:
-                        sets.clear()
-                    sets[ctx] = (context_ngram_set(ctx, 1), context_ngram_set(ctx, 2))
-                uni, bi = sets[ctx]
-                out.append({"unigram_coverage": (ngram_coverage(it["text"], ctx, 1, context_ngrams=uni), None, None),
-                            "bigram_coverage": (ngram_coverage(it["text"], ctx, 2, context_ngrams=bi), None, None)})
-                bar.update()
+            for it, ans in zip(items, answers):
+                uni, bi = sets[it["context"] or ""]
+                toks = ans.split()
+                if not toks:
+                    u = b = 0.0
+                else:
+                    u = sum(map(uni.__contains__, toks)) / len(toks)
+                    # an answer of one token is scored on its whole run (= its unigram coverage)
+                    b = sum(map(bi.__contains__, zip(toks, toks[1:]))) / (len(toks) - 1) if len(toks) > 1 else u
+                out.append({"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)})
+            bar.update(len(items))
         return out

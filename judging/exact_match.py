@@ -36,11 +36,21 @@ class ExactMatchJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
+        from .text import normalize_many
 
+        answers = normalize_many([it["text"] for it in items])
+        refsets: dict[tuple, frozenset] = {}
+        for it in items:
+            key = tuple(r for r in (it["references"] or []) if r is not None)
+            if key not in refsets:
+                refsets[key] = frozenset(normalize_many(key))
         out = []
         with _bar(len(items), "em", progress) as bar:
-            for it in items:
-                v = exact_match(it["text"], it["references"])
-                out.append({"exact_match": (v, None, None if v is not None else "example has no reference")})
-                bar.update()
+            for it, ans in zip(items, answers):
+                refs = refsets[tuple(r for r in (it["references"] or []) if r is not None)]
+                if not refs:
+                    out.append({"exact_match": (None, None, "example has no reference")})
+                else:
+                    out.append({"exact_match": (1.0 if ans and ans in refs else 0.0, None, None)})
+            bar.update(len(items))
         return out

@@ -119,10 +119,27 @@ class Judge:
         raise NotImplementedError
 
 
-def _bar(total: int, desc: str, progress: bool):
-    from tqdm.auto import tqdm
+class _NoBar:
+    def __enter__(self):
+        return self
 
-    return tqdm(total=total, desc=desc, unit="text", disable=not progress, file=sys.stderr)
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(total: int, desc: str, progress: bool):
+    """A tqdm bar on stderr, or a no-op (importing tqdm.auto alone costs ~0.5 s)."""
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="text", file=sys.stderr)
 
 
 def _load_inputs(store: Store, pool_ref, judges: list[Judge]):

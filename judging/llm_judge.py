@@ -102,6 +102,9 @@ class ResponseCache:
         self.path = path
         self.db = sqlite3.connect(str(path), timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
+        # no fsync per reply (a crash of the process still loses nothing committed; only a
+        # power cut could drop the last replies, which would then be asked for again)
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, "
                         "text TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, usd REAL, "
                         "via TEXT, created REAL)")
@@ -277,13 +280,14 @@ class LLMJudge(Judge):
 
     async def _run_async(self, todo: dict, cache, replies, failures, progress):
         import openai
-        from tqdm.auto import tqdm
+
+        from .judge import _bar
 
         cfg = self.cfg
         client = self.client()
         sem = asyncio.Semaphore(max(1, cfg.judge_concurrency))
         state = {"reserved": 0.0, "stop": False}
-        bar = tqdm(total=len(todo), desc="llm judge", unit="call", disable=not progress, file=sys.stderr)
+        bar = _bar(len(todo), "llm judge", progress)
 
         async def one(key, msgs):
             async with sem:
@@ -313,9 +317,11 @@ class LLMJudge(Judge):
                 ct = getattr(u, "completion_tokens", None) or 0
                 self._record(cache, replies, key, text, pt, ct)
 
+        t0 = time.perf_counter()
         try:
             await asyncio.gather(*(one(k, m) for k, m in todo.items()))
         finally:
+            self.usage["seconds_calls"] = round(time.perf_counter() - t0, 3)
             bar.close()
             await client.close()
 

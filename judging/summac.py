@@ -25,6 +25,7 @@ padding; bf16/fp16 on GPU.  Scores equal ``summac.model_summac.SummaCZS`` within
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -205,9 +206,10 @@ class ZeroShotScorer:
             current.append(k)
         if current:
             batches.append(current)
+        self._batches = batches
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             bar = tqdm(total=len(ids), desc="summac pairs", unit="pair", leave=False)
         cols = [self.ent_idx, self.con_idx]
@@ -252,6 +254,7 @@ class ZeroShotScorer:
                 split_cache[key] = [sent_id.setdefault(s, len(sent_id)) for s in chunks]
             return split_cache[key]
 
+        t0 = time.perf_counter()
         pair_id: dict[tuple[int, int], int] = {}
         grids = []
         logical = 0
@@ -270,9 +273,15 @@ class ZeroShotScorer:
         for s, i in sent_id.items():
             sents[i] = s
         pairs = list(pair_id)
+        t1 = time.perf_counter()
         ids, types = self._encode_pairs(sents, pairs)
+        t2 = time.perf_counter()
         probs = self._run(ids, types, progress=progress).astype(np.float64)
-        self.stats.update(logical_pairs=logical, distinct_pairs=len(pairs), distinct_sentences=len(sents))
+        t3 = time.perf_counter()
+        self.stats.update(logical_pairs=logical, distinct_pairs=len(pairs), distinct_sentences=len(sents),
+                          padded_tokens=sum(len(b) * max(len(ids[k]) for k in b) for b in self._batches),
+                          real_tokens=sum(map(len, ids)), seconds_split=round(t1 - t0, 3),
+                          seconds_tokenize=round(t2 - t1, 3), seconds_model=round(t3 - t2, 3))
         scores = []
         for grid in grids:
             if grid is None:

@@ -118,7 +118,9 @@ def train(recipe, model, data, deepspeed, output, overrides, resume, nproc, host
             raise click.ClickException(f"training exited with status {rc}")
         click.echo(f"model and card: {Path(plan['stages'][-1]['config']['output_dir'])}")
         return
-    launch.single_process_env()
+    if any(st["deepspeed_config"] for st in plan["stages"]):
+        # DeepSpeed wants a process group even for one rank; the plain Trainer runs without one
+        launch.single_process_env()
     from .worker import run_plan
 
     results = run_plan(plan, resume=resume)

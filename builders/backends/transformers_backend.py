@@ -221,5 +221,8 @@ class TransformersBackend(Backend):
                     n, finish = j + 1, "stop"
                     break
             body = row[:n - 1] if finish == "stop" else row[:n]
-            results.append(GenResult(r.key, tok.decode(body, skip_special_tokens=True), n, finish))
+            # a text cut inside a multi-byte character ends in U+FFFD; drop it, as vLLM's
+            # incremental detokenizer does, so both backends give the same text
+            text = tok.decode(body, skip_special_tokens=True).rstrip("\ufffd")
+            results.append(GenResult(r.key, text, n, finish))
         return results

@@ -103,7 +103,7 @@ class Source:
             "references": refs,
             "prompt": templates.render(ctx.template, ex["instruction"], model_input),
             "template": ctx.template,
-            "meta": json.dumps(ex.get("meta") or {}, sort_keys=True, ensure_ascii=False),
+            "meta": json.dumps(ex["meta"], sort_keys=True, ensure_ascii=False) if ex.get("meta") else "{}",
         }
 
 
@@ -117,7 +117,7 @@ def clean(text) -> str:
 
 def norm_key(text: str | None) -> str:
     """Whitespace- and case-insensitive form used for de-duplication and 'unseen' checks."""
-    return _WS.sub(" ", (text or "")).strip().lower()
+    return " ".join((text or "").split()).lower()
 
 
 _ANS_PUNCT = re.compile(r"[^\w\s]")

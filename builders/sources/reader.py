@@ -170,10 +170,19 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
     """Stream the elements of one top-level JSON array without loading the whole file."""
     decoder = json.JSONDecoder()
     utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-    buf, pos, line, eof = "", 0, 1, False
+    # ``line`` is the line number at buf[counted]; newlines are counted forward only (linear time)
+    buf, pos, line, counted, eof = "", 0, 1, 0, False
+
+    def line_at(p: int) -> int:
+        nonlocal line, counted
+        line += buf.count("\n", counted, p)
+        counted = p
+        return line
+
     with open(path, "rb") as fh:
         def more() -> bool:
-            nonlocal buf, pos, eof, line
+            """Drop the consumed part of the buffer and append the next block; False at EOF."""
+            nonlocal buf, pos, eof, counted
             if eof:
                 return False
             data = fh.read(READ_BYTES)
@@ -182,10 +191,10 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
                 text = utf8.decode(data, final=eof)
             except UnicodeDecodeError as exc:
                 # cannot resynchronise inside a JSON array: always an error
-                line_at = line + buf.count("\n") + data[:exc.start].count(b"\n")
-                raise BadInputError(path, "invalid UTF-8 bytes", line=line_at) from exc
-            line += buf[:pos].count("\n")
-            buf, pos = buf[pos:] + text, 0
+                at = line_at(len(buf)) + data[:exc.start].count(b"\n")
+                raise BadInputError(path, "invalid UTF-8 bytes", line=at) from exc
+            line_at(pos)
+            buf, pos, counted = buf[pos:] + text, 0, 0
             return bool(text) or not eof
 
         def skip_ws():
@@ -198,14 +207,13 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
 
         skip_ws()
         if pos >= len(buf) or buf[pos] != "[":
-            raise BadInputError(path, "expected a JSON array ('[') or JSON Lines", line=line)
+            raise BadInputError(path, "expected a JSON array ('[') or JSON Lines", line=line_at(min(pos, len(buf))))
         pos += 1
         skip_ws()
         if pos < len(buf) and buf[pos] == "]":
             return
         while True:
             skip_ws()
-            start_line = line + buf.count("\n", 0, pos)
             while True:
                 try:
                     obj, end = decoder.raw_decode(buf, pos)
@@ -218,8 +226,9 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
                     obj, end = decoder.raw_decode(buf, pos)
                     break
                 except json.JSONDecodeError as exc:
-                    raise BadInputError(path, f"not valid JSON ({exc.msg})",
-                                        line=line + buf.count("\n", 0, exc.pos)) from None
+                    line_at(pos)
+                    raise BadInputError(path, f"not valid JSON ({exc.msg})", line=line_at(exc.pos)) from None
+            start_line = line_at(pos)
             pos = end
             row = checker.check(obj, path, line=start_line)
             if row is not None:
@@ -227,15 +236,13 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
             skip_ws()
             if pos < len(buf) and buf[pos] == ",":
                 pos += 1
-                # keep the buffer from growing: drop what is consumed
-                if pos > READ_BYTES:
-                    line += buf.count("\n", 0, pos)
-                    buf, pos = buf[pos:], 0
+                if pos > READ_BYTES:  # keep the buffer from growing: drop what is consumed
+                    line_at(pos)
+                    buf, pos, counted = buf[pos:], 0, 0
                 continue
             if pos < len(buf) and buf[pos] == "]":
                 return
-            raise BadInputError(path, "expected ',' or ']' between array elements",
-                                line=line + buf.count("\n", 0, pos))
+            raise BadInputError(path, "expected ',' or ']' between array elements", line=line_at(pos))
 
 
 def _iter_arrow(path: Path, checker: RowChecker, prefilter=None) -> Iterator[tuple[dict, str, int]]:
@@ -246,7 +253,7 @@ def _iter_arrow(path: Path, checker: RowChecker, prefilter=None) -> Iterator[tup
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering caches the whole file
         present = [n for n in names if n in pf.schema_arrow.names]
         batches = pf.iter_batches(batch_size=CHUNK_ROWS, columns=present)
         line_offset, unit = 0, "row"

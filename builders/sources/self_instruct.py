@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .base import Context, Source, clean
+from .base import Context, Source
 from .reader import Column
 
 _OUTPUT = re.compile(r"\s*Output\s*:\s*$")

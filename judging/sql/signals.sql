@@ -10,7 +10,9 @@
 --
 -- Output: example_id, candidate_id, task, objective, finish_reason, s_task, s_instr, s_faith,
 -- has_task_metric (the task has a metric for s_task; open_ended has none: s_task = 0, DESIGN §7).
--- A signal is NULL when its score is missing, NULL or NaN.  A duplicate candidate
+-- A signal is NULL when its score is missing, NULL or NaN.  The scores are pivoted once per
+-- (scored text, task the metric is mapped for) and joined to each candidate on its example's
+-- task: one aggregate and two joins, whatever the mapping.  A duplicate candidate
 -- (duplicate_of set) takes the scores of the candidate it duplicates: the judges score each
 -- distinct text of an example once.
 WITH metric_map AS (
@@ -19,39 +21,20 @@ WITH metric_map AS (
 judge_versions AS (
     SELECT v.judge, v.version FROM (SELECT unnest($judge_versions) AS v)
 ),
-examples AS (
-    SELECT id AS example_id, task, objective FROM read_parquet($example_files)
-),
-candidates AS (
-    SELECT example_id, candidate_id, coalesce(duplicate_of, candidate_id) AS score_key, finish_reason
-    FROM read_parquet($candidate_files)
-),
-scores AS (
-    SELECT s.candidate_id AS score_key, s.metric, s.value
+signals AS (   -- per scored text and task: the value of the metric mapped to each signal
+    SELECT s.candidate_id AS score_key, mm.task,
+           max(s.value) FILTER (WHERE mm.signal = 'task')  AS s_task,
+           max(s.value) FILTER (WHERE mm.signal = 'instr') AS s_instr,
+           max(s.value) FILTER (WHERE mm.signal = 'faith') AS s_faith
     FROM read_parquet($score_files) AS s
     SEMI JOIN judge_versions AS jv ON s.judge = jv.judge AND s.judge_version = jv.version
+    JOIN metric_map AS mm ON mm.metric = s.metric
     WHERE s.value IS NOT NULL AND NOT isnan(s.value)
-      AND s.metric IN (SELECT metric FROM metric_map)
-),
-signals AS (   -- one row per candidate and signal, from the metric mapped for its task
-    SELECT c.candidate_id, mm.signal, max(s.value) AS value
-    FROM candidates AS c
-    JOIN examples AS e USING (example_id)
-    JOIN metric_map AS mm ON mm.task = e.task
-    JOIN scores AS s ON s.score_key = c.score_key AND s.metric = mm.metric
-    GROUP BY c.candidate_id, mm.signal
-),
-pivoted AS (
-    SELECT candidate_id,
-           max(value) FILTER (WHERE signal = 'task')  AS s_task,
-           max(value) FILTER (WHERE signal = 'instr') AS s_instr,
-           max(value) FILTER (WHERE signal = 'faith') AS s_faith
-    FROM signals
-    GROUP BY candidate_id
+    GROUP BY s.candidate_id, mm.task
 )
 SELECT c.example_id, c.candidate_id, e.task, e.objective, c.finish_reason,
-       p.s_task, p.s_instr, p.s_faith,
+       g.s_task, g.s_instr, g.s_faith,
        e.task IN (SELECT task FROM metric_map WHERE signal = 'task') AS has_task_metric
-FROM candidates AS c
-LEFT JOIN examples AS e USING (example_id)
-LEFT JOIN pivoted AS p USING (candidate_id)
+FROM read_parquet($candidate_files) AS c
+LEFT JOIN (SELECT id, task, objective FROM read_parquet($example_files)) AS e ON e.id = c.example_id
+LEFT JOIN signals AS g ON g.score_key = coalesce(c.duplicate_of, c.candidate_id) AND g.task = e.task

@@ -43,7 +43,8 @@ def test_greedy_rows_equal_plain_generate(backend, tiny_llama):
         ids = tok(prompt, return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(**ids, do_sample=False, max_new_tokens=10, pad_token_id=tok.pad_token_id)
-        expected = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        # (a character cut at the length limit is dropped, as vLLM does)
+        expected = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).rstrip("\ufffd")
         assert results[f"{p}-0"].text == expected
         assert results[f"{p}-3"].text == expected  # temperature 0 with top-k: still greedy
 

@@ -155,3 +155,32 @@ def test_hub_id_offline_is_clear_and_fast(tmp_path):
 def test_source_without_hub_id_says_where_to_get_it(store):
     with pytest.raises(ResetkitError, match=r"source 'nq' has no Hub id.*--source nq=PATH"):
         build_corpus(store, "cd-train", {})
+
+
+def test_hub_path_reads_a_real_datasetdict(store, tmp_path, monkeypatch):
+    """Everything after the download: a DatasetDict from `datasets` feeds the same rules.
+
+    Only the network step is replaced (the Hub is unreachable here): `load_hub` returns what
+    `datasets.load_dataset` gives for the sample Parquet files, with a Hub-style fingerprint.
+    """
+    import datasets
+
+    from builders.corpora import sample_sources
+    from builders.samples.make_samples import HERE
+
+    def fake_load_hub(repo, config, revision, source_name):
+        assert (repo, config) == ("microsoft/ms_marco", "v2.1")
+        ds = datasets.load_dataset("parquet", data_files={"train": str(HERE / "ms_marco" / "train.parquet")},
+                                   cache_dir=str(tmp_path / "cache"))
+        return ds, {"repo": repo, "config": config, "revision": revision or "main"}
+
+    monkeypatch.setattr(reader, "load_hub", fake_load_hub)
+    specs = {k: v for k, v in sample_sources("cd-train").items() if k != "ms_marco"}
+    v = build_corpus(store, "cd-train", specs)
+    rows = [r for r in v.read("train").to_pylist() if r["source"] == "ms_marco"]
+    local = build_corpus(store, "cd-train", sample_sources("cd-train"), name="local")
+    assert rows == [r for r in local.read("train").to_pylist() if r["source"] == "ms_marco"]
+    assert v.manifest["inputs"]["ms_marco"] == {"repo": "microsoft/ms_marco", "config": "v2.1", "revision": "main"}
+    assert v.manifest["dropped"]["ms_marco"]["no_well_formed_answer"] == 3
+    header = (v.path / "README.md").read_text()
+    assert "Hub `microsoft/ms_marco`" in header

