@@ -146,6 +146,9 @@ def bench_metrics(n_pairs: int) -> dict:
     print(f"[metrics] rouge_score alone: {n / t_ref:,.0f} pairs/s ({t_ref:.1f} s)", flush=True)
 
     cfg = JudgeConfig()
+    import pyarrow.dataset  # noqa: F401  (warm-up: parquet's first read imports pandas, ~1.5 s)
+    import datacards.render  # noqa: F401
+
     t = time.perf_counter()
     run_judges(store, pools["extractive_qa"].ref, ["span", "ngram", "em"], cfg, progress=False)
     v = run_judges(store, pools["abstractive_qa"].ref, ["rouge"], cfg, name="scores-rouge", progress=False)

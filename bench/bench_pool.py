@@ -137,6 +137,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="40 examples, 320 requests")
     ap.add_argument("--examples", type=int, default=None)
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--only", choices=["openai", "transformers", "vllm"], default=None, help="run one part")
     args = ap.parse_args()
     n = args.examples or (40 if args.quick else 200)
     from resetkit.testing import make_tiny_llama
@@ -144,12 +145,17 @@ def main():
     model = DATA / "tiny-llama"
     if not (model / "config.json").is_file():
         make_tiny_llama(model)
-    results = {"openai": bench_openai(320 if args.quick else 1280)}
-    print(json.dumps(results, indent=2), flush=True)
-    results["transformers"] = bench_transformers(n, args.max_new_tokens, model)
-    results["vllm_gpu"] = bench_vllm(n, args.max_new_tokens, model)
+    results = {"load_average_at_start": os.getloadavg()[0], "cpus": os.cpu_count()}
+    if args.only in (None, "openai"):
+        results["openai"] = bench_openai(320 if args.quick else 1280)
+        print(json.dumps(results, indent=2), flush=True)
+    if args.only in (None, "transformers"):
+        results["transformers"] = bench_transformers(n, args.max_new_tokens, model)
+    if args.only in (None, "vllm"):
+        results["vllm_gpu"] = bench_vllm(n, args.max_new_tokens, model) or "not measured: needs CUDA and vllm"
+    results["load_average_at_end"] = os.getloadavg()[0]
     print(json.dumps(results, indent=2))
-    (DATA / "results.json").write_text(json.dumps(results, indent=2))
+    (DATA / f"results{'-' + args.only if args.only else ''}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,47 @@ def main() -> None:
         print(f"| {r['variant']} | {r['tokens']:,} | {r['runtime_s']:.2f} | {r['tokens_per_s']:,.0f} | "
               f"{r['tokens_per_s'] / ref:.2f}x | {r['first_loss']:.4f} |")
     if args.gpu:
-        raise SystemExit("--gpu: not implemented in this session (no CUDA machine to develop it on)")
+        gpu_bench(store, n, steps)
+
+
+def make_100m_llama(path: Path) -> Path:
+    """A random ~100M-parameter Llama (hidden 768, 12 layers, 12 heads) with the tiny tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from resetkit.testing import make_tiny_tokenizer
+
+    if (path / "model.safetensors").is_file():
+        return path
+    tok = make_tiny_tokenizer(path)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=768, intermediate_size=2560, num_hidden_layers=12,
+                      num_attention_heads=12, num_key_value_heads=12, max_position_embeddings=1024,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    print(f"~100M model: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    model.save_pretrained(str(path))
+    return path
+
+
+def gpu_bench(store: Path, n: int, steps: int) -> None:
+    """ZeRO-3 vs ZeRO-2 on one GPU, bf16: tokens/s and peak GPU memory (written, not yet run here)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--gpu needs CUDA")
+    model = make_100m_llama(DATA / "llama-100m")
+    rows = []
+    for stage in ("zero3", "zero2"):
+        r = run_variant(f"gpu-{stage}", model, store, n, steps, ["--deepspeed", stage, "--set", "precision=bf16"])
+        res = json.loads((REPO / "bench" / "out" / "train" / f"gpu-{stage}" / "training_results.json").read_text())
+        r["peak_gib"] = (res.get("peak_gpu_memory_bytes") or 0) / 2**30
+        rows.append(r)
+    print(f"\n~100M Llama, 1 GPU, bf16, {steps} steps x 16 examples, max_length 512\n")
+    print("| DeepSpeed | tokens/s | peak GPU memory GiB |")
+    print("|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['tokens_per_s']:,.0f} | {r['peak_gib']:.2f} |")
 
 
 if __name__ == "__main__":

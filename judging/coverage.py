@@ -66,7 +66,7 @@ class SpanJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many
+        from .text import normalize_many_memo as normalize_many
 
         answers = normalize_many([it["text"] for it in items])
         contexts = _unique_normalized(items)
@@ -81,7 +81,7 @@ class SpanJudge(_judge_base()):
 
 
 def _unique_normalized(items) -> dict[str, str]:
-    from .text import normalize_many
+    from .text import normalize_many_memo as normalize_many
 
     keys = list(dict.fromkeys(it["context"] or "" for it in items))
     return dict(zip(keys, normalize_many(keys)))
@@ -97,7 +97,7 @@ class NgramJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many
+        from .text import normalize_many_memo as normalize_many
 
         answers = normalize_many([it["text"] for it in items])
         sets = {}

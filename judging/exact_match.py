@@ -36,14 +36,16 @@ class ExactMatchJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many
+        from .text import normalize_many_memo as normalize_many
 
         answers = normalize_many([it["text"] for it in items])
+        keys = list(dict.fromkeys(tuple(r for r in (it["references"] or []) if r is not None) for it in items))
+        flat = normalize_many([r for k in keys for r in k])
         refsets: dict[tuple, frozenset] = {}
-        for it in items:
-            key = tuple(r for r in (it["references"] or []) if r is not None)
-            if key not in refsets:
-                refsets[key] = frozenset(normalize_many(key))
+        pos = 0
+        for k in keys:
+            refsets[k] = frozenset(flat[pos:pos + len(k)])
+            pos += len(k)
         out = []
         with _bar(len(items), "em", progress) as bar:
             for it, ans in zip(items, answers):

@@ -106,8 +106,10 @@ class Judge:
 
     @property
     def version(self) -> str:
-        s = self.settings()
-        return self.code_version + ("+" + short_hash(s, 8) if s else "")
+        if getattr(self, "_version", None) is None:
+            s = self.settings()
+            self._version = self.code_version + ("+" + short_hash(s, 8) if s else "")
+        return self._version
 
     def check(self, items: list[dict]) -> None:
         """Fail fast (before any work) when the judge cannot run: model labels, API key..."""
@@ -252,13 +254,14 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
         t0 = time.perf_counter()
         results = j.score(items, progress=progress) if items else []
         written = 0
+        ver, jname = versions[j.name], j.name
         for owner_ids, res in zip(owners, results):
             if not res:
                 continue
             for cid in owner_ids:
                 for metric, (value, raw, error) in res.items():
-                    new_rows.append({"candidate_id": cid, "judge": j.name, "metric": metric, "value": value,
-                                     "raw": raw, "error": error, "judge_version": j.version})
+                    new_rows.append({"candidate_id": cid, "judge": jname, "metric": metric, "value": value,
+                                     "raw": raw, "error": error, "judge_version": ver})
                 written += 1
         stats[j.name] = {"version": j.version, "distinct_texts": len(items),
                          "candidates_scored": written, "candidates_carried":

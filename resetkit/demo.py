@@ -83,7 +83,7 @@ def main(out, steps):
     click.echo(f"base model: {base}\nNLI model:  {nli}")
 
     train_sets = ["--set", f"max_steps={steps}", "--set", "save_steps=2", "--set", "eval_steps=2",
-                  "--set", "per_device_batch_size=4", "--set", "batch_size=4", "--set", "max_length=256",
+                  "--set", "per_device_batch_size=4", "--set", "batch_size=4", "--set", "max_length=1024", "--set", "eval_fraction=0.25",
                   "--set", "max_eval_examples=8", "--set", "logging_steps=1"]
     click.secho("\n== 3. MTL fine-tune (DeepSpeed ZeRO-3 on CPU)", bold=True)
     mtl = models / "mtl"

@@ -248,6 +248,18 @@ def _print_table(rel, limit: int) -> None:
         click.echo(f"(showing the first {limit} rows; --limit N or --format csv for more)")
 
 
+def _flatten_nested(table):
+    """CSV has no lists or structs: such columns become their JSON text."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                      for v in table.column(i).to_pylist()]
+            table = table.set_column(i, field.name, pa.array(values, pa.string()))
+    return table
+
+
 def _write(rel, fmt: str, output: str | None) -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
@@ -256,6 +268,7 @@ def _write(rel, fmt: str, output: str | None) -> None:
     if fmt == "parquet":
         pq.write_table(table, output)
     elif fmt == "csv":
+        table = _flatten_nested(table)
         if output:
             pcsv.write_csv(table, output)
         else:

@@ -419,6 +419,7 @@ def train(cfg: SFTConfig, store, *, resume: bool = False, callbacks=()) -> dict:
         "precision": precision,
         "device": "cuda" if not use_cpu else "cpu",
         "deepspeed_zero_stage": (ds_config or {}).get("zero_optimization", {}).get("stage"),
+        "peak_gpu_memory_bytes": torch.cuda.max_memory_allocated() if not use_cpu else None,
         "data": stats,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "deepspeed": _version("deepspeed")},

@@ -20,7 +20,7 @@ metrics AS (   -- every metric of the winner (and of the text it duplicates), as
     SELECT s.candidate_id AS score_key,
            to_json(map_from_entries(list({'k': s.metric, 'v': s.value} ORDER BY s.metric))) AS metrics
     FROM (
-        SELECT candidate_id, metric, max(value) AS value
+        SELECT candidate_id, metric, max(CASE WHEN isnan(value) THEN NULL ELSE value END) AS value
         FROM read_parquet($score_files) AS s
         SEMI JOIN judge_versions AS jv ON s.judge = jv.judge AND s.judge_version = jv.version
         SEMI JOIN (SELECT score_key FROM cand) AS k ON k.score_key = s.candidate_id

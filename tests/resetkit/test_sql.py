@@ -179,3 +179,15 @@ def test_empty_store(store):
     assert res.exit_code == 0
     res = sql(store, "SELECT 42 AS answer", "--format", "csv")
     assert res.output.splitlines() == ['"answer"', "42"]
+
+
+@pytest.mark.parametrize("statement", ["EXPLAIN SELECT * FROM if_train", "EXPLAIN ANALYZE SELECT count(*) FROM if_train",
+                                       "DESCRIBE if_train", "SUMMARIZE cd_eval", "SHOW TABLES", "FROM if_train LIMIT 1",
+                                       "WITH t AS (SELECT 1 AS a) SELECT a FROM t;"])
+def test_reading_statements_run(filled, statement):
+    store, _, _ = filled
+    before = snapshot(store.root)
+    res = sql(store, statement, "--format", "csv")
+    assert res.exit_code == 0, res.output
+    assert len(res.output.splitlines()) >= 2
+    assert snapshot(store.root) == before

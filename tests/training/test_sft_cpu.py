@@ -1,6 +1,6 @@
 """A real fine-tune on CPU: tiny random Llama, DeepSpeed ZeRO-3 (gloo, one rank), HF Trainer.
 
-The runs go through the real CLI in a subprocess (see conftest.py for why).  Settings are
+The runs go through the real CLI in a subprocess (see helpers.py for why).  Settings are
 scaled down with --set: 8 steps, effective batch 4 made of 2 x 2 gradient accumulation, save and
 evaluate every 2 steps, max_length 64, a high learning rate so the loss visibly falls on the
 repeated tiny batch.
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import EXAMPLES, add_dataset, rows, run_train
+from .helpers import EXAMPLES, run_train
 
 TINY = ["--set", "max_steps=8", "--set", "save_steps=2", "--set", "eval_steps=2", "--set", "logging_steps=1",
         "--set", "batch_size=4", "--set", "per_device_batch_size=2", "--set", "learning_rate=1e-3",
@@ -198,6 +198,12 @@ def test_two_stage_run_starts_stage_two_from_stage_one(train_store, tiny_llama, 
     card = (out / "README.md").read_text()
     assert train_store.resolve("cd-train").ref in card and train_store.resolve("if-train").ref in card
     assert "best checkpoint of stage `cd`" in card
+    # resuming a finished run skips its finished stages
+    again = run_train(["cd-then-if", "--model", tiny_llama, "--store", train_store.root, "--output", out,
+                       "--set", "max_steps=2", "--set", "save_steps=2", "--set", "eval_steps=2",
+                       "--set", "batch_size=4", "--set", "max_length=64", "--set", "learning_rate=1e-3",
+                       "--deepspeed", "zero2", "--resume"])
+    assert again.returncode == 0 and "nothing left to do" in again.stdout, again.stderr[-2000:]
 
 
 @pytest.mark.gpu

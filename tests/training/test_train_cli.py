@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from .conftest import REPO, cli_env
+from .helpers import REPO, cli_env
 
 HEAVY = ("torch", "transformers", "deepspeed", "datasets")
 
@@ -138,7 +138,7 @@ def test_help_has_examples():
 @pytest.mark.slow
 def test_nproc_two_really_runs(train_store, tiny_llama, tmp_path):
     """Two CPU processes through the deepspeed launcher (slow: two interpreters, gloo)."""
-    from .conftest import run_train
+    from .helpers import run_train
 
     out = tmp_path / "o"
     proc = run_train(["reset", "--model", tiny_llama, "--data", "sel", "--store", train_store.root,
