@@ -1,6 +1,6 @@
 """Benchmark the judges against their reference implementations, in the same run.
 
-    .venv/bin/python bench/bench_judges.py            # full: 100k metric pairs, 24-example SummaC pool
+    .venv/bin/python bench/bench_judges.py            # full: 100k metric pairs, 12-example SummaC pool
     .venv/bin/python bench/bench_judges.py --quick    # small: 10k pairs, 6 examples, 160 LLM calls
     .venv/bin/python bench/bench_judges.py --only summac
 
@@ -291,7 +291,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
     ap.add_argument("--only", default="metrics,summac,llm", help="comma-separated parts")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads for both SummaC implementations (default: torch's)")
+    ap.add_argument("--summac-examples", type=int, default=None, help="SummaC pool size (examples)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     DATA.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("RESETKIT_NLTK_DATA", str(ROOT / ".cache" / "nltk_data"))
@@ -300,7 +307,7 @@ def main():
     if "metrics" in parts:
         results["metrics"] = bench_metrics(10_000 if args.quick else 100_000)
     if "summac" in parts:
-        results["summac"] = bench_summac(6 if args.quick else 24)
+        results["summac"] = bench_summac(args.summac_examples or (6 if args.quick else 12))
     if "llm" in parts:
         results["llm"] = bench_llm(160 if args.quick else 640)
     results["load_avg_at_end"] = os.getloadavg()

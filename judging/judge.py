@@ -57,8 +57,9 @@ class JudgeConfig:
                                                    "range [-1, 1]; default entailment only (DESIGN.md §7).")
     nli_device: str = field("auto", help="Device for the NLI model: auto, cpu, cuda, cuda:N.")
     nli_dtype: str = field("auto", help="auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
-    nli_batch_tokens: int | None = field(None, help="Padded tokens per NLI batch (default 8192 CPU, 65536 GPU).")
+    nli_batch_tokens: int | None = field(None, help="Padded tokens per NLI batch (default 2048 CPU, 65536 GPU).")
     nli_max_length: int = field(500, help="Max tokens of a (premise, hypothesis) pair, as in summac.")
+    nli_threads: int | None = field(None, help="torch CPU threads for the NLI model (default: torch's).")
     summac_max_doc_sents: int = field(100, help="Premise sentences kept per example, as in summac.")
     # LLM judge
     judge_model: str = field("gpt-4-0613", help="LLM judge model name at the endpoint.")
@@ -213,9 +214,10 @@ def plan_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
 
 
 def _carried_keys(prev: DatasetVersion, versions: dict) -> set:
-    tab = prev.read(columns=["candidate_id", "judge", "judge_version"])
-    return {(c, j) for c, j, v in zip(*(tab.column(n).to_pylist() for n in tab.column_names))
-            if versions.get(j) == v}
+    """(candidate, judge) pairs a run would carry over from ``prev`` (same rule as run_judges)."""
+    tab = prev.read(columns=["candidate_id", "judge", "judge_version", "error"])
+    return {(c, j) for c, j, v, e in zip(*(tab.column(n).to_pylist() for n in tab.column_names))
+            if versions.get(j) == v and not (e or "").startswith(RETRYABLE)}
 
 
 def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores",

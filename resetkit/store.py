@@ -391,4 +391,8 @@ class VersionWriter:
             if trash is not None:
                 shutil.rmtree(trash, ignore_errors=True)
         self.result = DatasetVersion(self.name, self.version, target)
+        if (self.store.root / "catalog.duckdb").exists():  # the user asked for a catalog: keep it current
+            from .sql import refresh_catalog
+
+            refresh_catalog(self.store)
         return self.result
