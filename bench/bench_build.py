@@ -287,6 +287,18 @@ def write_results(rows: list[dict], quick: bool, scale: float) -> None:
                      f"{r['floor']:.1f} ({r['floor_read']:.1f} + {r['floor_write']:.1f}) | "
                      f"{r['wall'] / r['floor']:.2f} | {r['cpu']:.1f} | {r['floor_cpu']:.1f} | "
                      f"{r['cpu'] / r['floor_cpu']:.2f} | {r['rss']:.2f} |")
+    lines += ["", "Notes:", "",
+              "- cd-train is dominated by bytes (MS MARCO passages, CNN/DM articles): the well-formed-answer "
+              "rule runs vectorised on Arrow batches, so ~80% of MS MARCO rows never become Python objects, "
+              "and the build stays within about 2x of the floor.",
+              "- if-train is dominated by rows, not bytes (~276k small upstream rows, 0.2 GiB): every row goes "
+              "through Python (JSON decode, column checks, rules, stable sha256 id, de-duplication key, "
+              "prompt), about 25 us per row, against a floor that parses JSON in multi-threaded C++. The "
+              "2x target is not met there; the way to meet it is to move the IF rules onto Arrow compute "
+              "as done for MS MARCO (reading JSONL with pyarrow.json and keeping the per-row path only for "
+              "error reporting).",
+              "- Peak RSS stays well under 2 GiB: Parquet is read with pre_buffer=False (pyarrow's "
+              "pre-buffering caches every column chunk of the file it has read, 2.3 GiB on MS MARCO)."]
     out = ROOT / "bench" / "results" / ("build-quick.md" if quick else "build.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -124,7 +124,8 @@ def bench_metrics(n_pairs: int) -> dict:
     store = Store(store_dir)
     pools = {}
     for task in ("extractive_qa", "abstractive_qa"):
-        rows = [{"id": x["id"], "source": "bench", "objective": "faithfulness", "task": task, "split": "train",
+        rows = [{"id": x["id"], "source": "bench", "objective": "faithfulness", "task": task,
+                 "split": "train",
                  "instruction": "q", "question": "q", "context": x["context"], "passages": [x["context"]],
                  "response": x["references"][0], "references": x["references"], "prompt": "p",
                  "template": "t", "meta": "{}"} for x in examples]
@@ -167,7 +168,8 @@ def bench_metrics(n_pairs: int) -> dict:
     t_nodedup = time.perf_counter() - t
     print(f"[metrics] same judges on every pair (no de-duplication): {n / t_nodedup:,.0f} pairs/s "
           f"= {t_ref / t_nodedup:.1f}x", flush=True)
-    return {"pairs": n, "distinct_fraction": round(distinct / n, 4), "rouge_score_pairs_per_s": round(n / t_ref),
+    return {"pairs": n, "distinct_fraction": round(distinct / n, 4),
+            "rouge_score_pairs_per_s": round(n / t_ref),
             "stage_pairs_per_s": round(n / t_ours), "speedup": round(t_ref / t_ours, 1),
             "no_dedup_pairs_per_s": round(n / t_nodedup), "no_dedup_speedup": round(t_ref / t_nodedup, 1),
             "rougeL_identical": identical}
@@ -232,7 +234,8 @@ def bench_summac(n_examples: int) -> dict:
     res = {"examples": n_examples, "candidates": len(hyps), "distinct_text_fraction": round(distinct, 3),
            "logical_pairs": pairs, "distinct_pairs": st["distinct_pairs"], "torch_threads": threads,
            "summac_pairs_per_s": round(pairs / t_ref, 1), "ours_pairs_per_s": round(pairs / t_ours, 1),
-           "speedup": round(t_ref / t_ours, 2), "speedup_vs_summac_on_distinct_texts": round(t_ref_dedup / t_ours, 2),
+           "speedup": round(t_ref / t_ours, 2),
+           "speedup_vs_summac_on_distinct_texts": round(t_ref_dedup / t_ours, 2),
            "max_abs_diff": diff, "padding_overhead": round(st["padded_tokens"] / st["real_tokens"] - 1, 4),
            "seconds": {"summac": round(t_ref, 2), "summac_distinct_texts": round(t_ref_dedup, 2),
                        "ours": round(t_ours, 2), "ours_split": st["seconds_split"],
@@ -253,7 +256,8 @@ def bench_llm(n_calls: int) -> dict:
     store_dir = DATA / "llm-store"
     shutil.rmtree(store_dir, ignore_errors=True)
     store = Store(store_dir)
-    ex = [{**{f.name: None for f in EXAMPLES}, "id": f"o{i}", "task": "open_ended", "objective": "instruction",
+    ex = [{**{f.name: None for f in EXAMPLES}, "id": f"o{i}", "task": "open_ended",
+           "objective": "instruction",
            "instruction": f"Write something about topic {i}.", "references": [], "passages": []}
           for i in range(n_calls)]
     with store.create("ex", builder="bench", config={"n": n_calls}) as w:

@@ -71,7 +71,8 @@ def bench_transformers(n_examples: int, max_new: int, model: Path) -> dict:
     t0 = time.perf_counter()
     import dataclasses
 
-    run_pool(store, "reset-seed", dataclasses.replace(cfg, dedup_greedy=False), name="pool-nodedup", progress=False)
+    run_pool(store, "reset-seed", dataclasses.replace(cfg, dedup_greedy=False), name="pool-nodedup",
+             progress=False)
     nodedup_s = time.perf_counter() - t0
     prompt_tokens = sum(len(tok(p.prompt)["input_ids"]) for p in plan) / len(plan)
     return {"examples": len(plan), "candidates": n_cand, "max_new_tokens": max_new,
@@ -98,7 +99,8 @@ def bench_openai(n_requests: int, latency: float = 0.1, concurrency: int = 32) -
     assert all(r.finish_reason != "error" for r in res)
     ideal = concurrency / latency
     return {"requests": n_requests, "latency_s": latency, "concurrency": concurrency,
-            "requests_per_s": n_requests / elapsed, "ideal_per_s": ideal, "fraction_of_ideal": n_requests / elapsed / ideal}
+            "requests_per_s": n_requests / elapsed, "ideal_per_s": ideal,
+            "fraction_of_ideal": n_requests / elapsed / ideal}
 
 
 def bench_vllm(n_examples: int, max_new: int, model: Path) -> dict | None:
@@ -116,8 +118,8 @@ def bench_vllm(n_examples: int, max_new: int, model: Path) -> dict | None:
 
     rows = [r for r in example_rows(n_examples, context_words=300) if r["prompt"]]
     grid = load_grid("paper").with_topk_temperature(0.7)  # 7 sampled candidates per prompt
-    reqs = [GenRequest(f"{r['id']}-{d.sample_index}", r["prompt"], d.temperature, d.top_k, d.top_p, d.seed, max_new)
-            for r in rows for d in plan_example(r["id"], grid, 0)]
+    reqs = [GenRequest(f"{r['id']}-{d.sample_index}", r["prompt"], d.temperature, d.top_k, d.top_p, d.seed,
+                       max_new) for r in rows for d in plan_example(r["id"], grid, 0)]
     out = {}
     for caching in (True, False):
         b = VLLMBackend(str(model), engine_args={"enable_prefix_caching": caching, "max_model_len": 1024,

@@ -118,7 +118,8 @@ def parse_grid(data: dict, where: str = "grid") -> Grid:
     unknown = set(data) - {"name", "runs", "choose", "arms", "description"}
     if unknown:
         key = sorted(unknown)[0]
-        raise ResetkitError(f"{where}: unknown key {key!r}.{suggest(key, ['name', 'runs', 'choose', 'arms'])}")
+        hint = suggest(key, ["name", "runs", "choose", "arms"])
+        raise ResetkitError(f"{where}: unknown key {key!r}.{hint}")
     arms_data = data.get("arms")
     if not isinstance(arms_data, dict) or not arms_data:
         raise ResetkitError(f"{where}: 'arms' must be a non-empty mapping of arm name -> parameters")
@@ -139,7 +140,8 @@ def parse_grid(data: dict, where: str = "grid") -> Grid:
         values = tuple(_check_value(f"{at}.{vary}", vary, v) for v in params[vary])
         if not values:
             raise ResetkitError(f"{at}.{vary}: empty list of values")
-        fixed = tuple((k, _check_value(f"{at}.{k}", k, params[k])) for k in PARAMS if k in params and k != vary)
+        fixed = tuple((k, _check_value(f"{at}.{k}", k, params[k]))
+                      for k in PARAMS if k in params and k != vary)
         arms.append(Arm(str(arm_name), vary, values, fixed))
     choose = data.get("choose", "one")
     if choose not in ("one", "all"):

@@ -107,7 +107,6 @@ def build_mtl(store: Store, corpus: str, specs: dict, cfg, *, name: str, from_re
     counts = {}
     with store.create(name, builder="builders.mixture.mtl", config={"corpus": corpus, "seed": cfg.seed},
                       parents=[parents["if-train"], parents["cd-train"]]) as w:
-        w.write("train", EXAMPLES.empty_table())
         for i, label, version, pos in sets:
             if len(pos) == 0:
                 counts[label] = {"available": 0, "written": 0}
@@ -120,9 +119,8 @@ def build_mtl(store: Store, corpus: str, specs: dict, cfg, *, name: str, from_re
             for table in _stream_take(version, "train", take):
                 w.write("train", table.cast(EXAMPLES))
             counts[label] = {"available": int(len(pos)), "written": int(len(take))}
-        w.write("validation", EXAMPLES.empty_table())
-        for parent in ("if-train", "cd-train"):
-            if "validation" in parents[parent].splits:
+        for parent in ("if-train", "cd-train"):  # `datasets` cannot load an empty split: skip them
+            if parents[parent].num_rows().get("validation"):
                 w.write("validation", parents[parent].iter_batches("validation"), schema=EXAMPLES)
         _meta(w, parents, counts, "RESET multi-task mixture (MTL)",
               f"Every training set up-sampled to the largest ({target:,} rows): whole copies plus a "
@@ -142,7 +140,6 @@ def build_reset_seed(store: Store, corpus: str, specs: dict, cfg, *, name: str, 
     with store.create(name, builder="builders.mixture.reset_seed",
                       config={"corpus": corpus, "seed": cfg.seed, "per_source": cfg.per_source},
                       parents=[parents["if-train"], parents["cd-train"]]) as w:
-        w.write("train", EXAMPLES.empty_table())
         for i, label, version, pos in _sets(parents):
             n = min(cfg.per_source, len(pos))
             rng = np.random.default_rng([cfg.seed, i])

@@ -104,7 +104,8 @@ def _rerender(row: dict, target: str, where: str) -> str:
     if source == target:
         return prompt
     if not source:
-        raise ResetkitError(f"{where}: example {row['id']} has no template name; cannot re-render with {target!r}")
+        raise ResetkitError(f"{where}: example {row['id']} has no template name; "
+                            f"cannot re-render it with {target!r}")
     marker = "\x00INPUT\x00"
     head, _, tail = render(source, instruction, marker).partition(marker)
     if prompt == render(source, instruction, None):
@@ -286,9 +287,8 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
     info = backend.model_info()
     config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_FIELDS}
     config.update(grid=grid.to_dict(), split=split)
+    # the revision of a local folder is a hash over its files (listed in extra["model"]["files"])
     model_input = {"model": info["model"], "revision": info["revision"]}
-    if "fingerprint" in info:
-        model_input["files"] = info["fingerprint"]["files"]
     writer = store.create(name, builder="pool", config=config, parents=[ex], builder_version=BUILDER_VERSION,
                           inputs={"examples": ex.ref, "model": model_input})
     existing = store.root / name / writer.version
@@ -346,6 +346,8 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
             w.write(split or "train", CANDIDATES.empty_table())
         w.extra["examples"] = ex.ref
         w.extra["model"] = {"model": info["model"], "revision": info["revision"], "backend": cfg.backend}
+        if "fingerprint" in info:
+            w.extra["model"]["files"] = info["fingerprint"]["files"]
         w.extra["grid"] = grid.to_dict()
         w.extra["counts"] = {"examples": len(plan), "candidates": final.num_rows, "errors": n_err,
                              "duplicates": final.num_rows - n_dup, "greedy": sum(final["greedy"].to_pylist()),
@@ -389,7 +391,8 @@ def _assemble(shards: pa.Table | None, plan: list[PlannedExample], ids: dict) ->
 def _grid_markdown(grid, cfg: PoolConfig, info: dict) -> str:
     lines = [f"Grid `{grid.name}`: {grid.runs} run(s), arm choice `{grid.choose}` (seeded with "
              f"seed {cfg.seed}), {grid.per_example} candidates per example, at most {cfg.max_new_tokens} "
-             f"new tokens. Model `{info['model']}` revision `{info['revision']}`, backend `{cfg.backend}`.", "",
+             f"new tokens. Model `{info['model']}` revision `{info['revision']}`, "
+             f"backend `{cfg.backend}`.", "",
              "| arm | varies | values | fixed |", "|---|---|---|---|"]
     for a in grid.arms:
         fixed = ", ".join(f"{k}={v}" for k, v in a.fixed) or "-"

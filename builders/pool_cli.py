@@ -11,7 +11,8 @@ from resetkit.cli_store import store_option
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("examples")
-@click.option("--model", required=True, help="Local model folder, Hub id, or the server's model name (openai).")
+@click.option("--model", required=True,
+              help="Local model folder, Hub id, or the server's model name (openai).")
 @click.option("--backend", type=click.Choice(["transformers", "vllm", "openai"]), default="transformers",
               show_default=True, help="Generation backend.")
 @click.option("--grid", default="paper", show_default=True,
@@ -22,13 +23,15 @@ from resetkit.cli_store import store_option
 @click.option("--topk-temperature", type=float, default=None,
               help="Sample the top-k arm at this temperature (default: the paper's 0 = greedy).")
 @click.option("--max-new-tokens", type=int, default=480, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Global seed (arm choices, per-candidate seeds).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Global seed (arm choices, per-candidate seeds).")
 @click.option("--limit", type=int, default=None, help="Only the first N examples.")
 @click.option("--split", default=None, help="Only this split of EXAMPLES (train, validation, test).")
 @click.option("--name", default="pool", show_default=True, help="Name of the pool dataset to write.")
 @click.option("--revision", default=None, help="Model revision (Hub models).")
 @click.option("--dtype", default="auto", show_default=True, help="transformers/vllm weights dtype.")
-@click.option("--batch-size", type=int, default=64, show_default=True, help="transformers: rows per generate call.")
+@click.option("--batch-size", type=int, default=64, show_default=True,
+              help="transformers: rows per generate call.")
 @click.option("--device", default="auto", show_default=True, help="transformers: auto, cpu, cuda, ...")
 @click.option("--base-url", default=None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--chat/--completions", default=False, show_default=True,
@@ -37,14 +40,19 @@ from resetkit.cli_store import store_option
 @click.option("--max-retries", type=int, default=5, show_default=True,
               help="openai: retries per request on 429/5xx/timeouts (Retry-After honoured).")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="openai: seconds per attempt.")
-@click.option("--no-top-k", "no_top_k", is_flag=True, help="openai: never send top_k (servers that reject it).")
-@click.option("--shard-examples", type=int, default=64, show_default=True, help="Examples per resumable shard.")
-@click.option("--dry-run", is_flag=True, help="Print the requests and prompt tokens the run would make; write nothing.")
+@click.option("--no-top-k", "no_top_k", is_flag=True,
+              help="openai: never send top_k (servers that reject it).")
+@click.option("--engine-arg", "engine_args", multiple=True, metavar="KEY=VALUE",
+              help="vllm: extra vllm.LLM argument, e.g. gpu_memory_utilization=0.8 (repeatable).")
+@click.option("--shard-examples", type=int, default=64, show_default=True,
+              help="Examples per resumable shard.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the requests and prompt tokens the run would make; write nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @store_option
-def pool(examples, model, backend, grid, template, runs, topk_temperature, max_new_tokens, seed, limit, split,
-         name, revision, dtype, batch_size, device, base_url, chat, concurrency, max_retries, timeout, no_top_k,
-         shard_examples, dry_run, no_progress, store_dir):
+def pool(examples, model, backend, grid, template, runs, topk_temperature, max_new_tokens, seed, limit,
+         split, name, revision, dtype, batch_size, device, base_url, chat, concurrency, max_retries, timeout,
+         no_top_k, engine_args, shard_examples, dry_run, no_progress, store_dir):
     """Sample candidate answers for every example of EXAMPLES (a dataset in the store) with the
     paper's decoding grid, and write them as a versioned pool dataset.
 
@@ -55,32 +63,35 @@ def pool(examples, model, backend, grid, template, runs, topk_temperature, max_n
     \b
     Examples:
       resetkit pool reset-seed --model ./outputs/mtl --backend transformers
-      resetkit pool reset-seed --model ./outputs/mtl --backend vllm --grid paper-s
+      resetkit pool reset-seed --model ./outputs/mtl --backend vllm --grid paper-s \\
+        --engine-arg gpu_memory_utilization=0.8
       resetkit pool reset-seed --model my-model --backend openai --base-url http://127.0.0.1:8000/v1
       resetkit pool reset-seed --model ./outputs/mtl --topk-temperature 0.7 --limit 10 --dry-run
       resetkit pool cd-eval --split test --grid greedy --model ./outputs/reset --name eval-gen
     """
+    from resetkit.config import parse_overrides
+    from resetkit.errors import ResetkitError
     from resetkit.store import Store
 
     from .pool import PoolConfig, dry_run as do_dry_run, run_pool
-    from resetkit.errors import ResetkitError
 
     if backend != "openai" and base_url:
         raise ResetkitError("--base-url is only for --backend openai")
     if backend == "openai" and not base_url and not os.environ.get("OPENAI_BASE_URL"):
         raise ResetkitError("--backend openai needs --base-url (or $OPENAI_BASE_URL)")
     cfg = PoolConfig(model=model, backend=backend, grid=grid, runs=runs, topk_temperature=topk_temperature,
-                     template=template, max_new_tokens=max_new_tokens, seed=seed, limit=limit, revision=revision,
-                     dtype=dtype, chat=chat, batch_size=batch_size, device=device,
+                     template=template, max_new_tokens=max_new_tokens, seed=seed, limit=limit,
+                     revision=revision, dtype=dtype, chat=chat, batch_size=batch_size, device=device,
                      base_url=base_url or os.environ.get("OPENAI_BASE_URL"), concurrency=concurrency,
                      max_retries=max_retries, timeout=timeout, send_top_k=not no_top_k,
-                     shard_examples=shard_examples)
+                     engine_args=parse_overrides(engine_args), shard_examples=shard_examples)
     store = Store(store_dir)
     if dry_run:
         do_dry_run(store, examples, cfg, split=split)
         return
     version = run_pool(store, examples, cfg, name=name, split=split, progress=not no_progress)
     counts = version.manifest.get("counts", {})
-    click.echo(f"wrote {version.ref}: {counts.get('candidates', 0)} candidates for {counts.get('examples', 0)} "
+    click.echo(f"wrote {version.ref}: {counts.get('candidates', 0)} candidates for "
+               f"{counts.get('examples', 0)} "
                f"examples ({counts.get('errors', 0)} errors, {counts.get('duplicates', 0)} duplicate texts) "
                f"-> {version.path}")

@@ -16,31 +16,36 @@ from resetkit.cli_store import store_option
 @click.option("--nli-model", default=None, help="SummaC NLI checkpoint (Hub id or local dir; "
                                                 "default tals/albert-xlarge-vitaminc-mnli).")
 @click.option("--nli-entailment-idx", type=int, default=None, help="Override the entailment label index.")
-@click.option("--nli-contradiction-idx", type=int, default=None, help="Override the contradiction label index.")
+@click.option("--nli-contradiction-idx", type=int, default=None,
+              help="Override the contradiction label index.")
 @click.option("--summac-contradiction", is_flag=True, default=None,
               help="Contradiction-aware SummaC-ZS (ent - con, in [-1, 1]) instead of entailment only.")
 @click.option("--nli-device", default=None, help="auto, cpu, cuda, cuda:N.")
 @click.option("--judge-model", default=None, help="LLM judge model (default gpt-4-0613).")
-@click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. "
-                                                     "The key is read from $OPENAI_API_KEY only.")
+@click.option("--judge-base-url", default=None,
+              help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. "
+                   "The key is read from $OPENAI_API_KEY only.")
 @click.option("--judge-prompt", default=None, help="paper (Table 5, default) or single-v1 (FastChat), "
                                                    "or a prompt .yaml file.")
 @click.option("--judge-concurrency", type=int, default=None, help="LLM requests in flight (default 32).")
 @click.option("--judge-prices", default=None, type=click.Path(dir_okay=False),
               help="YAML of USD per 1M tokens {model: {input: X, output: Y}}.")
 @click.option("--max-usd", type=float, default=None, help="Stop the LLM judge cleanly at this spend.")
-@click.option("--dry-run", is_flag=True, help="Print what would be judged (calls, tokens, USD); write nothing.")
-@click.option("--batch", is_flag=True, default=None, help="LLM judge through the OpenAI Batch API (half price).")
-@click.option("--no-wait", is_flag=True, help="With --batch: submit (or check) the batch and exit; rerun to collect.")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be judged (calls, tokens, USD); write nothing.")
+@click.option("--batch", is_flag=True, default=None,
+              help="LLM judge through the OpenAI Batch API (half price).")
+@click.option("--no-wait", is_flag=True,
+              help="With --batch: submit (or check) the batch and exit; rerun to collect.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of JudgeConfig keys (command-line options win).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any JudgeConfig key.")
 @click.option("--name", default="scores", show_default=True, help="Name of the scores dataset.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @store_option
-def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, summac_contradiction, nli_device,
-          judge_model, judge_base_url, judge_prompt, judge_concurrency, judge_prices, max_usd, dry_run, batch,
-          no_wait, config_file, overrides, name, quiet, store_dir):
+def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, summac_contradiction,
+          nli_device, judge_model, judge_base_url, judge_prompt, judge_concurrency, judge_prices, max_usd,
+          dry_run, batch, no_wait, config_file, overrides, name, quiet, store_dir):
     """Score the candidates of POOL (default: pool) and write the long scores table.
 
     Each judge scores the candidates whose task it covers: span/ngram/em on extractive
@@ -85,10 +90,12 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
         extra = ""
         if judge_name == "llm":
             extra = (f"; calls {s.get('calls', 0)}, cache hits {s.get('cache_hits', 0)}, failed "
-                     f"{s.get('failed', 0)}, tokens {s.get('prompt_tokens', 0)}+{s.get('completion_tokens', 0)}, "
+                     f"{s.get('failed', 0)}, tokens {s.get('prompt_tokens', 0)}+"
+                     f"{s.get('completion_tokens', 0)}, "
                      f"USD {s.get('usd', 0):.4f}")
             if s.get("stopped_at_budget"):
                 extra += " -- stopped at the --max-usd budget: rerun with a higher budget to finish"
             if s.get("batch_pending"):
                 extra += f" -- batch {s['batch_pending']} pending: rerun to collect it"
-        click.echo(f"  {judge_name}: {s['candidates_scored']} scored, {s['candidates_carried']} carried over{extra}")
+        click.echo(f"  {judge_name}: {s['candidates_scored']} scored, "
+                   f"{s['candidates_carried']} carried over{extra}")

@@ -114,7 +114,8 @@ class NgramJudge(_judge_base()):
                 else:
                     u = sum(map(uni.__contains__, toks)) / len(toks)
                     # an answer of one token is scored on its whole run (= its unigram coverage)
-                    b = sum(map(bi.__contains__, zip(toks, toks[1:]))) / (len(toks) - 1) if len(toks) > 1 else u
+                    b = (sum(map(bi.__contains__, zip(toks, toks[1:]))) / (len(toks) - 1)
+                         if len(toks) > 1 else u)
                 out.append({"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)})
             bar.update(len(items))
         return out

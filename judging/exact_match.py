@@ -39,7 +39,8 @@ class ExactMatchJudge(_judge_base()):
         from .text import normalize_many_memo as normalize_many
 
         answers = normalize_many([it["text"] for it in items])
-        keys = list(dict.fromkeys(tuple(r for r in (it["references"] or []) if r is not None) for it in items))
+        keys = list(dict.fromkeys(tuple(r for r in (it["references"] or []) if r is not None)
+                                  for it in items))
         flat = normalize_many([r for k in keys for r in k])
         refsets: dict[tuple, frozenset] = {}
         pos = 0

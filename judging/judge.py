@@ -52,12 +52,14 @@ class JudgeConfig:
     nli_model: str = field("tals/albert-xlarge-vitaminc-mnli",
                            help="NLI checkpoint for SummaC-ZS: a Hub id or a local directory.")
     nli_entailment_idx: int | None = field(None, help="Entailment label index (default: from id2label).")
-    nli_contradiction_idx: int | None = field(None, help="Contradiction label index (default: from id2label).")
+    nli_contradiction_idx: int | None = field(None, help="Contradiction label index "
+                                                         "(default: from id2label).")
     summac_contradiction: bool = field(False, help="Contradiction-aware SummaC-ZS: mean(max ent - max con), "
                                                    "range [-1, 1]; default entailment only (DESIGN.md §7).")
     nli_device: str = field("auto", help="Device for the NLI model: auto, cpu, cuda, cuda:N.")
     nli_dtype: str = field("auto", help="auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
-    nli_batch_tokens: int | None = field(None, help="Padded tokens per NLI batch (default 2048 CPU, 65536 GPU).")
+    nli_batch_tokens: int | None = field(None, help="Padded tokens per NLI batch "
+                                                    "(default 2048 CPU, 65536 GPU).")
     nli_max_length: int = field(500, help="Max tokens of a (premise, hypothesis) pair, as in summac.")
     nli_threads: int | None = field(None, help="torch CPU threads for the NLI model (default: torch's).")
     summac_max_doc_sents: int = field(100, help="Premise sentences kept per example, as in summac.")

@@ -71,7 +71,8 @@ def load_prompt(name: str) -> dict:
         raise ResetkitError(f"unknown judge prompt {name!r}. Known: {', '.join(known)} (or a .yaml path)")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or "{answer}" not in data.get("user", ""):
-        raise ResetkitError(f"{path}: a judge prompt needs a 'user' template with {{question}} and {{answer}}")
+        raise ResetkitError(f"{path}: a judge prompt needs a 'user' template with {{question}} "
+                            f"and {{answer}}")
     return data
 
 
@@ -91,7 +92,8 @@ def question_of(example: dict) -> str:
 
 
 def request_key(model: str, messages: list[dict], params: dict) -> str:
-    return hashlib.sha256(canonical_json({"model": model, "messages": messages, **params}).encode()).hexdigest()
+    data = canonical_json({"model": model, "messages": messages, **params})
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:
@@ -142,7 +144,8 @@ class Prices:
                 raise ResetkitError(f"price table not found: {p}")
             self.table = {**self.table, **(yaml.safe_load(p.read_text(encoding="utf-8")) or {})}
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float | None:
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int,
+             batch: bool = False) -> float | None:
         p = self.table.get(model)
         if p is None:
             return None
@@ -235,7 +238,8 @@ class LLMJudge(Judge):
             if todo and self.cfg.max_usd is not None and \
                     self.prices.cost(self.cfg.judge_model, 0, 0) is None:
                 raise ResetkitError(f"--max-usd needs a price for {self.cfg.judge_model!r}: "
-                                    f"give --judge-prices FILE ({{model: {{input: X, output: Y}}}} USD/1M tokens)")
+                                    "give --judge-prices FILE ({model: {input: X, output: Y}} "
+                                    "USD per 1M tokens)")
             self.usage = {"cache_hits": hits, "calls": 0, "failed": 0, "prompt_tokens": 0,
                           "completion_tokens": 0, "usd": 0.0, "stopped_at_budget": False}
             failures: dict[str, str] = {}
@@ -295,7 +299,8 @@ class LLMJudge(Judge):
                     return
                 reserve = 0.0
                 if cfg.max_usd is not None:
-                    reserve = self.prices.cost(cfg.judge_model, estimate_tokens(msgs) * 2, cfg.judge_max_tokens)
+                    reserve = self.prices.cost(cfg.judge_model, estimate_tokens(msgs) * 2,
+                                               cfg.judge_max_tokens)
                     if self.usage["usd"] + state["reserved"] + reserve > cfg.max_usd:
                         state["stop"] = True
                         self.usage["stopped_at_budget"] = True
@@ -342,7 +347,8 @@ def run_batch(judge: LLMJudge, todo: dict, cache: ResponseCache, replies: dict, 
     if cfg.max_usd is not None:  # worst case per request, half price; keep the prefix that fits
         spent, kept = judge.usage["usd"], []
         for k in keys:
-            c = judge.prices.cost(cfg.judge_model, estimate_tokens(todo[k]) * 2, cfg.judge_max_tokens, batch=True)
+            c = judge.prices.cost(cfg.judge_model, estimate_tokens(todo[k]) * 2, cfg.judge_max_tokens,
+                                  batch=True)
             if spent + c > cfg.max_usd:
                 judge.usage["stopped_at_budget"] = True
                 break
@@ -364,8 +370,8 @@ def run_batch(judge: LLMJudge, todo: dict, cache: ResponseCache, replies: dict, 
             lines = [json.dumps({"custom_id": k, "method": "POST", "url": "/v1/chat/completions",
                                  "body": {"model": cfg.judge_model, "messages": todo[k], **judge.params}},
                                 ensure_ascii=False) for k in keys]
-            upload = client.files.create(file=("resetkit-judge.jsonl", ("\n".join(lines) + "\n").encode("utf-8")),
-                                         purpose="batch")
+            payload = ("\n".join(lines) + "\n").encode("utf-8")
+            upload = client.files.create(file=("resetkit-judge.jsonl", payload), purpose="batch")
             batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                           completion_window="24h")
             state = {"batch_id": batch.id, "input_file_id": upload.id, "requests": len(keys),

@@ -144,7 +144,8 @@ class ZeroShotScorer:
         self.dtype = getattr(torch, dtype)
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-            self.model = transformers.AutoModelForSequenceClassification.from_pretrained(model, dtype=self.dtype)
+            self.model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                model, dtype=self.dtype)
         except (OSError, ValueError) as exc:
             raise ResetkitError(f"cannot load NLI model {model!r}: {exc}") from exc
         self.model.to(self.device).eval()
@@ -241,7 +242,8 @@ class ZeroShotScorer:
         return out
 
     # -- texts -> scores --------------------------------------------------------
-    def score(self, premises: Sequence[str], hypotheses: Sequence[str], progress: bool = False) -> list[float]:
+    def score(self, premises: Sequence[str], hypotheses: Sequence[str],
+              progress: bool = False) -> list[float]:
         """SummaC-ZS of each hypothesis against its premise (same length lists)."""
         if len(premises) != len(hypotheses):
             raise ValueError("premises and hypotheses differ in length")

@@ -26,9 +26,9 @@ from .base import Backend, GenRequest, GenResult
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, model: str, *, base_url: str | None = None, concurrency: int = 32, max_retries: int = 5,
-                 timeout: float = 120.0, chat: bool = False, send_top_k: bool = True, revision: str | None = None,
-                 abort_after: int | None = None, **_):
+    def __init__(self, model: str, *, base_url: str | None = None, concurrency: int = 32,
+                 max_retries: int = 5, timeout: float = 120.0, chat: bool = False, send_top_k: bool = True,
+                 revision: str | None = None, abort_after: int | None = None, **_):
         super().__init__(model, revision=revision)
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         self.concurrency = max(1, int(concurrency))
@@ -51,7 +51,8 @@ class OpenAIBackend(Backend):
         try:
             models = [m.id for m in client.models.list()]
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise ResetkitError(f"cannot reach the OpenAI-compatible server at {self.base_url} ({exc})") from exc
+            raise ResetkitError(f"cannot reach the OpenAI-compatible server at {self.base_url} "
+                                f"({exc})") from exc
         except openai.AuthenticationError as exc:
             raise ResetkitError(f"{self.base_url} refused the API key (set $OPENAI_API_KEY)") from exc
         except openai.APIStatusError:

@@ -83,14 +83,15 @@ class VLLMBackend(Backend):
         todo = []
         for i, r in enumerate(requests):
             if lengths[r.prompt] >= max_len:
-                results[i] = GenResult(r.key, None, None, "error",
-                                       f"prompt of {lengths[r.prompt]} tokens does not fit max_model_len {max_len}")
+                results[i] = GenResult(r.key, None, None, "error", f"prompt of {lengths[r.prompt]} tokens "
+                                       f"does not fit max_model_len {max_len}")
             else:
                 todo.append(i)
-        params = [SamplingParams(temperature=requests[i].temperature, top_k=requests[i].top_k,
-                                 top_p=requests[i].top_p, seed=requests[i].seed,
-                                 max_tokens=min(requests[i].max_new_tokens, max_len - lengths[requests[i].prompt]))
-                  for i in todo]
+        params = []
+        for i in todo:
+            r = requests[i]
+            params.append(SamplingParams(temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, seed=r.seed,
+                                         max_tokens=min(r.max_new_tokens, max_len - lengths[r.prompt])))
         outs = llm.generate([requests[i].prompt for i in todo], params, use_tqdm=False) if todo else []
         for i, out in zip(todo, outs):
             o = out.outputs[0]

@@ -14,12 +14,11 @@ the stable ``id``), ``instruction``, and optionally ``question``, ``passages``, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
-
-from resetkit.store import short_hash
 
 from .. import templates
 from .reader import Chunk, Column
@@ -90,7 +89,8 @@ class Source:
         if refs is None:
             refs = [response] if response is not None else []
         return {
-            "id": short_hash(f"{self.name}\x00{ex['uid']}", 16),
+            # == short_hash(source + NUL + uid, 16), inlined: this runs once per row
+            "id": hashlib.sha256(f"{self.name}\x00{ex['uid']}".encode("utf-8")).hexdigest()[:16],
             "source": self.name,
             "objective": self.objective,
             "task": self.task,

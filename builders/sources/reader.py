@@ -106,6 +106,9 @@ class RowChecker:
 
     def __init__(self, columns: list[Column], on_bad_rows: str, stats: ReadStats):
         self.columns, self.skip, self.stats = columns, on_bad_rows == "skip", stats
+        # (name, required, exact type for the fast path or None, full check) per column
+        fast = {"str": str, "list": list, "dict": dict}
+        self._plan = [(c.name, c.required, fast.get(c.kind), KINDS[c.kind]) for c in columns]
 
     def bad(self, reason: str, path, msg: str, *, line=None, row=None, column=None) -> None:
         if self.skip:
@@ -114,23 +117,24 @@ class RowChecker:
         raise BadInputError(path, msg, line=line, row=row, column=column)
 
     def check(self, obj, path, *, line=None, row=None) -> dict | None:
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             self.bad("type:row", path, f"expected a JSON object, got {type(obj).__name__}", line=line, row=row)
             return None
         out = {}
-        for col in self.columns:
-            value = obj.get(col.name)
+        get = obj.get
+        for name, required, exact, ok in self._plan:
+            value = get(name)
             if value is None:
-                if col.required:
-                    what = "missing" if col.name not in obj else "null"
-                    self.bad(f"{what}:{col.name}", path, f"required column is {what}",
-                             line=line, row=row, column=col.name)
+                if required:
+                    what = "missing" if name not in obj else "null"
+                    self.bad(f"{what}:{name}", path, f"required column is {what}", line=line, row=row, column=name)
                     return None
-            elif not KINDS[col.kind](value):
-                self.bad(f"type:{col.name}", path, f"expected {col.kind}, got {type(value).__name__} "
-                         f"({str(value)[:40]!r})", line=line, row=row, column=col.name)
+            elif type(value) is not exact and not ok(value):
+                kind = next(c.kind for c in self.columns if c.name == name)
+                self.bad(f"type:{name}", path, f"expected {kind}, got {type(value).__name__} "
+                         f"({str(value)[:40]!r})", line=line, row=row, column=name)
                 return None
-            out[col.name] = value
+            out[name] = value
         return out
 
 
@@ -262,7 +266,10 @@ def _iter_arrow(path: Path, checker: RowChecker, prefilter=None) -> Iterator[tup
 
         try:
             reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=8 << 20),
-                                   convert_options=pcsv.ConvertOptions(strings_can_be_null=False))
+                                   convert_options=pcsv.ConvertOptions(
+                                       strings_can_be_null=False,  # an empty cell is "", as upstream
+                                       column_types={c.name: pa.string() for c in checker.columns
+                                                     if c.kind == "str"}))
         except pa.ArrowInvalid as exc:
             raise BadInputError(path, f"unreadable CSV ({exc})") from None
         # records, not physical lines: a quoted cell may span lines

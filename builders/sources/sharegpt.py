@@ -27,7 +27,7 @@ class ShareGPT(Source):
             return "has_context"
         if not instruction:
             return "empty_instruction"
-        if len(response.split()) <= MIN_WORDS:
+        if len(response.split(None, MIN_WORDS)) <= MIN_WORDS:  # > MIN_WORDS words leave MIN_WORDS+1 parts
             return f"response_{MIN_WORDS}_words_or_fewer"
         return {"uid": f"{instruction}\x00{response}", "instruction": instruction, "response": response}
 

@@ -39,7 +39,8 @@ def test_completions_and_chat_send_the_sampling_parameters(server):
     assert [r.finish_reason for r in res] == ["stop", "stop"] and all(r.text for r in res)
     sampled, greedy = sorted(server.log, key=lambda e: e["body"]["prompt"])
     assert sampled["path"] == "/v1/completions"
-    assert {k: sampled["body"][k] for k in ("model", "temperature", "top_k", "seed", "max_tokens", "top_p")} == {
+    keys = ("model", "temperature", "top_k", "seed", "max_tokens", "top_p")
+    assert {k: sampled["body"][k] for k in keys} == {
         "model": "tiny", "temperature": 0.7, "top_k": 20, "seed": 0, "max_tokens": 8, "top_p": 1.0}
     assert greedy["body"]["temperature"] == 0.0 and "top_k" not in greedy["body"]  # greedy: top-k moot
     b.close()
@@ -99,7 +100,8 @@ def test_pool_over_http_with_error_rows_and_no_key_on_disk(store, server, monkey
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-4242")
     make_examples(store, 6)
     # every attempt of every T=0.3 request fails: those candidates become error rows
-    server.fault = lambda body, path: Fault(status=503, message="busy") if body["temperature"] == 0.3 else None
+    server.fault = lambda body, path: (Fault(status=503, message="busy") if body["temperature"] == 0.3
+                                       else None)
     cfg = PoolConfig(model="tiny", backend="openai", base_url=server.base_url, max_retries=1, concurrency=2)
     pool = run_pool(store, "reset-seed", cfg, progress=False)
     rows = pool.read("train").to_pylist()
@@ -109,7 +111,8 @@ def test_pool_over_http_with_error_rows_and_no_key_on_disk(store, server, monkey
     assert sampled_examples and len(errors) == len(sampled_examples)
     assert all(r["temperature"] == 0.3 and r["text"] is None and "503" in r["error"] and "busy" in r["error"]
                for r in errors)
-    assert pool.manifest["counts"]["errors"] == len(errors) and pool.manifest["model"]["revision"] == "unknown"
+    assert pool.manifest["counts"]["errors"] == len(errors)
+    assert pool.manifest["model"]["revision"] == "unknown"
     # identical greedy requests went out once per example: 7 requests per sampled example, 1 per greedy one
     ok = [e for e in server.log if e["status"] == 200]
     assert len(ok) == 6 * len(sampled_examples) + (6 - len(sampled_examples))
@@ -125,21 +128,25 @@ def test_server_dying_mid_run_then_resume_equals_uninterrupted(store, tmp_path):
     from resetkit.store import Store
 
     make_examples(store, 12)
-    cfg = PoolConfig(model="tiny", backend="openai", max_retries=1, timeout=2.0, concurrency=2, shard_examples=2)
+    cfg = PoolConfig(model="tiny", backend="openai", max_retries=1, timeout=2.0, concurrency=2,
+                     shard_examples=2)
     with OpenAIServer() as srv:
         srv.die_after(30)
-        with pytest.raises(ResetkitError, match="requests in a row failed.*run the same command again to resume"):
+        resume_hint = "requests in a row failed.*run the same command again to resume"
+        with pytest.raises(ResetkitError, match=resume_hint):
             run_pool(store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url), progress=False)
     work = next((store.root / "pool" / ".work").iterdir())
     shards = list(work.glob("shard-*.parquet"))
     assert shards and not (store.root / "pool" / "LATEST").exists()
     with OpenAIServer() as srv:
-        resumed = run_pool(store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url), progress=False)
+        resumed = run_pool(store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url),
+                           progress=False)
         sent = len(srv.log)
     clean_store = Store(tmp_path / "clean")
     make_examples(clean_store, 12)
     with OpenAIServer() as srv:
-        clean = run_pool(clean_store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url), progress=False)
+        clean = run_pool(clean_store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url),
+                         progress=False)
         sent_clean = len(srv.log)
     assert resumed.version == clean.version
     assert resumed.read().equals(clean.read())

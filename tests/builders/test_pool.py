@@ -19,13 +19,24 @@ def cfg(tiny_llama):
     return PoolConfig(model=str(tiny_llama), max_new_tokens=6, shard_examples=3, batch_size=32)
 
 
-@pytest.fixture
-def pool(store, cfg):
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, tiny_llama):
+    """One pool built once for the read-only tests of this module: (store, pool)."""
+    from resetkit.store import Store
+
+    store = Store(tmp_path_factory.mktemp("pool-store"))
     make_examples(store, 10, empty=2)
-    return run_pool(store, "reset-seed", cfg, progress=False)
+    cfg = PoolConfig(model=str(tiny_llama), max_new_tokens=6, shard_examples=3, batch_size=32)
+    return store, run_pool(store, "reset-seed", cfg, progress=False)
 
 
-def test_pool_rows_schema_and_lineage(store, pool, tiny_llama):
+@pytest.fixture
+def pool(shared):
+    return shared[1]
+
+
+def test_pool_rows_schema_and_lineage(shared, tiny_llama):
+    store, pool = shared
     table = pool.read("train")
     assert table.schema.equals(CANDIDATES)
     assert table.num_rows == 8 * 7
@@ -33,7 +44,8 @@ def test_pool_rows_schema_and_lineage(store, pool, tiny_llama):
     m = pool.manifest
     assert m["examples"] == ex.ref and m["parents"] == [{"name": "reset-seed", "version": ex.version}]
     assert m["model"]["model"] == str(tiny_llama.resolve()) and m["model"]["revision"].startswith("local-")
-    assert {f["path"] for f in m["inputs"]["model"]["files"]} >= {"config.json", "model.safetensors"}
+    assert m["inputs"]["model"] == {"model": m["model"]["model"], "revision": m["model"]["revision"]}
+    assert {f["path"] for f in m["model"]["files"]} >= {"config.json", "model.safetensors"}
     assert m["dropped"] == {"dolly": {"empty prompt": 1}, "nq": {"empty prompt": 1}}
     assert m["counts"]["candidates"] == 56 and m["counts"]["errors"] == 0
     rows = table.to_pylist()
@@ -80,7 +92,8 @@ def test_duckdb_and_datasets_read_the_pool(pool):
     assert ds.num_rows == 56 and ds.features["top_k"].dtype == "int32"
 
 
-def test_rerun_returns_the_same_version_without_work(store, pool, cfg, monkeypatch):
+def test_rerun_returns_the_same_version_without_work(shared, cfg, monkeypatch):
+    store, pool = shared
     import builders.backends.transformers_backend as tb
 
     monkeypatch.setattr(tb.TransformersBackend, "generate", lambda *a, **k: pytest.fail("regenerated"))
@@ -89,8 +102,10 @@ def test_rerun_returns_the_same_version_without_work(store, pool, cfg, monkeypat
     assert not (store.root / "pool" / ".work" / pool.version).exists()  # shards removed after commit
 
 
-def test_seed_and_model_change_the_version(store, pool, cfg):
-    other = run_pool(store, "reset-seed", dataclasses.replace(cfg, seed=1, limit=2), progress=False)
+def test_seed_change_gives_another_version(shared, cfg):
+    store, pool = shared
+    other = run_pool(store, "reset-seed", dataclasses.replace(cfg, seed=1, limit=2), name="pool-seed1",
+                     progress=False)
     assert other.version != pool.version
     ids = set(pool.read()["candidate_id"].to_pylist())
     assert not ids & set(other.read()["candidate_id"].to_pylist())
@@ -101,7 +116,8 @@ def test_grids_topk_temperature_and_template(store, cfg):
     greedy = run_pool(store, "reset-seed", dataclasses.replace(cfg, grid="greedy"), name="g", progress=False)
     rows = greedy.read().to_pylist()
     assert len(rows) == 6 and {r["arm"] for r in rows} == {"greedy"} and all(r["greedy"] for r in rows)
-    s = run_pool(store, "reset-seed", dataclasses.replace(cfg, grid="paper-s", limit=2), name="s", progress=False)
+    s = run_pool(store, "reset-seed", dataclasses.replace(cfg, grid="paper-s", limit=2), name="s",
+                 progress=False)
     assert s.read().num_rows == 28
     hot = run_pool(store, "reset-seed", dataclasses.replace(cfg, topk_temperature=0.8, seed=3), name="h",
                    progress=False).read().to_pylist()
@@ -117,7 +133,8 @@ def test_split_filter(store, cfg):
     make_examples(store, 3, splits=("train", "validation"))
     both = run_pool(store, "reset-seed", dataclasses.replace(cfg, grid="greedy"), progress=False)
     assert both.num_rows() == {"train": 3, "validation": 3}
-    val = run_pool(store, "reset-seed", dataclasses.replace(cfg, grid="greedy"), split="validation", progress=False)
+    val = run_pool(store, "reset-seed", dataclasses.replace(cfg, grid="greedy"), split="validation",
+                   progress=False)
     assert list(val.num_rows()) == ["validation"]
 
 

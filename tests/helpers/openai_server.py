@@ -59,7 +59,8 @@ def default_reply(body: dict, path: str) -> dict:
 
 
 class OpenAIServer:
-    def __init__(self, *, latency: float = 0.0, reply: Callable | None = None, models=("tiny",), port: int = 0):
+    def __init__(self, *, latency: float = 0.0, reply: Callable | None = None, models=("tiny",),
+                 port: int = 0):
         self.latency = latency
         self.reply = reply or default_reply
         self.fault: Callable | None = None
@@ -118,7 +119,8 @@ class OpenAIServer:
             def do_GET(self):
                 if self.path.rstrip("/") == "/v1/models":
                     return self._send(200, {"object": "list", "data": [
-                        {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in server.models]})
+                        {"id": m, "object": "model", "created": 0, "owned_by": "test"}
+                        for m in server.models]})
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self):
@@ -142,7 +144,8 @@ class OpenAIServer:
                     return self._drop()
                 if fault is not None and fault.status:
                     entry["status"] = fault.status
-                    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                    headers = ({"Retry-After": f"{fault.retry_after:g}"}
+                               if fault.retry_after is not None else {})
                     return self._send(fault.status, {"error": {"message": fault.message, "type": "scripted"}},
                                       headers)
                 with server._lock:

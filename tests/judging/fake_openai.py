@@ -125,7 +125,8 @@ class FakeOpenAI:
                 data = payload if raw else json.dumps(payload).encode("utf-8")
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/octet-stream" if raw else "application/json")
+                    ctype = "application/octet-stream" if raw else "application/json"
+                    self.send_header("Content-Type", ctype)
                     self.send_header("Content-Length", str(len(data)))
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
@@ -168,7 +169,8 @@ class FakeOpenAI:
                     bid = "batch_" + uuid.uuid4().hex[:12]
                     fake.batches[bid] = {"id": bid, "object": "batch", "endpoint": req["endpoint"],
                                          "input_file_id": req["input_file_id"],
-                                         "completion_window": req["completion_window"], "status": "validating",
+                                         "completion_window": req["completion_window"],
+                                         "status": "validating",
                                          "created_at": int(time.time()), "output_file_id": None,
                                          "error_file_id": None, "polls": 0}
                     return self._send(200, {k: v for k, v in fake.batches[bid].items() if k != "polls"})

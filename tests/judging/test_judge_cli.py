@@ -19,7 +19,8 @@ def _pool(store, **kw):
            example("s1", "summarization", context=CTX, references=["A cat sat; Paris is France's capital."]),
            example("a1", "abstractive_qa", context=CTX, question="What is Paris?", references=[]),
            example("o1", "open_ended", instruction="Write a haiku.")]
-    cands = [candidate("q1", "q1-0", "on the mat", i=0), candidate("q1", "q1-1", "on the mat", duplicate_of="q1-0", i=1),
+    cands = [candidate("q1", "q1-0", "on the mat", i=0),
+             candidate("q1", "q1-1", "on the mat", duplicate_of="q1-0", i=1),
              candidate("q1", "q1-2", "category", i=2), candidate("q1", "q1-3", "", i=3),
              candidate("s1", "s1-0", "The cat sat on the mat. Paris is the capital of France.", i=0),
              candidate("s1", "s1-1", "", i=1),
@@ -29,7 +30,8 @@ def _pool(store, **kw):
 
 
 def _run(store, *args):
-    return CliRunner().invoke(main, ["judge", *args, "--store", str(store.root), "--quiet"], catch_exceptions=False)
+    return CliRunner().invoke(main, ["judge", *args, "--store", str(store.root), "--quiet"],
+                              catch_exceptions=False)
 
 
 def test_every_cheap_judge_and_summac(store, tiny_nli):
@@ -48,7 +50,8 @@ def test_every_cheap_judge_and_summac(store, tiny_nli):
     assert got[("q1-2", "span_coverage")]["value"] == 0.0          # "category" is not the token "cat"
     assert got[("q1-3", "span_coverage")]["value"] == 0.0 and got[("q1-3", "exact_match")]["value"] == 0.0
     assert got[("s1-1", "rougeL_f1")]["value"] == 0.0
-    assert got[("a1-0", "rougeL_f1")]["value"] is None and "no reference" in got[("a1-0", "rougeL_f1")]["error"]
+    no_ref = got[("a1-0", "rougeL_f1")]
+    assert no_ref["value"] is None and "no reference" in no_ref["error"]
     assert 0 < got[("a1-0", "summac_zs")]["value"] < 1
     m = v.manifest
     assert m["pool"] == pool.ref and m["examples"] == pool.manifest["examples"]

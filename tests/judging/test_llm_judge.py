@@ -135,7 +135,8 @@ def test_no_key_fails_before_any_call(store, llm_pool, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with FakeOpenAI() as srv:
         with pytest.raises(ResetkitError, match="OPENAI_API_KEY"):
-            run_judges(store, "pool", ["span", "llm"], JudgeConfig(judge_base_url=srv.base_url), progress=False)
+            run_judges(store, "pool", ["span", "llm"], JudgeConfig(judge_base_url=srv.base_url),
+                       progress=False)
         assert srv.calls == 0 and store.versions("scores") == []
 
 

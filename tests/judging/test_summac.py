@@ -35,14 +35,16 @@ def test_sentence_chunks_offline():
 
 
 def test_premise_prefixes_question_for_qa_only():
-    assert premise_for({"task": "abstractive_qa", "question": "Why?", "context": "Because."}) == "Why?\nBecause."
+    qa = {"task": "abstractive_qa", "question": "Why?", "context": "Because."}
+    assert premise_for(qa) == "Why?\nBecause."
     assert premise_for({"task": "summarization", "question": None, "context": "Text."}) == "Text."
 
 
 def test_scores_empty_short_and_identical(tiny_nli):
     scorer = ZeroShotScorer(str(tiny_nli))
     ctx = "The capital of France is Paris. Paris is a city in Europe with many museums."
-    s = scorer.score([ctx] * 4, ["", "Short.", "Paris is the capital of France.", "Paris is the capital of France."])
+    same = "Paris is the capital of France."
+    s = scorer.score([ctx] * 4, ["", "Short.", same, same])
     assert s[0] == 0.0 and s[1] == 0.0
     assert s[2] == s[3] and 0.0 < s[2] < 1.0
     assert scorer.stats == {**scorer.stats, "logical_pairs": 4, "distinct_pairs": 2}
@@ -50,8 +52,9 @@ def test_scores_empty_short_and_identical(tiny_nli):
 
 def test_contradiction_aware_range(tiny_nli):
     ctx = "The capital of France is Paris. Water boils at 100 degrees Celsius at sea level."
-    ent = ZeroShotScorer(str(tiny_nli)).score([ctx], ["Paris is in France and water boils."])[0]
-    both = ZeroShotScorer(str(tiny_nli), use_contradiction=True).score([ctx], ["Paris is in France and water boils."])[0]
+    hyp = ["Paris is in France and water boils."]
+    ent = ZeroShotScorer(str(tiny_nli)).score([ctx], hyp)[0]
+    both = ZeroShotScorer(str(tiny_nli), use_contradiction=True).score([ctx], hyp)[0]
     assert 0 <= ent <= 1 and -1 <= both <= 1 and both < ent
 
 

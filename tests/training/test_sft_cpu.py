@@ -221,3 +221,16 @@ def test_bf16_run_on_gpu(train_store, tiny_llama, tmp_path):
     assert results["best_model_checkpoint"].endswith(f"checkpoint-{min(evals, key=evals.get)}")
     assert sorted(p.name for p in out.glob("checkpoint-*")) == [f"checkpoint-{s}" for s in (2, 4, 6, 8)]
     assert train_store.resolve("sel").ref in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ds", ["zero3-offload", "zero2-offload"])
+def test_offload_configs_train(ds, train_store, tiny_llama, tmp_path):
+    """CPU-offload variants (slow: DeepSpeed compiles its CPU Adam, ~1-4 min, on first use)."""
+    out = tmp_path / ds
+    proc = run_train(["reset", "--model", tiny_llama, "--data", "sel", "--store", train_store.root,
+                      "--output", out, "--deepspeed", ds, "--set", "max_steps=2", "--set", "batch_size=4",
+                      "--set", "max_length=64"])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads((out / "training_results.json").read_text())
+    assert results["deepspeed_zero_stage"] == int(ds[4]) and math.isfinite(results["final_eval_loss"])
