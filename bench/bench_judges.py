@@ -151,9 +151,11 @@ def bench_metrics(n_pairs: int) -> dict:
     import datacards.render  # noqa: F401
 
     t = time.perf_counter()
-    run_judges(store, pools["extractive_qa"].ref, ["span", "ngram", "em"], cfg, progress=False)
+    v1 = run_judges(store, pools["extractive_qa"].ref, ["span", "ngram", "em"], cfg, progress=False)
     v = run_judges(store, pools["abstractive_qa"].ref, ["rouge"], cfg, name="scores-rouge", progress=False)
     t_ours = time.perf_counter() - t
+    per_judge = {k: s["seconds"] for vv in (v1, v) for k, s in vv.manifest["judge_stats"].items()}
+    print(f"[metrics] seconds per judge inside the stage: {per_judge}", flush=True)
     got = {r["candidate_id"]: r["value"] for r in v.read(columns=["candidate_id", "value"]).to_pylist()}
     identical = sum(got[c["candidate_id"]] == x for c, x in zip(cands, expected))
     print(f"[metrics] resetkit judge stage (span+ngram+em+rouge, store I/O included): "
@@ -171,6 +173,7 @@ def bench_metrics(n_pairs: int) -> dict:
     return {"pairs": n, "distinct_fraction": round(distinct / n, 4),
             "rouge_score_pairs_per_s": round(n / t_ref),
             "stage_pairs_per_s": round(n / t_ours), "speedup": round(t_ref / t_ours, 1),
+            "stage_seconds": round(t_ours, 2), "judge_seconds": per_judge,
             "no_dedup_pairs_per_s": round(n / t_nodedup), "no_dedup_speedup": round(t_ref / t_nodedup, 1),
             "rougeL_identical": identical}
 

@@ -35,7 +35,7 @@ def _parse_sources(items) -> dict[str, str]:
 @click.option("--template", type=click.Choice(["alpaca", "vicuna", "vicuna-paper"]), default="alpaca",
               show_default=True, help="Prompt template (vicuna = FastChat vicuna_v1.1).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for hold-outs and sampling.")
-@click.option("--limit", type=int, default=None, help="Read at most N upstream rows per source and split.")
+@click.option("--limit", type=int, default=None, help="Keep at most N rows per source and split (quick builds).")
 @click.option("--on-bad-rows", type=click.Choice(["error", "skip"]), default="error", show_default=True,
               help="Malformed rows: stop with file/line/column, or skip and count them per reason.")
 @click.option("--name", default=None, help="Dataset name in the store (default: the corpus name).")

@@ -66,7 +66,7 @@ TRAIN_OF = {"if-eval": "if-train", "cd-eval": "cd-train"}
 class BuildConfig:
     template: str = field("alpaca", help="prompt template: alpaca | vicuna | vicuna-paper")
     seed: int = field(0, help="seed for the validation hold-out and the mixtures")
-    limit: int | None = field(None, help="read at most N upstream rows per source and split (quick builds)")
+    limit: int | None = field(None, help="keep at most N input rows per source and split (quick builds)")
     on_bad_rows: str = field("error", help="malformed rows: error (stop, naming file/line/column) | skip (count)")
     max_passages: int = field(5, help="QA: at most this many passages in the context (paper: 5)")
     gold_passage: str = field("swap", help="QA: gold passage only beyond max_passages: swap it in | drop")
@@ -316,7 +316,7 @@ def _progress(chunks: Iterator, label: str, enabled: bool) -> Iterator:
         return
     from tqdm import tqdm
 
-    with tqdm(desc=label, unit=" rows", leave=False) as bar:
+    with tqdm(desc=label, unit=" rows", leave=False, delay=2.0) as bar:  # only on long reads
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk.rows))

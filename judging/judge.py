@@ -176,20 +176,28 @@ def _previous(store: Store, name: str, pool: DatasetVersion) -> DatasetVersion |
     return None
 
 
-def _work(judge: Judge, cands: list[dict], ex: dict, done: set):
-    """Distinct (example, text) items this judge still has to score, and who gets each result."""
+def _group(cands: list[dict]) -> dict[tuple, list[str]]:
+    """(example_id, text) -> candidate ids, in pool order: identical texts of an example."""
     groups: dict[tuple, list[str]] = defaultdict(list)
-    items = []
     for c in cands:
-        e = ex[c["example_id"]]
-        if e["task"] not in judge.tasks or (c["candidate_id"], judge.name) in done:
+        groups[(c["example_id"], c["text"] or "")].append(c["candidate_id"])
+    return groups
+
+
+def _work(judge: Judge, groups: dict, ex: dict, done: set):
+    """Distinct (example, text) items this judge still has to score, and who gets each result."""
+    items, owners = [], []
+    for (eid, text), cids in groups.items():
+        e = ex[eid]
+        if e["task"] not in judge.tasks:
             continue
-        key = (c["example_id"], c["text"] or "")
-        if key not in groups:
-            items.append({**e, "example_id": c["example_id"], "text": c["text"] or "",
-                          "candidate_id": c["candidate_id"]})
-        groups[key].append(c["candidate_id"])
-    return items, [groups[(it["example_id"], it["text"])] for it in items]
+        if done:
+            cids = [c for c in cids if (c, judge.name) not in done]
+            if not cids:
+                continue
+        items.append({**e, "example_id": eid, "text": text, "candidate_id": cids[0]})
+        owners.append(cids)
+    return items, owners
 
 
 def _instantiate(judges, cfg, store) -> list[Judge]:
@@ -208,9 +216,10 @@ def plan_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
     pool, examples, cands, ex = _load_inputs(store, pool_ref, js)
     prev = _previous(store, name, pool)
     done = _carried_keys(prev, {j.name: j.version for j in js}) if prev else set()
+    groups = _group(cands)
     out = {"pool": pool.ref, "examples": examples.ref, "previous": prev.ref if prev else None, "judges": {}}
     for j in js:
-        items, owners = _work(j, cands, ex, done)
+        items, owners = _work(j, groups, ex, done)
         out["judges"][j.name] = {"version": j.version, "candidates": sum(map(len, owners)), **j.plan(items)}
     return out
 
@@ -228,29 +237,25 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
     js = _instantiate(judges, cfg, store)
     pool, examples, cands, ex = _load_inputs(store, pool_ref, js)
     versions = {j.name: j.version for j in js}
-    pool_ids = {c["candidate_id"] for c in cands}
-
     prev = _previous(store, name, pool)
-    carried: list[dict] = []
+    carried = _carry(prev, versions, pa.array([c["candidate_id"] for c in cands], pa.string()))
     judge_versions: dict[str, str] = {}
-    if prev is not None:
-        for row in prev.read().to_pylist():
-            if row["candidate_id"] not in pool_ids:
-                continue
-            want = versions.get(row["judge"])
-            if (row["error"] or "").startswith(RETRYABLE):  # a failed request: try it again
-                continue
-            if want is None or want == row["judge_version"]:
-                carried.append(row)
-                judge_versions.setdefault(row["judge"], row["judge_version"])
-    done = {(r["candidate_id"], r["judge"]) for r in carried}
+    for jn, jv in zip(carried.column("judge").to_pylist(), carried.column("judge_version").to_pylist()):
+        judge_versions.setdefault(jn, jv)
+    carried_ids = carried.column("candidate_id").to_pylist()
+    carried_judges = carried.column("judge").to_pylist()
+    done = set(zip(carried_ids, carried_judges))
+    carried_per_judge = defaultdict(set)
+    for cid, jn in done:
+        carried_per_judge[jn].add(cid)
 
-    work = {j.name: _work(j, cands, ex, done) for j in js}
+    groups = _group(cands)
+    work = {j.name: _work(j, groups, ex, done) for j in js}
     for j in js:  # label indices, API key...: fail before any work
         if work[j.name][0]:
             j.check(work[j.name][0])
 
-    new_rows: list[dict] = []
+    cols: dict[str, list] = {n: [] for n in SCORES.names}
     stats: dict = {}
     for j in js:
         judge_versions[j.name] = j.version
@@ -262,22 +267,26 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
         for owner_ids, res in zip(owners, results):
             if not res:
                 continue
-            for cid in owner_ids:
-                for metric, (value, raw, error) in res.items():
-                    new_rows.append({"candidate_id": cid, "judge": jname, "metric": metric, "value": value,
-                                     "raw": raw, "error": error, "judge_version": ver})
-                written += 1
+            for metric, (value, raw, error) in res.items():
+                n = len(owner_ids)
+                cols["candidate_id"].extend(owner_ids)
+                cols["judge"].extend([jname] * n)
+                cols["metric"].extend([metric] * n)
+                cols["value"].extend([value] * n)
+                cols["raw"].extend([raw] * n)
+                cols["error"].extend([error] * n)
+                cols["judge_version"].extend([ver] * n)
+            written += len(owner_ids)
         stats[j.name] = {"version": j.version, "distinct_texts": len(items),
-                         "candidates_scored": written, "candidates_carried":
-                         len({r["candidate_id"] for r in carried if r["judge"] == j.name}),
+                         "candidates_scored": written, "candidates_carried": len(carried_per_judge[j.name]),
                          "seconds": round(time.perf_counter() - t0, 3), **j.usage}
         if progress:
             print(f"judge {j.name} (v{j.version}): {len(items)} distinct texts -> {written} candidates "
                   f"scored, {stats[j.name]['candidates_carried']} carried over", file=sys.stderr)
 
-    rows = carried + new_rows
-    rows.sort(key=lambda r: (r["candidate_id"], r["judge"], r["metric"]))
-    table = pa.Table.from_pylist(rows, schema=SCORES) if rows else SCORES.empty_table()
+    new = pa.Table.from_pydict(cols, schema=SCORES)
+    table = pa.concat_tables([carried.select(SCORES.names).cast(SCORES), new])
+    table = table.sort_by([("candidate_id", "ascending"), ("judge", "ascending"), ("metric", "ascending")])
     content = _content_hash(table)
     config = to_dict(cfg)
     config["judges"] = [j.name for j in js]
@@ -292,6 +301,24 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
         w.card_meta.update({"pretty_name": f"Judge scores of {pool.ref}", "license": "other"})
         w.card_sections["Judges"] = _card_section(stats, pool, examples, prev)
     return w.result
+
+
+def _carry(prev: DatasetVersion | None, versions: dict, pool_ids: pa.Array) -> pa.Table:
+    """Rows of ``prev`` still valid: candidate still in the pool, not a failed request, and
+    the judge either not run now or run at the same version."""
+    import pyarrow.compute as pc
+
+    if prev is None:
+        return SCORES.empty_table()
+    tab = prev.read().select(SCORES.names).cast(SCORES)
+    keep = pc.is_in(tab.column("candidate_id"), value_set=pool_ids)
+    failed = pc.fill_null(pc.starts_with(tab.column("error"), RETRYABLE), False)
+    keep = pc.and_(keep, pc.invert(failed))
+    for judge, want in versions.items():
+        stale = pc.and_(pc.equal(tab.column("judge"), judge),
+                        pc.not_equal(tab.column("judge_version"), want))
+        keep = pc.and_(keep, pc.invert(stale))
+    return tab.filter(keep)
 
 
 def _content_hash(table: pa.Table) -> str:

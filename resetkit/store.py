@@ -153,11 +153,12 @@ class DatasetVersion:
         files = self.files(split)
         if not files:
             return self.schema.empty_table() if columns is None else self.schema.empty_table().select(columns)
-        return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+        return pa.concat_tables([pq.read_table(f, columns=columns, pre_buffer=False) for f in files])
 
     def iter_batches(self, split: str | None = None, columns=None, batch_size: int = 65536):
         for f in self.files(split):
-            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
+            # pre_buffer=False: the default caches the whole file while iterating (GiBs on big shards)
+            yield from pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=batch_size, columns=columns)
 
     def duckdb_files(self, split: str | None = None) -> str:
         """A DuckDB list literal of this version's Parquet files, for read_parquet()."""
@@ -333,6 +334,15 @@ class VersionWriter:
 
     def _finish_splits(self, schema: pa.Schema | None) -> dict:
         out = {}
+        # A split with no rows is left out when others have rows: `datasets` cannot load an empty
+        # Parquet split.  If every split is empty, they are kept (one empty file each).
+        if any(state["rows"] for state in self._splits.values()):
+            for split in [s for s, state in self._splits.items() if not state["rows"]]:
+                state = self._splits.pop(split)
+                if state["writer"] is not None:
+                    state["writer"].close()
+                for path in state["shards"]:
+                    path.unlink(missing_ok=True)
         for split, state in self._splits.items():
             if state["writer"] is not None:
                 state["writer"].close()

@@ -144,3 +144,14 @@ def test_lineage_recorded(store):
         w.write("train", _table(1))
     assert w.result.manifest["parents"] == [{"name": "parent", "version": parent.version}]
     assert f"parent@{parent.version}" in (w.result.path / "README.md").read_text()
+
+
+def test_empty_split_left_out_when_others_have_rows(store):
+    import datasets
+
+    with store.create("toy", builder="toy", config={"e": 1}) as w:
+        w.write("train", _table(3))
+        w.write("validation", _table(0))
+    assert set(w.result.splits) == {"train"}
+    assert set(w.result.manifest["splits"]) == {"train"}
+    assert datasets.load_dataset(str(w.result.path))["train"].num_rows == 3
