@@ -284,14 +284,41 @@ def bench_llm(n_calls: int) -> dict:
         rerun_wall = time.perf_counter() - t
         rerun_calls = srv.stats()["calls"] - calls
         peak = srv.stats()["max_inflight"]
+        bare = _bare_client_rate(srv.base_url, n_calls, conc)
     ideal = conc / latency
     res = {"calls": calls, "latency_s": latency, "concurrency": conc, "peak_in_flight": peak,
            "calls_per_s": round(calls / call_phase, 1), "ideal_calls_per_s": ideal,
            "efficiency": round(calls / call_phase / ideal, 3), "stage_seconds": round(wall, 2),
-           "stage_calls_per_s": round(calls / wall, 1), "rerun_calls": rerun_calls,
+           "stage_calls_per_s": round(calls / wall, 1), "bare_openai_client_calls_per_s": round(bare, 1),
+           "judge_vs_bare_client": round(calls / call_phase / bare, 3), "rerun_calls": rerun_calls,
            "rerun_seconds": round(rerun_wall, 2)}
     print(f"[llm] {json.dumps(res)}", flush=True)
     return res
+
+
+def _bare_client_rate(base_url: str, n: int, conc: int) -> float:
+    """The ceiling on this machine: a bare AsyncOpenAI loop, same server and concurrency."""
+    import asyncio
+
+    import openai
+
+    async def run():
+        client = openai.AsyncOpenAI(api_key="bench-key", base_url=base_url, max_retries=0)
+        sem = asyncio.Semaphore(conc)
+
+        async def one(i):
+            async with sem:
+                await client.chat.completions.create(model="m", temperature=0, max_tokens=8,
+                                                     messages=[{"role": "user", "content": f"bare {i}"}])
+
+        await one(-1)
+        t = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        rate = n / (time.perf_counter() - t)
+        await client.close()
+        return rate
+
+    return asyncio.run(run())
 
 
 def main():

@@ -37,11 +37,19 @@ def fresh_store(name):
     return Store(DATA / name)
 
 
-def _naive(plan, tok, lm, max_new: int) -> tuple[int, float]:
+def _cpu() -> float:
+    """CPU seconds used by this process, all threads (robust to other load on a shared machine)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _naive(plan, tok, lm, max_new: int) -> tuple[int, float, float]:
     """The reference: one generate() call per candidate, seeded with torch.manual_seed."""
     import torch
 
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), _cpu()
     with torch.inference_mode():
         for p in plan:
             ids = tok(p.prompt, return_tensors="pt")
@@ -51,17 +59,22 @@ def _naive(plan, tok, lm, max_new: int) -> tuple[int, float]:
                                                                  top_k=d.top_k or None, top_p=d.top_p)
                 lm.generate(**ids, max_new_tokens=max_new, pad_token_id=tok.pad_token_id, **kw)
                 n += 1
-    return n, time.perf_counter() - t0
+    return n, time.perf_counter() - t0, _cpu() - c0
 
 
-def bench_transformers(n_examples: int, max_new: int, model: Path, naive_every: int = 5) -> dict:
+def bench_transformers(n_examples: int, max_new: int, model: Path, naive_every: int = 5,
+                       threads: int = 1) -> dict:
     """Naive rate measured on every ``naive_every``-th example, half before and half after the
     pool runs, so both see the same machine load (this machine is shared)."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from builders.pool import PoolConfig, load_examples, make_plan, resolve_grid, run_pool
     from tests.helpers.pool_examples import make_examples
 
+    # one thread for both sides: on a shared 2-core machine OpenMP spin-waits of a second
+    # thread inflate wall and CPU time at random, which would make the ratio noise
+    torch.set_num_threads(threads)
     store = fresh_store("hf")
     make_examples(store, n_examples, context_words=120)
     cfg = PoolConfig(model=str(model), max_new_tokens=max_new, batch_size=64, shard_examples=64)
@@ -72,26 +85,29 @@ def bench_transformers(n_examples: int, max_new: int, model: Path, naive_every: 
     tok = AutoTokenizer.from_pretrained(str(model))
     lm = AutoModelForCausalLM.from_pretrained(str(model)).eval()
     sample = plan[::naive_every]
-    n1, s1 = _naive(sample[0::2], tok, lm, max_new)
+    n1, s1, c1 = _naive(sample[0::2], tok, lm, max_new)
 
-    t0 = time.perf_counter()
-    run_pool(store, "reset-seed", cfg, progress=False)
-    pool_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
     import dataclasses
 
+    t0, c0 = time.perf_counter(), _cpu()
+    run_pool(store, "reset-seed", cfg, progress=False)
+    pool_s, pool_cpu = time.perf_counter() - t0, _cpu() - c0
+    t0, c0 = time.perf_counter(), _cpu()
     run_pool(store, "reset-seed", dataclasses.replace(cfg, dedup_greedy=False), name="pool-nodedup",
              progress=False)
-    nodedup_s = time.perf_counter() - t0
-    n2, s2 = _naive(sample[1::2], tok, lm, max_new)
+    nodedup_s, nodedup_cpu = time.perf_counter() - t0, _cpu() - c0
+    n2, s2, c2 = _naive(sample[1::2], tok, lm, max_new)
     naive_rate = (n1 + n2) / (s1 + s2)
+    naive_cpu_rate = (n1 + n2) / (c1 + c2)
     naive_s = n_cand / naive_rate  # the whole plan at the measured naive rate
     prompt_tokens = sum(len(tok(p.prompt)["input_ids"]) for p in plan) / len(plan)
-    return {"examples": len(plan), "candidates": n_cand, "max_new_tokens": max_new,
+    return {"examples": len(plan), "candidates": n_cand, "max_new_tokens": max_new, "torch_threads": threads,
             "mean_prompt_tokens": round(prompt_tokens, 1),
             "naive_measured_candidates": n1 + n2, "naive_cand_per_s": naive_rate, "pool_cand_per_s": n_cand / pool_s,
             "pool_nodedup_cand_per_s": n_cand / nodedup_s,
             "speedup": naive_s / pool_s, "speedup_nodedup": naive_s / nodedup_s,
+            "cpu_time_speedup": (n_cand / naive_cpu_rate) / pool_cpu,
+            "cpu_time_speedup_nodedup": (n_cand / naive_cpu_rate) / nodedup_cpu,
             "naive_s": naive_s, "pool_s": pool_s, "pool_nodedup_s": nodedup_s}
 
 

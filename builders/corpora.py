@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from resetkit.config import field
 from resetkit.errors import ResetkitError
@@ -37,11 +38,13 @@ from resetkit.store import DatasetVersion, Store, fingerprint_path
 from . import sources as source_registry
 from . import templates
 from .sources import reader
-from .sources.base import Context, norm_key
+from .sources import columnar
+from .sources.base import Context, Source, norm_key
 
 BUILDER = "builders.corpora"
 BUILDER_VERSION = "1"
 FLUSH_ROWS = 4096
+SLICE_ROWS = 4 * FLUSH_ROWS   # columnar path: rows converted at a time (any size gives the same output)
 
 SOURCE_SETS = {
     "if-train": ["dolly", "oasst1", "sharegpt", "self_instruct"],
@@ -140,6 +143,37 @@ class OpenSource:
             self.fingerprint = fingerprint_path(path)
             self.label = path.name
 
+    def example_tables(self, split: str, out_split: str, ctx: Context, cfg: BuildConfig) -> Iterator | None:
+        """The columnar fast path for one upstream split: its finished examples as EXAMPLES
+        tables, or None when the row path must be used (Hub input, a source without
+        ``convert_table``, or input the columnar reader cannot vouch for -- the row path then
+        reports the bad row, or skips and counts it).
+
+        The split is read and checked whole (as Arrow, not Python objects), then converted
+        ``SLICE_ROWS`` rows at a time: every intermediate column is small and its memory is
+        reused, where whole-split copies cost more in page faults than the kernels themselves.
+        Sources whose rows depend on each other (OASST-1 pairs replies with prompters) are
+        converted whole.
+        """
+        if self.hub is not None or type(self.src).convert_table is Source.convert_table:
+            return None
+        table = columnar.read_split(self.files[split], self.src.columns, cfg.limit)
+        if table is None:
+            return None
+        step = SLICE_ROWS if self.src.rows_independent else max(table.num_rows, 1)
+        before = dict(ctx.drops)
+        first = self.src.convert_table(table.slice(0, step), ctx)
+        if first is None:  # decided on the schema, so before anything is counted or written
+            ctx.drops = before
+            return None
+
+        def finished():
+            yield self.src.finish_table(first, out_split, ctx)
+            for start in range(step, table.num_rows, step):
+                part = self.src.convert_table(table.slice(start, step), ctx)
+                yield self.src.finish_table(part, out_split, ctx)
+        return finished()
+
     def rows(self, split: str, ctx: Context, cfg: BuildConfig, stats: reader.ReadStats):
         prefilter = (lambda b: self.src.prefilter(b, ctx)) if self.src.has_prefilter else None
         cols = self.src.columns
@@ -206,29 +240,120 @@ def _resolve_train(store: Store, corpus: str, from_refs: list[str]) -> DatasetVe
 
 
 class SplitBuffers:
-    """Row buffers per output split, flushed to the writer as EXAMPLES tables.
+    """Row buffers per output split, written to the writer in tables of exactly
+    ``FLUSH_ROWS`` rows (the last one per split shorter).
 
-    Rows are dicts in EXAMPLES column order (``Source.finish``); they are kept as tuples and
-    transposed with ``zip`` at flush, the cheapest way from Python rows to Arrow columns.
+    Why exact sizes: each ``writer.write`` becomes a Parquet row group, so the row-by-row
+    path (``add``) and the columnar path (``add_table``) must cut the same slices for the
+    same rows to give byte-identical files.  Python rows are dicts in EXAMPLES column order
+    (``Source.finish``); they are kept as tuples and transposed with ``zip``, the cheapest
+    way from Python rows to Arrow columns.
     """
 
     def __init__(self, writer):
-        self.writer, self.bufs = writer, {}
+        self.writer, self.rows, self.tables = writer, {}, {}
 
     def add(self, split: str, row: dict) -> None:
-        buf = self.bufs.setdefault(split, [])
+        buf = self.rows.setdefault(split, [])
         buf.append(tuple(row.values()))
-        if len(buf) >= FLUSH_ROWS:
-            self.flush(split)
+        if len(buf) + self._pending(split) >= FLUSH_ROWS:
+            self._write(split, final=False)
+
+    def add_table(self, split: str, table: pa.Table) -> None:
+        self._rows_to_table(split)
+        self.tables.setdefault(split, []).append(table)
+        self._write(split, final=False)
 
     def flush(self, split: str | None = None) -> None:
-        for s in ([split] if split else list(self.bufs)):
-            rows = self.bufs.get(s)
-            if rows:
-                cols = list(zip(*rows))
-                table = pa.table([pa.array(c, f.type) for c, f in zip(cols, EXAMPLES)], schema=EXAMPLES)
-                self.writer.write(s, table)
-                self.bufs[s] = []
+        for s in ([split] if split else list({**self.rows, **self.tables})):
+            self._write(s, final=True)
+
+    def _pending(self, split: str) -> int:
+        return sum(t.num_rows for t in self.tables.get(split, ()))
+
+    def _rows_to_table(self, split: str) -> None:
+        rows = self.rows.get(split)
+        if rows:
+            cols = list(zip(*rows))
+            table = pa.table([pa.array(c, f.type) for c, f in zip(cols, EXAMPLES)], schema=EXAMPLES)
+            self.tables.setdefault(split, []).append(table)
+            self.rows[split] = []
+
+    def _write(self, split: str, final: bool) -> None:
+        """Write every full FLUSH_ROWS slice (and, when ``final``, the rest)."""
+        self._rows_to_table(split)
+        tables = self.tables.get(split)
+        if not tables:
+            return
+        total = sum(t.num_rows for t in tables)
+        if total < FLUSH_ROWS and not final:
+            return
+        # one contiguous chunk per column: Parquet page boundaries follow Arrow chunks
+        table = pa.concat_tables(tables).combine_chunks()
+        start = 0
+        while total - start >= FLUSH_ROWS or (final and start < total):
+            take = min(FLUSH_ROWS, total - start)
+            self.writer.write(split, table.slice(start, take))
+            start += take
+        self.tables[split] = [table.slice(start)] if start < total else []
+
+
+def _if_train_filter(table: pa.Table, ctx: Context, cfg: BuildConfig, dedup: set, seen_ids: set) -> pa.Table:
+    """The corpus rules of the row loop below for if-train, on a table of one output split:
+    drop repeated ids and repeated (instruction, response) pairs (first one wins), hold out a
+    seeded share of train rows as validation.  Same keys, hashes and order as the row loop;
+    only the set look-ups stay a Python loop."""
+    ids = table.column("id").to_pylist()
+    keep = []
+    n_dup_id = n_dup = 0
+    for i, (example_id, key) in enumerate(zip(ids, _dedup_keys(table))):
+        if example_id in seen_ids:
+            n_dup_id += 1
+            continue
+        if key in dedup:
+            n_dup += 1
+            continue
+        dedup.add(key)
+        seen_ids.add(example_id)
+        keep.append(i)
+    for reason, n in (("duplicate_id", n_dup_id), ("duplicate", n_dup)):
+        if n:
+            ctx.drop(reason, n)
+    if len(keep) < table.num_rows:
+        table = table.take(pa.array(keep, pa.int64()))
+    splits = table.column("split").unique().to_pylist()
+    if splits == ["train"] and cfg.dev_fraction > 0:
+        held = _held_out_all([ids[i] for i in keep], cfg)
+        table = table.set_column(table.schema.get_field_index("split"), "split",
+                                 pc.if_else(pa.array(held, pa.bool_()), "validation", "train"))
+    return table
+
+
+# ASCII whitespace as Python's str.split() sees it (\x1c-\x1f are separators too)
+_ASCII_WS_RUN = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
+
+
+def _dedup_keys(table: pa.Table) -> list[bytes]:
+    """``_digest(norm_key(instruction) + NUL + response)`` per row.  For ASCII instructions
+    (where Arrow's whitespace runs and lower-casing are exactly Python's) the key text is
+    built with kernels; the rest go through ``norm_key`` itself."""
+    instruction, response = table.column("instruction"), table.column("response")
+    ascii_rows = pc.string_is_ascii(instruction)
+    norm = pc.ascii_lower(pc.utf8_trim(pc.replace_substring_regex(instruction, _ASCII_WS_RUN, " "), " "))
+    texts = pc.cast(pc.binary_join_element_wise(norm, response, "\x00"), pa.binary()).to_pylist()
+    keys = [hashlib.blake2b(t, digest_size=10).digest() for t in texts]
+    if not pc.all(ascii_rows).as_py():
+        others = pc.invert(ascii_rows).to_numpy(zero_copy_only=False).nonzero()[0]
+        for i, ins, res in zip(others, instruction.take(others).to_pylist(), response.take(others).to_pylist()):
+            keys[i] = _digest(norm_key(ins) + "\x00" + res)
+    return keys
+
+
+def _held_out_all(example_ids: list[str], cfg: BuildConfig) -> list[bool]:
+    """``_held_out`` for many ids: the first 12 hex digits of the digest are its first 6 bytes."""
+    prefix, limit = f"{cfg.seed}:".encode("utf-8"), cfg.dev_fraction * 16 ** 12
+    sha256, from_bytes = hashlib.sha256, int.from_bytes
+    return [from_bytes(sha256(prefix + i.encode("utf-8")).digest()[:6], "big") < limit for i in example_ids]
 
 
 def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: BuildConfig, *,
@@ -260,6 +385,15 @@ def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: B
             split_map = output_splits(src.role, list(opened_src.splits))
             per_split = counts.setdefault(src_name, {})
             for up_split, split in split_map.items():
+                tables = opened_src.example_tables(up_split, split, ctx, cfg) if corpus == "if-train" else None
+                if tables is not None:
+                    for table in tables:
+                        table = _if_train_filter(table, ctx, cfg, dedup, seen_ids)
+                        for s in dict.fromkeys(table.column("split").to_pylist()):
+                            part = table.filter(pc.equal(table.column("split"), s))
+                            out.add_table(s, part)
+                            per_split[s] = per_split.get(s, 0) + part.num_rows
+                    continue
                 chunks = opened_src.rows(up_split, ctx, cfg, stats)
                 rows = src.examples(_progress(chunks, f"{src_name}/{up_split}", progress), split, ctx)
                 for row in rows:

@@ -75,6 +75,17 @@ def render(template: str, instruction: str, input: str | None = None) -> str:
     return TEMPLATES.get(template)(instruction, input)
 
 
+def affixes(template: str) -> tuple[str, str]:
+    """(prefix, suffix) with ``render(template, x) == prefix + x + suffix`` for any instruction
+    ``x`` and no input: lets a whole column of prompts be rendered by string concatenation.
+    Derived from ``render`` itself, so the two cannot drift apart."""
+    mark = "\x00instruction\x00"
+    prefix, found, suffix = render(template, mark).partition(mark)
+    if not found or render(template, "x") != f"{prefix}x{suffix}":
+        raise ValueError(f"template {template!r} is not a plain wrapper around the instruction")
+    return prefix, suffix
+
+
 def qa_input(question: str, passages: list[str]) -> str:
     """The context-dependent QA input: the question first, then one "Passage:" line each."""
     return "\n".join([f"Question: {question}"] + [f"Passage: {p}" for p in passages])

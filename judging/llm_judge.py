@@ -123,11 +123,17 @@ class ResponseCache:
         return out
 
     def put(self, key, model, text, prompt_tokens, completion_tokens, usd, via="api"):
+        """Store one reply; committed in groups (64 replies or 1 s) and on close."""
         self.db.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?)",
                         (key, model, text, prompt_tokens, completion_tokens, usd, via, time.time()))
-        self.db.commit()
+        self._pending = getattr(self, "_pending", 0) + 1
+        now = time.monotonic()
+        if self._pending >= 64 or now - getattr(self, "_last_commit", 0.0) > 1.0:
+            self.db.commit()
+            self._pending, self._last_commit = 0, now
 
     def close(self):
+        self.db.commit()
         self.db.close()
 
 

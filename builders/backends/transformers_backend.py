@@ -172,9 +172,20 @@ class TransformersBackend(Backend):
         prompts = list(dict.fromkeys(r.prompt for r in requests))
         ids = dict(zip(prompts, tok(prompts, add_special_tokens=True)["input_ids"])) if prompts else {}
         results: list[GenResult | None] = [None] * len(requests)
-        for batch in self.plan_batches(requests, {p: len(v) for p, v in ids.items()}):
-            for i, res in zip(batch, self._generate_batch([requests[i] for i in batch], ids)):
-                results[i] = res
+        limit = getattr(self._model.config, "max_position_embeddings", None)
+        todo = []
+        for i, r in enumerate(requests):
+            if limit is not None and len(ids[r.prompt]) >= limit:
+                results[i] = GenResult(r.key, None, None, "error", f"prompt of {len(ids[r.prompt])} tokens does "
+                                       f"not fit max_position_embeddings {limit}")
+            else:
+                todo.append(i)
+        if on_done and len(todo) < len(requests):
+            on_done(len(requests) - len(todo))
+        sub = [requests[i] for i in todo]
+        for batch in self.plan_batches(sub, {p: len(v) for p, v in ids.items()}):
+            for j, res in zip(batch, self._generate_batch([sub[j] for j in batch], ids)):
+                results[todo[j]] = res
             if on_done:
                 on_done(len(batch))
         return results

@@ -52,6 +52,7 @@ class Source:
     paper_rows: str = ""
 
     has_prefilter = False
+    rows_independent = True          # convert_table may be given a split in slices
 
     def prefilter(self, batch, ctx: Context):
         """Optional vectorised pre-filter of Arrow input (Parquet, CSV, Hub) that applies the
@@ -62,6 +63,18 @@ class Source:
 
     def convert(self, row: dict, ctx: Context) -> dict | str:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def convert_table(self, table, ctx: Context):
+        """Optional columnar twin of ``convert`` (or ``examples``) for a whole split.
+
+        ``table`` holds the declared columns, already checked (``columnar.read_split``).
+        Returns a table of partial examples -- ``uid, instruction, response, meta`` (meta
+        already JSON text) -- with the same rows, drop reasons and counts as the row path,
+        or None when this source has no columnar version (the row path is used).
+        Only sources without question/passages/context (the instruction-following ones)
+        implement it, so ``finish_table`` need not handle those fields.
+        """
+        return None
 
     def examples(self, chunks: Iterator[Chunk], split: str, ctx: Context) -> Iterator[dict]:
         """Finished example rows (schema EXAMPLES) of one split, in upstream order."""
@@ -105,6 +118,36 @@ class Source:
             "template": ctx.template,
             "meta": json.dumps(ex["meta"], sort_keys=True, ensure_ascii=False) if ex.get("meta") else "{}",
         }
+
+
+    def finish_table(self, part, split: str, ctx: Context):
+        """``finish`` on a table from ``convert_table``: an EXAMPLES table (no question,
+        context or passages; the response is the one reference)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from resetkit.schemas import EXAMPLES
+
+        n = part.num_rows
+        response = part.column("response").combine_chunks()
+        instruction = part.column("instruction")
+        head = f"{self.name}\x00".encode("utf-8")
+        sha256 = hashlib.sha256
+        ids = [sha256(head + u).hexdigest()[:16] for u in pc.cast(part.column("uid"), pa.binary()).to_pylist()]
+        prefix, suffix = templates.affixes(ctx.template)
+        const = lambda v: pa.array([v] * n, pa.string())  # noqa: E731 - a column of one value
+        columns = {
+            "id": pa.array(ids, pa.string()), "source": const(self.name), "objective": const(self.objective),
+            "task": const(self.task), "split": const(split), "instruction": instruction,
+            "question": pa.nulls(n, pa.string()), "context": pa.nulls(n, pa.string()),
+            "passages": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string())),
+            "response": response,
+            "references": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), response),
+            "prompt": pc.binary_join_element_wise(prefix, instruction, suffix, ""),
+            "template": const(ctx.template), "meta": part.column("meta"),
+        }
+        return pa.table([columns[f.name] for f in EXAMPLES], schema=EXAMPLES)
 
 
 _WS = re.compile(r"\s+")

@@ -6,6 +6,7 @@ summarization...), drop empty instructions or responses.
 
 from __future__ import annotations
 
+from . import columnar as col
 from .base import Context, Source, clean
 from .reader import Column
 
@@ -30,6 +31,20 @@ class Dolly(Source):
             return "empty_response"
         return {"uid": f"{instruction}\x00{response}", "instruction": instruction, "response": response,
                 "meta": {"category": row.get("category")}}
+
+    def convert_table(self, table, ctx: Context):
+        """``convert`` on whole columns (same rules, in the same order)."""
+        import pyarrow as pa
+
+        instruction, response = col.clean(table["instruction"]), col.clean(table["response"])
+        rules = col.Drops(ctx, table.num_rows)
+        rules.rule("has_context", col.nonempty(col.clean(table["context"])))
+        rules.rule("empty_instruction", col.empty(instruction))
+        rules.rule("empty_response", col.empty(response))
+        instruction, response = instruction.filter(rules.keep), response.filter(rules.keep)
+        category = table["category"].filter(rules.keep).to_pylist()
+        return pa.table({"uid": col.uid(instruction, response), "instruction": instruction,
+                         "response": response, "meta": col.json_string_field("category", category)})
 
 
 SOURCE = Dolly()

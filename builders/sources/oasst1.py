@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from . import columnar as col
 from .base import Context, Source, clean
 from .reader import Chunk, Column
 
@@ -52,6 +53,7 @@ class OASST1(Source):
     rules = (f"pair assistant replies with their prompter parent; keep quality > {MIN_QUALITY} "
              f"rated by >= {MIN_ANNOTATORS} annotators; drop empty")
     paper_rows = "train 84,437 / validation 4,401 messages upstream"
+    rows_independent = False         # replies are paired with prompters anywhere in the split
 
     def examples(self, chunks: Iterator[Chunk], split: str, ctx: Context) -> Iterator[dict]:
         prompters: dict[str, str] = {}
@@ -92,6 +94,111 @@ class OASST1(Source):
                              "quality": r["quality"], "annotators": r["count"], "lang": r["lang"],
                              "rank": r["rank"], "message_tree_id": r["tree"]},
                 }, split, ctx)
+
+    def convert_table(self, table, ctx: Context):
+        """``examples`` on whole columns: the quality label is looked up with list kernels,
+        the prompter join runs over the kept replies only.  Hub (parallel-list) labels
+        only; other encodings go the row path (returns None)."""
+        import json
+
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        label = _quality_columns(table["labels"])
+        if label is None:
+            return None
+        value, count = label
+        role = pc.fill_null(table["role"], "")
+        is_prompter = pc.equal(role, "prompter").to_numpy(zero_copy_only=False)
+        prompt_ids = table["message_id"].filter(is_prompter).to_pylist()
+        prompters = dict(zip(prompt_ids, col.clean(table["text"].filter(is_prompter)).to_pylist()))
+        has_value = pc.is_valid(value).to_numpy(zero_copy_only=False)
+        v = pc.fill_null(value, 0.0).to_numpy(zero_copy_only=False)
+        is_assistant = pc.equal(role, "assistant").to_numpy(zero_copy_only=False)
+        # the row path's chain of checks, in order; each row counted under its first failure
+        reasons = [("prompter_message", is_prompter),
+                   ("unknown_role", ~is_assistant),
+                   ("no_quality_label", ~has_value),
+                   ("quality_fewer_than_2_annotators", count < MIN_ANNOTATORS),
+                   ("quality_not_above_0.5", ~(v > MIN_QUALITY))]
+        keep = np.ones(table.num_rows, bool)
+        for reason, failed in reasons:
+            failed = failed & keep
+            if failed.any():
+                ctx.drop(reason, int(failed.sum()))
+            keep &= ~failed
+        replies = table.filter(pa.array(keep))
+        quality_kept = value.filter(pa.array(keep)).to_pylist()
+        count_kept = count[keep].tolist()
+        texts = col.clean(replies["text"]).to_pylist()
+        out = {"uid": [], "instruction": [], "response": [], "meta": []}
+        for q, c, mid, parent, text, lang, rank, tree in zip(
+                quality_kept, count_kept, *(replies[n].to_pylist() for n in ("message_id", "parent_id")),
+                texts, *(replies[n].to_pylist() for n in ("lang", "rank", "message_tree_id"))):
+            instruction = prompters.get(parent) if parent else None
+            if instruction is None:
+                ctx.drop("no_prompter_parent")
+            elif not instruction:
+                ctx.drop("empty_instruction")
+            elif not text:
+                ctx.drop("empty_response")
+            else:
+                out["uid"].append(mid)
+                out["instruction"].append(instruction)
+                out["response"].append(text)
+                out["meta"].append(json.dumps(
+                    {"message_id": mid, "parent_id": parent, "quality": q, "annotators": c, "lang": lang,
+                     "rank": rank, "message_tree_id": tree}, sort_keys=True, ensure_ascii=False))
+        return pa.table({k: pa.array(v, pa.string()) for k, v in out.items()})
+
+
+def _quality_columns(labels):
+    """(value, count) of the ``quality`` label per row, like ``quality()`` on each row:
+    value an Arrow array (null: no label), count an int numpy array.  Hub encoding only
+    (struct of parallel lists ``name``, ``value``, ``count``); None for anything else."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(labels)
+    if pa.types.is_null(labels.type):  # no labels at all: no row has a quality label
+        return pa.nulls(n, pa.float64()), np.zeros(n, np.int64)
+    t = labels.type
+    if not pa.types.is_struct(t) or {t.field(i).name for i in range(t.num_fields)} != {"name", "value", "count"}:
+        return None
+    labels = labels.combine_chunks()
+    names, values, counts = (pc.struct_field(labels, f) for f in ("name", "value", "count"))
+    if not all(pa.types.is_list(a.type) for a in (names, values, counts)) \
+            or not pa.types.is_string(names.type.value_type) \
+            or not (pa.types.is_floating(values.type.value_type) or pa.types.is_integer(values.type.value_type)) \
+            or not pa.types.is_integer(counts.type.value_type):
+        return None
+
+    def flat(lists):
+        """(flattened values, where each row starts in them, each row's length; null -> 0)."""
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return pc.list_flatten(lists), starts, lengths
+
+    name_flat, name_start, _ = flat(names)
+    hits = np.flatnonzero(pc.fill_null(pc.equal(name_flat, "quality"), False).to_numpy(zero_copy_only=False))
+    rows_hit = pc.list_parent_indices(names).to_numpy(zero_copy_only=False)[hits] if len(hits) else hits
+    rows, first = np.unique(rows_hit, return_index=True)      # names.index("quality"): the first hit
+    pos = hits[first] - name_start[rows]                       # its place within the row's list
+    value_flat, value_start, value_len = flat(values)
+    count_flat, count_start, count_len = flat(counts)
+    has_v = pos < value_len[rows]
+    value_idx = np.full(n, -1, np.int64)
+    value_idx[rows[has_v]] = value_start[rows[has_v]] + pos[has_v]
+    value = value_flat.take(pa.array(np.where(value_idx >= 0, value_idx, 0))) if len(value_flat) else \
+        pa.nulls(n, values.type.value_type)
+    value = pc.if_else(pa.array(value_idx >= 0), value, pa.scalar(None, value.type))
+    has_c = pos < count_len[rows]
+    count = np.zeros(n, np.int64)
+    cvals = pc.fill_null(count_flat, 0).to_numpy(zero_copy_only=False)
+    count[rows[has_c]] = cvals[count_start[rows[has_c]] + pos[has_c]]
+    return value, count
 
 
 SOURCE = OASST1()

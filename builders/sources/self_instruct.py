@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from . import columnar as col
 from .base import Context, Source
 from .reader import Column
 
@@ -47,6 +48,29 @@ class SelfInstruct(Source):
         full = f"{instruction}\n{task_input}" if task_input else instruction
         return {"uid": f"{full}\x00{output}", "instruction": full, "response": output,
                 "meta": {"input": task_input or None}}
+
+    def convert_table(self, table, ctx: Context):
+        """``convert`` on whole columns: the scaffolding regexes run in RE2 (spelled with
+        Python's whitespace class, since RE2's \\s is ASCII-only), same rules in the same order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        S = col.PY_SPACE_CLASS
+        body = pc.replace_substring_regex(table["prompt"], pattern=f"{S}*Output{S}*:{S}*$", replacement="")
+        parts = pc.split_pattern_regex(body, pattern=f"\n{S}*Input{S}*:[ \t]*", max_splits=1)
+        # first part / second part or "": joining a 0- or 1-element slice avoids out-of-range errors
+        instruction = col.clean(pc.binary_join(pc.list_slice(parts, 0, 1), ""))
+        task_input = col.clean(pc.binary_join(pc.list_slice(parts, 1, 2), ""))
+        output = col.clean(pc.replace_substring(table["completion"], pattern=EOS, replacement=""))
+        rules = col.Drops(ctx, table.num_rows)
+        rules.rule("empty_instruction", col.empty(instruction))
+        rules.rule("empty_response", col.empty(output))
+        instruction, task_input, output = (a.filter(rules.keep) for a in (instruction, task_input, output))
+        has_input = col.nonempty(task_input)
+        full = pc.if_else(has_input, pc.binary_join_element_wise(instruction, task_input, "\n"), instruction)
+        inputs = pc.if_else(has_input, task_input, pa.scalar(None, pa.string())).to_pylist()
+        return pa.table({"uid": col.uid(full, output), "instruction": full, "response": output,
+                         "meta": col.json_string_field("input", inputs)})
 
 
 SOURCE = SelfInstruct()

@@ -152,3 +152,13 @@ def test_server_dying_mid_run_then_resume_equals_uninterrupted(store, tmp_path):
     assert resumed.read().equals(clean.read())
     assert sent < sent_clean  # the resumed run did not redo the saved shards
     assert os.environ.get("OPENAI_API_KEY") is None
+
+
+def test_no_top_k_refuses_top_k_sampling_but_allows_greedy(server):
+    b = _backend(server, send_top_k=False)
+    with pytest.raises(ResetkitError, match="top_k=20 but top_k is not sent"):
+        b.generate([_req(0, 0.7, 20)])
+    assert not server.log  # refused before any request
+    res = b.generate([_req(1, 0.0, 20), _req(2, 0.7, 0)])
+    b.close()
+    assert all(r.finish_reason == "stop" for r in res) and all("top_k" not in e["body"] for e in server.log)

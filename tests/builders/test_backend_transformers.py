@@ -135,3 +135,10 @@ def test_revision_fingerprint_follows_the_weights(tiny_llama, tmp_path):
 def test_count_tokens(backend):
     counts = backend.count_tokens(PROMPTS)
     assert counts[2] < counts[0] and all(c > 0 for c in counts)
+
+
+def test_prompt_longer_than_the_model_is_an_error_row(backend):
+    res = backend.generate([GenRequest("long", "the cat " * 1200, 0.5, 0, 1.0, 1, 4),
+                            GenRequest("ok", PROMPTS[0], 0.5, 0, 1.0, 1, 4)])
+    assert res[0].finish_reason == "error" and "max_position_embeddings 1024" in res[0].error
+    assert res[1].finish_reason == "length" and res[1].text is not None

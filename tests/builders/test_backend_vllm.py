@@ -102,11 +102,10 @@ def test_vllm_on_gpu(store, tiny_llama):
     from tests.helpers.pool_examples import make_examples
 
     make_examples(store, 6)
-    cfg = PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=16, grid="greedy",
+    cfg = PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=16, grid="greedy", dtype="float32",
                      engine_args={"max_model_len": 1024, "gpu_memory_utilization": 0.3})
     g_vllm = run_pool(store, "reset-seed", cfg, name="g-vllm", progress=False).read("train")
-    g_hf = run_pool(store, "reset-seed", dataclasses.replace(cfg, backend="transformers", device="cuda",
-                                                             dtype="float32"),
+    g_hf = run_pool(store, "reset-seed", dataclasses.replace(cfg, backend="transformers", device="cuda"),
                     name="g-hf", progress=False).read("train")
     assert g_vllm.num_rows == 6
     same = sum(a == b for a, b in zip(g_vllm["text"].to_pylist(), g_hf["text"].to_pylist()))

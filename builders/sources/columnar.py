@@ -1,0 +1,210 @@
+"""Columnar fast path: read a whole split as one Arrow table and check it in bulk.
+
+Why: the instruction-following sources are many small rows (~276k for if-train at paper
+scale); turning each into a Python dict, checking it and converting it costs ~25 us a row,
+which is most of the build.  Here a split is read with Arrow's C++ readers (JSONL via
+``pyarrow.json``, Parquet) or, for a JSON array, parsed element by element as before but
+gathered into columns, and its column checks (required, not null, type) run on whole
+columns.  Sources then apply their rules with ``pyarrow.compute`` kernels
+(``Source.convert_table``).
+
+This path only *accepts* input; it never reports it.  ``read_split`` returns None whenever
+it cannot vouch that every row is well formed (a parse error, a wrong type, a null in a
+required column, invalid UTF-8, a kind it does not handle); the caller then reads the split
+with the row-by-row reader (``reader.iter_file``), which raises the error naming file, line
+or row and column (or skips and counts the row).  Good input therefore gives the same rows
+on both paths, and bad input the same error or the same drop counts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import reader
+from .reader import Column
+
+# Python's str.isspace() set (also what Python's regex \s matches in str patterns).  RE2's
+# \s is ASCII-only, so regexes that must agree with the row path spell the class out.
+PY_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+PY_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_SPACE) + "]"
+
+
+class _Unsupported(Exception):
+    """The fast path cannot vouch for this input: use the row path."""
+
+
+def read_split(files: list[Path], columns: list[Column], limit: int | None) -> pa.Table | None:
+    """The declared columns of a split's files (in order, at most ``limit`` rows) as one table
+    with string columns as ``pa.string()``, or None when the row path must be used."""
+    tables = []
+    try:
+        for path in files:
+            tables.append(_read_file(path, columns))
+    except _Unsupported:
+        return None
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return table.slice(0, limit) if limit is not None else table
+
+
+def _read_file(path: Path, columns: list[Column]) -> pa.Table:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        table = _read_parquet(path, columns)
+    elif suffix in (".json", ".jsonl"):
+        if any(c.kind != "str" for c in columns):
+            raise _Unsupported  # nested JSON (e.g. OASST-1's raw labels) stays on the row path
+        if reader._first_char(path) == "[":
+            table = _read_json_array(path, columns)
+        else:
+            table = _read_jsonl(path, columns)
+    else:  # CSV cells need the row path's per-cell conversions
+        raise _Unsupported
+    _check(table, columns)
+    return table
+
+
+def _read_parquet(path: Path, columns: list[Column]) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path, pre_buffer=False)
+    present = [c.name for c in columns if c.name in pf.schema_arrow.names]
+    try:
+        table = pf.read(columns=present)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _Unsupported from exc
+    for col in columns:  # a missing optional column reads as null, as on the row path
+        if col.name not in present:
+            table = table.append_column(col.name, pa.nulls(table.num_rows, pa.string()))
+    return table.select([c.name for c in columns])
+
+
+def _read_jsonl(path: Path, columns: list[Column]) -> pa.Table:
+    import pyarrow.json as pj
+
+    data = path.read_bytes()
+    schema = pa.schema([(c.name, pa.string()) for c in columns])
+    try:
+        table = pj.read_json(pa.BufferReader(data), parse_options=pj.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # bad JSON, wrong type, bad UTF-8
+        raise _Unsupported from exc
+    # pyarrow also accepts several objects on one line; the row path does not
+    if table.num_rows != sum(1 for line in data.split(b"\n") if line.strip()):
+        raise _Unsupported
+    return table.select([c.name for c in columns])
+
+
+class _PassThrough:
+    """Stands in for ``RowChecker`` in the JSON-array parser: collects objects unchecked,
+    raises on any structural error (the row path then reports it)."""
+
+    columns: list[Column] = []
+
+    def check(self, obj, path, *, line=None, row=None):
+        return obj
+
+    def bad(self, *args, **kwargs):
+        raise _Unsupported
+
+
+def _read_json_array(path: Path, columns: list[Column]) -> pa.Table:
+    """Elements of a top-level JSON array (pyarrow cannot read one) gathered into columns,
+    ``reader.CHUNK_ROWS`` elements at a time (only those exist as Python objects)."""
+    from resetkit.errors import BadInputError
+
+    names = [c.name for c in columns]
+    batches, objs = [], []
+
+    def to_batch():
+        try:  # pa.array rejects non-strings (numbers, lists...) for a string column
+            batches.append(pa.record_batch([pa.array([o.get(n) for o in objs], pa.string()) for n in names],
+                                           names=names))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, AttributeError) as exc:  # AttributeError: not an object
+            raise _Unsupported from exc
+        objs.clear()
+
+    try:
+        for obj, _, _ in reader._iter_json_array(path, _PassThrough()):
+            objs.append(obj)
+            if len(objs) >= reader.CHUNK_ROWS:
+                to_batch()
+    except BadInputError as exc:
+        raise _Unsupported from exc
+    if objs or not batches:
+        to_batch()
+    return pa.Table.from_batches(batches)
+
+
+_KIND_OK = {
+    "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "int": pa.types.is_integer,
+    "number": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
+    "list": lambda t: pa.types.is_list(t) or pa.types.is_large_list(t),
+    "dict": pa.types.is_struct,
+    "any": lambda t: True,
+}
+
+
+def _check(table: pa.Table, columns: list[Column]) -> None:
+    """Required columns have no nulls and every column has an Arrow type of its kind
+    (``bool`` columns, and anything else unusual, go the row path)."""
+    for col in columns:
+        arr = table.column(col.name)
+        if pa.types.is_null(arr.type):
+            if col.required and table.num_rows:
+                raise _Unsupported
+            continue
+        ok = _KIND_OK.get(col.kind)
+        if ok is None or not ok(arr.type):
+            raise _Unsupported
+        if col.required and arr.null_count:
+            raise _Unsupported
+
+
+# -- string helpers shared by the sources' convert_table ---------------------------------
+def clean(arr) -> pa.ChunkedArray:
+    """``base.clean`` on a column: strip (Python's whitespace set) and None -> ""."""
+    arr = pc.cast(arr, pa.string()) if not pa.types.is_null(arr.type) else pa.nulls(len(arr), pa.string())
+    return pc.fill_null(pc.utf8_trim_whitespace(arr), "")
+
+
+def empty(arr) -> pa.ChunkedArray:
+    """Boolean: the (already cleaned) string is empty."""
+    return pc.equal(pc.utf8_length(arr), 0)
+
+
+def nonempty(arr) -> pa.ChunkedArray:
+    return pc.invert(empty(arr))
+
+
+def uid(*parts) -> pa.ChunkedArray:
+    """``"\\x00".join(parts)`` row-wise: the upstream-content uid of sources without ids."""
+    return pc.binary_join_element_wise(*parts, "\x00")
+
+
+def json_string_field(key: str, values: list) -> list[str]:
+    """``json.dumps({key: v}, ensure_ascii=False)`` for a list of str/None, without the
+    per-row dict and encoder set-up (the C string encoder does the escaping)."""
+    enc = json.encoder.encode_basestring  # C version when available; == ensure_ascii=False
+    head = "{" + enc(key) + ": "
+    return [head + ("null" if v is None else enc(v)) + "}" for v in values]
+
+
+class Drops:
+    """Applies rules in order, like ``convert``'s chain of early returns: each row is
+    counted under the first rule it fails, and ``keep`` is what passes them all."""
+
+    def __init__(self, ctx, n: int):
+        self.ctx = ctx
+        self.keep = pa.array([True] * n) if n else pa.array([], pa.bool_())
+
+    def rule(self, reason: str, failed) -> None:
+        failed = pc.and_(self.keep, pc.fill_null(failed, False))
+        n = pc.sum(failed).as_py() or 0
+        if n:
+            self.ctx.drop(reason, n)
+            self.keep = pc.and_(self.keep, pc.invert(failed))
