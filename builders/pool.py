@@ -67,11 +67,21 @@ class PoolConfig:
     send_top_k: bool = field(True, help="openai: send top_k (extra_body); off for servers that reject it.")
     engine_args: dict = field(default_factory=dict, help="vllm: extra keyword arguments for vllm.LLM.")
     shard_examples: int = field(64, help="Examples per resumable shard.")
+    engine: str = field("local", help="Where generation runs: local (this process) or ray (actors holding "
+                                      "the model, one shard at a time; see docs/ray.md).")
+    ray_address: str | None = field(None, help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); "
+                                               "default $RAY_ADDRESS, else a local Ray instance.")
+    workers: int | None = field(None, help="ray: model-holding actors (default: as many as the cluster's "
+                                           "CPUs / GPUs hold, at most one per shard).")
+    worker_cpus: float = field(1.0, help="ray: CPUs reserved per actor (its torch threads).")
+    worker_gpus: float | None = field(None, help="ray: GPUs per actor (default: 1 for vllm and for "
+                                                 "transformers on a cluster with GPUs, else 0).")
 
 
 # fields that change how a run goes, never what it produces: kept out of the version id
 EXECUTION_FIELDS = ("batch_size", "device", "base_url", "concurrency", "max_retries", "timeout",
-                    "engine_args", "shard_examples")
+                    "engine_args", "shard_examples", "engine", "ray_address", "workers", "worker_cpus",
+                    "worker_gpus")
 
 
 def backend_options(cfg: PoolConfig) -> dict:
@@ -201,6 +211,30 @@ def _rows_for(chunk: list[PlannedExample], ids: dict, done: set, info: dict, cfg
     return rows, requests, copies
 
 
+@dataclasses.dataclass
+class ShardJob:
+    """One shard's work: candidate rows still missing, the requests that fill them (identical
+    greedy requests once) and ``copies`` {candidate id: candidate id whose text it copies}."""
+
+    start: int
+    rows: list
+    requests: list
+    copies: dict
+
+    @property
+    def filename(self) -> str:
+        return f"shard-{self.start:08d}-{short_hash([r['candidate_id'] for r in self.rows])}.parquet"
+
+
+def write_shard(workdir, job: ShardJob, results) -> list[str]:
+    """Write ``job``'s rows filled with ``results`` as one atomic shard (the single write
+    path of both engines); returns the ids of the candidates generated without error."""
+    rows = _fill([dict(r) for r in job.rows], results, job.copies)
+    table = pa.Table.from_pylist(rows, schema=CANDIDATES)
+    write_parquet_atomic(table, Path(workdir) / job.filename)
+    return [r["candidate_id"] for r in rows if r["finish_reason"] != "error"]
+
+
 def _fill(rows, results, copies):
     by_key = {r.key: r for r in results}
     for row in rows:
@@ -231,8 +265,13 @@ def mark_duplicates(table: pa.Table) -> pa.Table:
 def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str | None):
     from .backends import load_backend
 
+    from resetkit.ray_engine import check_engine
+
     if not cfg.model:
         raise ResetkitError("no model given (--model PATH_OR_ID)")
+    if check_engine(cfg.engine, cfg.ray_address) == "ray" and cfg.backend == "openai":
+        raise ResetkitError("--engine ray runs transformers or vllm models on Ray actors; the openai backend "
+                            "only sends requests (use --engine local with --concurrency)")
     ex = store.resolve(examples_ref)
     grid = resolve_grid(cfg)
     backend = load_backend(cfg.backend, cfg.model, **backend_options(cfg))
@@ -312,23 +351,31 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
                dynamic_ncols=True, smoothing=0.1)
     generated = 0
     try:
-        for start, chunk in _chunks(plan, cfg.shard_examples):
-            rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
-            if not rows:
-                continue
-            n_copies = len(rows) - len(requests)
-            try:
-                results = backend.generate(requests, on_done=bar.update)
-            except ResetkitError as exc:
-                saved = len(done)
-                raise ResetkitError(f"{exc.message} -- {saved} of {total} candidates are saved in {workdir}; "
-                                    "run the same command again to resume") from exc
-            bar.update(n_copies)
-            generated += len(requests)
-            table = pa.Table.from_pylist(_fill(rows, results, copies), schema=CANDIDATES)
-            shard = f"shard-{start:08d}-{short_hash([r['candidate_id'] for r in rows])}.parquet"
-            write_parquet_atomic(table, workdir / shard)
-            done.update(r["candidate_id"] for r in rows if r["finish_reason"] != "error")
+        if cfg.engine == "ray":
+            from .pool_ray import generate_on_ray
+
+            jobs = []
+            for start, chunk in _chunks(plan, cfg.shard_examples):
+                rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
+                if rows:
+                    jobs.append(ShardJob(start, rows, requests, copies))
+            backend.close()
+            generated = generate_on_ray(jobs, cfg, info["model"], workdir, done, bar, total)
+        else:
+            for start, chunk in _chunks(plan, cfg.shard_examples):
+                rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
+                if not rows:
+                    continue
+                n_copies = len(rows) - len(requests)
+                try:
+                    results = backend.generate(requests, on_done=bar.update)
+                except ResetkitError as exc:
+                    raise ResetkitError(f"{exc.message} -- {len(done)} of {total} candidates are saved in "
+                                        f"{workdir}; run the same command again to resume") from exc
+                bar.update(n_copies)
+                generated += len(requests)
+                job = ShardJob(start, rows, requests, copies)
+                done.update(write_shard(workdir, job, results))
     finally:
         bar.close()
         backend.close()

@@ -46,13 +46,21 @@ from resetkit.cli_store import store_option
               help="vllm: extra vllm.LLM argument, e.g. gpu_memory_utilization=0.8 (repeatable).")
 @click.option("--shard-examples", type=int, default=64, show_default=True,
               help="Examples per resumable shard.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run generation in this process, or on Ray actors holding the model (docs/ray.md).")
+@click.option("--ray-address", default=None,
+              help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
+                   "else a local Ray instance.")
+@click.option("--workers", type=int, default=None,
+              help="ray: model-holding actors (default: as many as the cluster holds).")
 @click.option("--dry-run", is_flag=True,
               help="Print the requests and prompt tokens the run would make; write nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @store_option
 def pool(examples, model, backend, grid, template, runs, topk_temperature, max_new_tokens, seed, limit,
          split, name, revision, dtype, batch_size, device, base_url, chat, concurrency, max_retries, timeout,
-         no_top_k, engine_args, shard_examples, dry_run, no_progress, store_dir):
+         no_top_k, engine_args, shard_examples, engine, ray_address, workers, dry_run, no_progress,
+         store_dir):
     """Sample candidate answers for every example of EXAMPLES (a dataset in the store) with the
     paper's decoding grid, and write them as a versioned pool dataset.
 
@@ -68,6 +76,7 @@ def pool(examples, model, backend, grid, template, runs, topk_temperature, max_n
       resetkit pool reset-seed --model my-model --backend openai --base-url http://127.0.0.1:8000/v1
       resetkit pool reset-seed --model ./outputs/mtl --topk-temperature 0.7 --limit 10 --dry-run
       resetkit pool cd-eval --split test --grid greedy --model ./outputs/reset --name eval-gen
+      resetkit pool reset-seed --model /shared/models/mtl --backend vllm --engine ray --ray-address auto
     """
     from resetkit.config import parse_overrides
     from resetkit.errors import ResetkitError
@@ -84,7 +93,8 @@ def pool(examples, model, backend, grid, template, runs, topk_temperature, max_n
                      revision=revision, dtype=dtype, chat=chat, batch_size=batch_size, device=device,
                      base_url=base_url or os.environ.get("OPENAI_BASE_URL"), concurrency=concurrency,
                      max_retries=max_retries, timeout=timeout, send_top_k=not no_top_k,
-                     engine_args=parse_overrides(engine_args), shard_examples=shard_examples)
+                     engine_args=parse_overrides(engine_args), shard_examples=shard_examples, engine=engine,
+                     ray_address=ray_address, workers=workers)
     store = Store(store_dir)
     if dry_run:
         do_dry_run(store, examples, cfg, split=split)

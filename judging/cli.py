@@ -84,7 +84,7 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
         click.echo(json.dumps(plan, indent=2))
         return
     version = run_judges(store, pool, names, cfg, name=name, progress=not quiet)
-    stats = version.manifest.get("judge_stats", {})
+    stats = getattr(version, "run_stats", None) or version.manifest.get("judge_stats", {})
     click.echo(f"wrote {version.ref} ({version.num_rows().get('train', 0):,} rows) at {version.path}")
     for judge_name, s in stats.items():
         extra = ""

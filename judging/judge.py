@@ -290,8 +290,12 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
     content = _content_hash(table)
     config = to_dict(cfg)
     config["judges"] = [j.name for j in js]
-    with store.create(name, builder="judging.judge", builder_version="1", config=config,
-                      inputs={"scores_content": content}, parents=[pool, examples]) as w:
+    writer = store.create(name, builder="judging.judge", builder_version="1", config=config,
+                          inputs={"scores_content": content}, parents=[pool, examples])
+    if prev is not None and writer.version == prev.version:  # nothing changed: keep it as it is
+        prev.run_stats = stats
+        return prev
+    with writer as w:
         w.write("train", table, schema=SCORES)
         w.extra["pool"] = pool.ref
         w.extra["examples"] = examples.ref
@@ -300,6 +304,7 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
         w.extra["judge_stats"] = stats
         w.card_meta.update({"pretty_name": f"Judge scores of {pool.ref}", "license": "other"})
         w.card_sections["Judges"] = _card_section(stats, pool, examples, prev)
+    w.result.run_stats = stats  # this run's numbers (the manifest keeps those of the build)
     return w.result
 
 

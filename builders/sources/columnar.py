@@ -19,6 +19,7 @@ on both paths, and bad input the same error or the same drop counts.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -111,31 +112,77 @@ class _PassThrough:
         raise _Unsupported
 
 
+GROUP_CHARS = 1 << 20
+_ELEMENT_END = re.compile(r"\}\s*,")
+
+
 def _read_json_array(path: Path, columns: list[Column]) -> pa.Table:
+    """A top-level JSON array: parsed ~1 MB of elements at a time by ``json.loads`` (C
+    speed, as fast as loading the whole file), or element by element when that fails."""
+    table = _read_json_array_groups(path, columns)
+    return table if table is not None else _read_json_array_stream(path, columns)
+
+
+def _read_json_array_groups(path: Path, columns: list[Column]) -> pa.Table | None:
+    """Cut the array's text after a ``}`` followed by ``,`` about every ``GROUP_CHARS``
+    characters and parse ``"[" + group + "]"``.  A cut inside an element (a nested object, or
+    a string) cannot parse: the parser is in the same state there as when reading the whole
+    array, inside an unfinished value.  So a group that parses holds whole elements, and a
+    group that does not is extended to the next cut (a few times, then None)."""
+    try:
+        text = path.read_bytes().decode("utf-8").strip(" \t\r\n")  # JSON whitespace only
+    except UnicodeDecodeError:
+        raise _Unsupported from None
+    if not (text.startswith("[") and text.endswith("]")):
+        raise _Unsupported
+    inner, start, batches = text[1:-1], 0, []
+    del text
+    while start < len(inner) or not batches:
+        end, tries = start + GROUP_CHARS, 0
+        while True:
+            m = _ELEMENT_END.search(inner, end) if end < len(inner) else None
+            cut = m.start() + 1 if m else len(inner)
+            try:
+                objs = json.loads("[" + inner[start:cut] + "]")
+                if objs or not inner.strip():  # an empty group is a stray comma, unless "[]"
+                    break
+            except json.JSONDecodeError:
+                pass
+            tries += 1
+            if cut == len(inner) or tries > 3:  # a real error, or cuts that keep missing
+                return None
+            end = cut
+        batches.append(_to_batch(objs, columns))
+        start = m.end() if m else len(inner)
+    return pa.Table.from_batches(batches)
+
+
+def _to_batch(objs: list, columns: list[Column]) -> pa.RecordBatch:
+    """Declared columns of parsed JSON objects; pa.array rejects non-strings (numbers,
+    lists...) for a string column, and ``.get`` anything that is not an object."""
+    names = [c.name for c in columns]
+    try:
+        return pa.record_batch([pa.array([o.get(n) for o in objs], pa.string()) for n in names], names=names)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, AttributeError) as exc:
+        raise _Unsupported from exc
+
+
+def _read_json_array_stream(path: Path, columns: list[Column]) -> pa.Table:
     """Elements of a top-level JSON array (pyarrow cannot read one) gathered into columns,
     ``reader.CHUNK_ROWS`` elements at a time (only those exist as Python objects)."""
     from resetkit.errors import BadInputError
 
-    names = [c.name for c in columns]
     batches, objs = [], []
-
-    def to_batch():
-        try:  # pa.array rejects non-strings (numbers, lists...) for a string column
-            batches.append(pa.record_batch([pa.array([o.get(n) for o in objs], pa.string()) for n in names],
-                                           names=names))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, AttributeError) as exc:  # AttributeError: not an object
-            raise _Unsupported from exc
-        objs.clear()
-
     try:
         for obj, _, _ in reader._iter_json_array(path, _PassThrough()):
             objs.append(obj)
             if len(objs) >= reader.CHUNK_ROWS:
-                to_batch()
+                batches.append(_to_batch(objs, columns))
+                objs = []
     except BadInputError as exc:
         raise _Unsupported from exc
     if objs or not batches:
-        to_batch()
+        batches.append(_to_batch(objs, columns))
     return pa.Table.from_batches(batches)
 
 

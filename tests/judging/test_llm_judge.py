@@ -77,7 +77,8 @@ def test_scripted_replies_retries_nulls_and_cache(store, llm_pool, monkeypatch):
         # rerun: every reply comes from the cache; only the failed request is tried again
         v2 = run_judges(store, "pool", ["llm"], cfg, progress=False)
         assert srv.calls - calls == 3               # c8: 1 try + 2 retries, nothing else
-        assert v2.manifest["judge_stats"]["llm"]["candidates_carried"] == 9
+        assert v2.run_stats["llm"]["candidates_carried"] == 9
+        assert v2.version == v.version  # same rows (the same failure again): the same version
         assert {r["candidate_id"]: r["value"] for r in v2.read().to_pylist()} == \
                {c: r["value"] for c, r in rows.items()}
 
