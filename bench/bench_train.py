@@ -47,7 +47,7 @@ def build_inputs(n_examples: int, seed: int = 0) -> tuple[Path, Path]:
     words = " ".join(SENTENCES).split()
     rng = random.Random(seed)
     rows = []
-    for i in range(n_examples):
+    for _ in range(n_examples):
         # log-uniform lengths: most answers short, a few long, as in mixed IF + CD data
         n_prompt = int(10 * (20 ** rng.random()))
         n_resp = int(4 * (50 ** rng.random()))

@@ -252,7 +252,9 @@ def _card(con, params: dict, cfg: SelectConfig, summary: dict) -> dict[str, str]
     set_cols = [d[0] for d in by_setting.description]
     set_rows = by_setting.fetchall()
     s = summary
-    share = (lambda k: f"{s[k] / s['selected']:.1%}" if s["selected"] else "n/a")
+    def share(k):
+        return f"{s[k] / s['selected']:.1%}" if s["selected"] else "n/a"
+
     totals = _md_table(["", "count"], [
         ("examples in the pool", s["examples_in"]),
         ("examples with an eligible candidate", s["examples_eligible"]),

@@ -55,11 +55,13 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+
             @click.command(name=name, help=SHORT_HELP.get(name, ""),
                            context_settings={"ignore_unknown_options": True})
             @click.argument("args", nargs=-1, type=click.UNPROCESSED)
             def unavailable(args):
-                raise click.ClickException(f"'resetkit {name}' is not available: {exc}")
+                raise click.ClickException(f"'resetkit {name}' is not available ({reason})")
             return unavailable
 
     def format_commands(self, ctx, formatter):

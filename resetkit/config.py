@@ -87,7 +87,8 @@ def _coerce(name: str, value: Any, typ: Any) -> Any:
         if origin is tuple:
             return tuple(value)
     except (TypeError, ValueError):
-        raise ResetkitError(f"config key {name!r}: cannot read {value!r} as {getattr(typ, '__name__', typ)}")
+        raise ResetkitError(
+            f"config key {name!r}: cannot read {value!r} as {getattr(typ, '__name__', typ)}") from None
     return value
 
 

@@ -200,7 +200,9 @@ def _reference_select(examples, candidates, scores, w=(1.0, 2.0, 2.0)):
     for c in candidates:
         e = ex[c["example_id"]]
         key = c["duplicate_of"] or c["candidate_id"]
-        get = lambda signal: sc.get((key, DEFAULT_METRICS.get(f"{signal}.{e['task']}")))  # noqa: E731
+
+        def get(signal, key=key, e=e):
+            return sc.get((key, DEFAULT_METRICS.get(f"{signal}.{e['task']}")))
         if c["finish_reason"] == "error":
             continue
         has_task = f"task.{e['task']}" in DEFAULT_METRICS
@@ -217,7 +219,7 @@ def _reference_select(examples, candidates, scores, w=(1.0, 2.0, 2.0)):
 
 
 def test_matches_python_reference_on_random_pool(store):
-    from judging.select import SelectConfig, run_select
+    from judging.select import run_select
 
     rng = random.Random(5)
     kinds = [("instruction", "open_ended"), ("faithfulness", "extractive_qa"),

@@ -63,3 +63,12 @@ def test_every_command_help_has_examples():
         if result.exit_code != 0 or "Example" not in result.output:
             missing.append(name)
     assert missing == []
+
+
+def test_command_whose_module_fails_to_import_says_why(monkeypatch):
+    from resetkit import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "broken", "no_such_module_xyz:cmd")
+    result = CliRunner().invoke(main, ["broken"])
+    assert result.exit_code != 0
+    assert "not available" in result.output and "no_such_module_xyz" in result.output

@@ -28,7 +28,7 @@ EXAMPLES = [
 
 def rows(n_repeat: int = 16, extra_columns: bool = True) -> list[dict]:
     out = []
-    for i in range(n_repeat):
+    for _ in range(n_repeat):
         for j, (p, r) in enumerate(EXAMPLES):
             row = {"prompt": p, "response": r}
             if extra_columns:
