@@ -20,6 +20,7 @@ same inputs give the same version id and byte-identical Parquet.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import itertools
@@ -44,6 +45,7 @@ from .sources.base import Context, Source, norm_key
 BUILDER = "builders.corpora"
 BUILDER_VERSION = "1"
 FLUSH_ROWS = 4096
+MAX_INFLIGHT = 8             # FLUSH_ROWS tables queued for the background Parquet writer
 SLICE_ROWS = 4 * FLUSH_ROWS   # columnar path: rows converted at a time (any size gives the same output)
 
 SOURCE_SETS = {
@@ -205,7 +207,9 @@ def output_splits(role: str, available: list[str]) -> dict[str, str]:
 
 
 def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=10).digest()
+    """A short key for de-duplication sets (never stored).  sha256 because it is the fastest
+    hashlib digest where the CPU has SHA extensions, as x86-64 and ARM64 servers do."""
+    return hashlib.sha256(text.encode("utf-8")).digest()[:10]
 
 
 def _unseen_key(row: dict) -> str:
@@ -251,7 +255,32 @@ class SplitBuffers:
     """
 
     def __init__(self, writer):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.writer, self.rows, self.tables = writer, {}, {}
+        # Parquet encoding and compression run in C++ without the GIL: one background thread
+        # writes while the main thread converts the next rows.  One thread keeps the order
+        # of writes, hence the files, exactly as if written inline.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-write")
+        self._inflight = collections.deque()
+
+    def _emit(self, split: str, table: pa.Table) -> None:
+        self._inflight.append(self._pool.submit(self.writer.write, split, table))
+        while len(self._inflight) > MAX_INFLIGHT:  # bounded memory; re-raises a write error
+            self._inflight.popleft().result()
+
+    def __enter__(self) -> "SplitBuffers":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Wait for every queued write before the version commits, re-raising a write error.
+        After an error in the build itself, queued writes are cancelled (the version is
+        discarded anyway) and that error is the one that propagates."""
+        try:
+            while self._inflight and exc_type is None:
+                self._inflight.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def add(self, split: str, row: dict) -> None:
         buf = self.rows.setdefault(split, [])
@@ -285,17 +314,29 @@ class SplitBuffers:
         tables = self.tables.get(split)
         if not tables:
             return
-        total = sum(t.num_rows for t in tables)
-        if total < FLUSH_ROWS and not final:
-            return
-        # one contiguous chunk per column: Parquet page boundaries follow Arrow chunks
-        table = pa.concat_tables(tables).combine_chunks()
-        start = 0
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        total, start = table.num_rows, 0
         while total - start >= FLUSH_ROWS or (final and start < total):
             take = min(FLUSH_ROWS, total - start)
-            self.writer.write(split, table.slice(start, take))
+            piece = table.slice(start, take)
+            # one contiguous chunk per column, as the row path writes: Parquet pages follow
+            # Arrow chunks.  Only pieces that straddle chunks are copied.
+            if any(c.num_chunks > 1 for c in piece.columns):
+                piece = piece.combine_chunks()
+            self._emit(split, piece)
             start += take
         self.tables[split] = [table.slice(start)] if start < total else []
+
+
+def _add_if_train_tables(tables, out: SplitBuffers, ctx: Context, cfg: BuildConfig, dedup: set,
+                         seen_ids: set, per_split: dict) -> None:
+    """The columnar twin of the row loop in ``build_source_corpus`` for if-train."""
+    for table in tables:
+        table = _if_train_filter(table, ctx, cfg, dedup, seen_ids)
+        for split in dict.fromkeys(table.column("split").to_pylist()):
+            part = table.filter(pc.equal(table.column("split"), split))
+            out.add_table(split, part)
+            per_split[split] = per_split.get(split, 0) + part.num_rows
 
 
 def _if_train_filter(table: pa.Table, ctx: Context, cfg: BuildConfig, dedup: set, seen_ids: set) -> pa.Table:
@@ -329,23 +370,17 @@ def _if_train_filter(table: pa.Table, ctx: Context, cfg: BuildConfig, dedup: set
     return table
 
 
-# ASCII whitespace as Python's str.split() sees it (\x1c-\x1f are separators too)
-_ASCII_WS_RUN = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
-
-
 def _dedup_keys(table: pa.Table) -> list[bytes]:
-    """``_digest(norm_key(instruction) + NUL + response)`` per row.  For ASCII instructions
-    (where Arrow's whitespace runs and lower-casing are exactly Python's) the key text is
-    built with kernels; the rest go through ``norm_key`` itself."""
-    instruction, response = table.column("instruction"), table.column("response")
-    ascii_rows = pc.string_is_ascii(instruction)
-    norm = pc.ascii_lower(pc.utf8_trim(pc.replace_substring_regex(instruction, _ASCII_WS_RUN, " "), " "))
-    texts = pc.cast(pc.binary_join_element_wise(norm, response, "\x00"), pa.binary()).to_pylist()
-    keys = [hashlib.blake2b(t, digest_size=10).digest() for t in texts]
-    if not pc.all(ascii_rows).as_py():
-        others = pc.invert(ascii_rows).to_numpy(zero_copy_only=False).nonzero()[0]
-        for i, ins, res in zip(others, instruction.take(others).to_pylist(), response.take(others).to_pylist()):
-            keys[i] = _digest(norm_key(ins) + "\x00" + res)
+    """``_digest(norm_key(instruction) + NUL + response)`` per row, the response hashed from
+    the Arrow buffers (``norm_key`` stays Python's: Arrow's lower-casing differs on a few
+    characters)."""
+    sha256 = hashlib.sha256
+    keys = []
+    for instruction, response in zip(table.column("instruction").to_pylist(),
+                                     columnar.row_bytes(table.column("response"))):
+        h = sha256((" ".join(instruction.split()).lower() + "\x00").encode("utf-8"))  # norm_key, inlined
+        h.update(response)
+        keys.append(h.digest()[:10])
     return keys
 
 
@@ -374,56 +409,51 @@ def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: B
     counts: dict[str, dict[str, int]] = {}
     with writer as w:
         # only splits with rows are written: `datasets` cannot load a Parquet file without rows
-        out = SplitBuffers(w)
-        dedup: set[bytes] = set()   # if-train: (instruction, response); evals: unseen key
-        seen_ids: set[str] = set()
-        for src_name, opened_src in opened.items():
-            src = opened_src.src
-            ctx = Context(template=cfg.template, max_passages=cfg.max_passages,
-                          gold_passage=cfg.gold_passage, passage_title=cfg.passage_title)
-            stats = reader.ReadStats()
-            split_map = output_splits(src.role, list(opened_src.splits))
-            per_split = counts.setdefault(src_name, {})
-            for up_split, split in split_map.items():
-                tables = opened_src.example_tables(up_split, split, ctx, cfg) if corpus == "if-train" else None
-                if tables is not None:
-                    for table in tables:
-                        table = _if_train_filter(table, ctx, cfg, dedup, seen_ids)
-                        for s in dict.fromkeys(table.column("split").to_pylist()):
-                            part = table.filter(pc.equal(table.column("split"), s))
-                            out.add_table(s, part)
-                            per_split[s] = per_split.get(s, 0) + part.num_rows
-                    continue
-                chunks = opened_src.rows(up_split, ctx, cfg, stats)
-                rows = src.examples(_progress(chunks, f"{src_name}/{up_split}", progress), split, ctx)
-                for row in rows:
-                    if row["id"] in seen_ids:
-                        ctx.drop("duplicate_id")
+        with SplitBuffers(w) as out:  # every queued Parquet write finishes before the commit
+            dedup: set[bytes] = set()   # if-train: (instruction, response); evals: unseen key
+            seen_ids: set[str] = set()
+            for src_name, opened_src in opened.items():
+                src = opened_src.src
+                ctx = Context(template=cfg.template, max_passages=cfg.max_passages,
+                              gold_passage=cfg.gold_passage, passage_title=cfg.passage_title)
+                stats = reader.ReadStats()
+                split_map = output_splits(src.role, list(opened_src.splits))
+                per_split = counts.setdefault(src_name, {})
+                for up_split, split in split_map.items():
+                    tables = opened_src.example_tables(up_split, split, ctx, cfg) if corpus == "if-train" else None
+                    if tables is not None:
+                        _add_if_train_tables(tables, out, ctx, cfg, dedup, seen_ids, per_split)
                         continue
-                    if corpus == "if-train":
-                        key = _digest(norm_key(row["instruction"]) + "\x00" + row["response"])
-                        if key in dedup:
-                            ctx.drop("duplicate")
+                    chunks = opened_src.rows(up_split, ctx, cfg, stats)
+                    rows = src.examples(_progress(chunks, f"{src_name}/{up_split}", progress), split, ctx)
+                    for row in rows:
+                        if row["id"] in seen_ids:
+                            ctx.drop("duplicate_id")
                             continue
-                        dedup.add(key)
-                        if row["split"] == "train" and _held_out(row["id"], cfg):
-                            row["split"] = "validation"
-                    elif corpus in TRAIN_OF:
-                        key = _digest(_unseen_key(row))
-                        if key in seen_train:
-                            ctx.drop("seen_in_training")
-                            continue
-                        if corpus == "if-eval":
+                        if corpus == "if-train":
+                            key = _digest(norm_key(row["instruction"]) + "\x00" + row["response"])
                             if key in dedup:
                                 ctx.drop("duplicate")
                                 continue
                             dedup.add(key)
-                    seen_ids.add(row["id"])
-                    out.add(row["split"], row)
-                    per_split[row["split"]] = per_split.get(row["split"], 0) + 1
-            for reason, n in sorted({**ctx.drops, **{f"bad_row:{k}": v for k, v in stats.dropped.items()}}.items()):
-                w.add_drop(src_name, reason, n)
-        out.flush()
+                            if row["split"] == "train" and _held_out(row["id"], cfg):
+                                row["split"] = "validation"
+                        elif corpus in TRAIN_OF:
+                            key = _digest(_unseen_key(row))
+                            if key in seen_train:
+                                ctx.drop("seen_in_training")
+                                continue
+                            if corpus == "if-eval":
+                                if key in dedup:
+                                    ctx.drop("duplicate")
+                                    continue
+                                dedup.add(key)
+                        seen_ids.add(row["id"])
+                        out.add(row["split"], row)
+                        per_split[row["split"]] = per_split.get(row["split"], 0) + 1
+                for reason, n in sorted({**ctx.drops, **{f"bad_row:{k}": v for k, v in stats.dropped.items()}}.items()):
+                    w.add_drop(src_name, reason, n)
+            out.flush()
         if not any(per.values() for per in counts.values()):
             drops = "; ".join(f"{n}: " + ", ".join(f"{r}={c}" for r, c in sorted(d.items()))
                               for n, d in sorted(w.dropped.items()))

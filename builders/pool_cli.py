@@ -53,14 +53,18 @@ from resetkit.cli_store import store_option
                    "else a local Ray instance.")
 @click.option("--workers", type=int, default=None,
               help="ray: model-holding actors (default: as many as the cluster holds).")
+@click.option("--worker-cpus", type=float, default=1.0, show_default=True, help="ray: CPUs per actor.")
+@click.option("--worker-gpus", type=float, default=None,
+              help="ray: GPUs per actor (default: 1 for vllm, and for transformers where the cluster has "
+                   "GPUs; else 0).")
 @click.option("--dry-run", is_flag=True,
               help="Print the requests and prompt tokens the run would make; write nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @store_option
 def pool(examples, model, backend, grid, template, runs, topk_temperature, max_new_tokens, seed, limit,
          split, name, revision, dtype, batch_size, device, base_url, chat, concurrency, max_retries, timeout,
-         no_top_k, engine_args, shard_examples, engine, ray_address, workers, dry_run, no_progress,
-         store_dir):
+         no_top_k, engine_args, shard_examples, engine, ray_address, workers, worker_cpus, worker_gpus, dry_run,
+         no_progress, store_dir):
     """Sample candidate answers for every example of EXAMPLES (a dataset in the store) with the
     paper's decoding grid, and write them as a versioned pool dataset.
 
@@ -94,7 +98,7 @@ def pool(examples, model, backend, grid, template, runs, topk_temperature, max_n
                      base_url=base_url or os.environ.get("OPENAI_BASE_URL"), concurrency=concurrency,
                      max_retries=max_retries, timeout=timeout, send_top_k=not no_top_k,
                      engine_args=parse_overrides(engine_args), shard_examples=shard_examples, engine=engine,
-                     ray_address=ray_address, workers=workers)
+                     ray_address=ray_address, workers=workers, worker_cpus=worker_cpus, worker_gpus=worker_gpus)
     store = Store(store_dir)
     if dry_run:
         do_dry_run(store, examples, cfg, split=split)

@@ -40,12 +40,20 @@ from resetkit.cli_store import store_option
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of JudgeConfig keys (command-line options win).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any JudgeConfig key.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Score here, or on Ray actors holding the models (the LLM judge stays here; "
+                   "docs/ray.md).")
+@click.option("--ray-address", default=None,
+              help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
+                   "else a local Ray instance.")
+@click.option("--workers", type=int, default=None, help="ray: judge actors (default: as many as fit).")
 @click.option("--name", default="scores", show_default=True, help="Name of the scores dataset.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @store_option
 def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, summac_contradiction,
           nli_device, judge_model, judge_base_url, judge_prompt, judge_concurrency, judge_prices, max_usd,
-          dry_run, batch, no_wait, config_file, overrides, name, quiet, store_dir):
+          dry_run, batch, no_wait, config_file, overrides, engine, ray_address, workers, name, quiet,
+          store_dir):
     """Score the candidates of POOL (default: pool) and write the long scores table.
 
     Each judge scores the candidates whose task it covers: span/ngram/em on extractive
@@ -61,6 +69,7 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
       resetkit judge pool --judges llm --judge-base-url http://127.0.0.1:8000/v1 --judge-model my-judge
       resetkit judge pool --judges llm --dry-run
       resetkit judge pool@3fa2c1 --judges llm --batch --no-wait
+      resetkit judge pool --judges span,em,rouge,summac --engine ray --ray-address auto
     """
     from resetkit.config import build, load_yaml, parse_overrides
     from resetkit.store import Store
@@ -83,7 +92,8 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
         plan = plan_judges(store, pool, names, cfg, name=name)
         click.echo(json.dumps(plan, indent=2))
         return
-    version = run_judges(store, pool, names, cfg, name=name, progress=not quiet)
+    version = run_judges(store, pool, names, cfg, name=name, progress=not quiet, engine=engine,
+                         ray_address=ray_address, workers=workers)
     stats = getattr(version, "run_stats", None) or version.manifest.get("judge_stats", {})
     click.echo(f"wrote {version.ref} ({version.num_rows().get('train', 0):,} rows) at {version.path}")
     for judge_name, s in stats.items():

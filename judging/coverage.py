@@ -56,6 +56,86 @@ def _judge_base():
     return Judge
 
 
+def _padded_contexts(contexts) -> tuple[list[str], dict[str, str]]:
+    """(per-item key, {key: " normalised context "}): each distinct context normalised once."""
+    from .text import normalize_many_memo
+
+    keys = [c or "" for c in contexts]
+    distinct = list(dict.fromkeys(keys))
+    return keys, {k: f" {n} " if n else "" for k, n in zip(distinct, normalize_many_memo(distinct))}
+
+
+def span_coverage_many(answers, contexts) -> list[float]:
+    """``[span_coverage(a, c) for a, c in zip(answers, contexts)]`` for a whole pool: all
+    texts normalised in one bulk pass, each distinct context once (a context is shared by
+    every candidate of its example)."""
+    from .text import normalize_many_memo
+
+    norm = normalize_many_memo(answers)
+    keys, padded = _padded_contexts(contexts)
+    return [1.0 if a and padded[k] and f" {a} " in padded[k] else 0.0 for a, k in zip(norm, keys)]
+
+
+def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
+    """(unigram, bigram) coverage of each (answer, context) pair, equal to
+    ``ngram_coverage(a, c, 1)`` and ``ngram_coverage(a, c, 2)``.
+
+    The token set of each distinct context is built once.  No bigram set is built: a
+    bigram "x y" of the answer occurs in the context exactly when " x y " is a substring
+    of the space-padded normalised context (single spaces only), and it can only when
+    both x and y are context tokens.  So each maximal stretch of the answer's context
+    tokens is searched as a whole first: when the stretch is a token run of the context
+    (a copied phrase, the usual case) all its bigrams are covered by that one search;
+    otherwise its bigrams are searched one by one.  This is cheaper than building every
+    context's bigram set and creates no tuples for the cyclic GC (paused meanwhile anyway).
+    """
+    import gc
+    from itertools import groupby
+
+    from .text import normalize_many_memo
+
+    norm = normalize_many_memo(answers)
+    keys, padded = _padded_contexts(contexts)
+    uni_out, bi_out = [], []
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        sets = {k: set(pc[1:-1].split(" ")) if pc else set() for k, pc in padded.items()}
+        for ans, k in zip(norm, keys):
+            if not ans:
+                uni_out.append(0.0)
+                bi_out.append(0.0)
+                continue
+            toks = ans.split(" ")
+            n = len(toks)
+            hit = list(map(sets[k].__contains__, toks))
+            u = sum(hit) / n
+            uni_out.append(u)
+            if n == 1:  # an answer of one token is scored on its whole run (= its unigram coverage)
+                bi_out.append(u)
+                continue
+            pc = padded[k]
+            b = 0
+            i = 0
+            for is_hit, group in groupby(hit):  # stretches of context tokens
+                m = len(list(group))
+                if is_hit and m > 1:
+                    # a stretch that is a token run of the context covers all its m-1 bigrams
+                    # with one search (the usual case: a copied phrase); else bigram by bigram
+                    if " " + " ".join(toks[i:i + m]) + " " in pc:
+                        b += m - 1
+                    else:
+                        for j in range(i, i + m - 1):
+                            if f" {toks[j]} {toks[j + 1]} " in pc:
+                                b += 1
+                i += m
+            bi_out.append(b / (n - 1))
+    finally:
+        if enabled:
+            gc.enable()
+    return uni_out, bi_out
+
+
 class SpanJudge(_judge_base()):
     """span -> span_coverage (faithfulness of extractive QA)."""
 
@@ -66,25 +146,14 @@ class SpanJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many_memo as normalize_many
+        from .text import normalize_many_memo
 
-        answers = normalize_many([it["text"] for it in items])
-        contexts = _unique_normalized(items)
-        out = []
         with _bar(len(items), "span", progress) as bar:
-            for it, ans in zip(items, answers):
-                ctx = contexts[it["context"] or ""]
-                out.append({"span_coverage": (1.0 if ans and ctx and f" {ans} " in f" {ctx} " else 0.0,
-                                              None, None)})
+            # answers and contexts in one bulk pass (the ngram and em judges reuse the memo)
+            normalize_many_memo([it["text"] for it in items] + [it["context"] for it in items])
+            vals = span_coverage_many([it["text"] for it in items], [it["context"] for it in items])
             bar.update(len(items))
-        return out
-
-
-def _unique_normalized(items) -> dict[str, str]:
-    from .text import normalize_many_memo as normalize_many
-
-    keys = list(dict.fromkeys(it["context"] or "" for it in items))
-    return dict(zip(keys, normalize_many(keys)))
+        return [{"span_coverage": (v, None, None)} for v in vals]
 
 
 class NgramJudge(_judge_base()):
@@ -97,25 +166,9 @@ class NgramJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many_memo as normalize_many
 
-        answers = normalize_many([it["text"] for it in items])
-        sets = {}
-        for raw, norm in _unique_normalized(items).items():
-            toks = norm.split() if norm else []
-            sets[raw] = (set(toks), set(zip(toks, toks[1:])))
-        out = []
         with _bar(len(items), "ngram", progress) as bar:
-            for it, ans in zip(items, answers):
-                uni, bi = sets[it["context"] or ""]
-                toks = ans.split()
-                if not toks:
-                    u = b = 0.0
-                else:
-                    u = sum(map(uni.__contains__, toks)) / len(toks)
-                    # an answer of one token is scored on its whole run (= its unigram coverage)
-                    b = (sum(map(bi.__contains__, zip(toks, toks[1:]))) / (len(toks) - 1)
-                         if len(toks) > 1 else u)
-                out.append({"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)})
+            uni, bi = ngram_coverage_many([it["text"] for it in items], [it["context"] for it in items])
             bar.update(len(items))
-        return out
+        return [{"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)}
+                for u, b in zip(uni, bi)]

@@ -26,6 +26,29 @@ def _judge_base():
     return Judge
 
 
+def exact_match_many(answers, references) -> list[float | None]:
+    """``[exact_match(a, refs) for a, refs in zip(answers, references)]`` for a whole pool:
+    answers and references normalised in one bulk pass, each distinct reference list once."""
+    from .text import normalize_many_memo
+
+    answers = list(answers)
+    keys = [tuple(r for r in (refs or []) if r is not None) for refs in references]
+    distinct = list(dict.fromkeys(keys))
+    flat = normalize_many_memo([r for k in distinct for r in k] + answers)
+    refsets: dict[tuple, frozenset] = {}
+    pos = 0
+    for k in distinct:
+        refsets[k] = frozenset(flat[pos:pos + len(k)])
+        pos += len(k)
+    out: list[float | None] = []
+    for ans, k in zip(flat[pos:], keys):
+        if not k:
+            out.append(None)
+        else:
+            out.append(1.0 if ans and ans in refsets[k] else 0.0)
+    return out
+
+
 class ExactMatchJudge(_judge_base()):
     """em -> exact_match (task score of extractive QA); null with a reason when no reference."""
 
@@ -36,24 +59,9 @@ class ExactMatchJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many_memo as normalize_many
 
-        answers = normalize_many([it["text"] for it in items])
-        keys = list(dict.fromkeys(tuple(r for r in (it["references"] or []) if r is not None)
-                                  for it in items))
-        flat = normalize_many([r for k in keys for r in k])
-        refsets: dict[tuple, frozenset] = {}
-        pos = 0
-        for k in keys:
-            refsets[k] = frozenset(flat[pos:pos + len(k)])
-            pos += len(k)
-        out = []
         with _bar(len(items), "em", progress) as bar:
-            for it, ans in zip(items, answers):
-                refs = refsets[tuple(r for r in (it["references"] or []) if r is not None)]
-                if not refs:
-                    out.append({"exact_match": (None, None, "example has no reference")})
-                else:
-                    out.append({"exact_match": (1.0 if ans and ans in refs else 0.0, None, None)})
+            vals = exact_match_many([it["text"] for it in items], [it["references"] for it in items])
             bar.update(len(items))
-        return out
+        return [{"exact_match": (v, None, None)} if v is not None
+                else {"exact_match": (None, None, "example has no reference")} for v in vals]

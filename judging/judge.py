@@ -232,8 +232,16 @@ def _carried_keys(prev: DatasetVersion, versions: dict) -> set:
 
 
 def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores",
-               progress: bool = True) -> DatasetVersion:
-    """Score ``pool_ref`` with ``judges`` (names) and write a new ``name`` version."""
+               progress: bool = True, engine: str = "local", ray_address: str | None = None,
+               workers: int | None = None) -> DatasetVersion:
+    """Score ``pool_ref`` with ``judges`` (names) and write a new ``name`` version.
+
+    ``engine="ray"`` scores the model/CPU judges on Ray actors (judging.judge_ray; the LLM
+    judge stays here); the result, and so the version, is the same as the local engine's.
+    """
+    from resetkit.ray_engine import check_engine
+
+    engine = check_engine(engine, ray_address)
     js = _instantiate(judges, cfg, store)
     pool, examples, cands, ex = _load_inputs(store, pool_ref, js)
     versions = {j.name: j.version for j in js}
@@ -257,32 +265,18 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
 
     cols: dict[str, list] = {n: [] for n in SCORES.names}
     stats: dict = {}
-    for j in js:
-        judge_versions[j.name] = j.version
-        items, owners = work[j.name]
-        t0 = time.perf_counter()
-        results = j.score(items, progress=progress) if items else []
-        written = 0
-        ver, jname = versions[j.name], j.name
-        for owner_ids, res in zip(owners, results):
-            if not res:
-                continue
-            for metric, (value, raw, error) in res.items():
-                n = len(owner_ids)
-                cols["candidate_id"].extend(owner_ids)
-                cols["judge"].extend([jname] * n)
-                cols["metric"].extend([metric] * n)
-                cols["value"].extend([value] * n)
-                cols["raw"].extend([raw] * n)
-                cols["error"].extend([error] * n)
-                cols["judge_version"].extend([ver] * n)
-            written += len(owner_ids)
-        stats[j.name] = {"version": j.version, "distinct_texts": len(items),
-                         "candidates_scored": written, "candidates_carried": len(carried_per_judge[j.name]),
-                         "seconds": round(time.perf_counter() - t0, 3), **j.usage}
-        if progress:
-            print(f"judge {j.name} (v{j.version}): {len(items)} distinct texts -> {written} candidates "
-                  f"scored, {stats[j.name]['candidates_carried']} carried over", file=sys.stderr)
+    remote = None
+    if engine == "ray":
+        from .judge_ray import RayJudgePool
+
+        remote = RayJudgePool(cfg, store, address=ray_address, workers=workers)
+    try:
+        for j in js:
+            _score_one(j, work[j.name], remote, versions, judge_versions, carried_per_judge, cols, stats,
+                       progress)
+    finally:
+        if remote is not None:
+            remote.close()
 
     new = pa.Table.from_pydict(cols, schema=SCORES)
     table = pa.concat_tables([carried.select(SCORES.names).cast(SCORES), new])
@@ -306,6 +300,38 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
         w.card_sections["Judges"] = _card_section(stats, pool, examples, prev)
     w.result.run_stats = stats  # this run's numbers (the manifest keeps those of the build)
     return w.result
+
+
+def _score_one(j: Judge, work, remote, versions, judge_versions, carried_per_judge, cols, stats, progress):
+    """Score one judge's outstanding items (here, or on Ray) and append its rows to ``cols``."""
+    judge_versions[j.name] = j.version
+    items, owners = work
+    t0 = time.perf_counter()
+    if remote is not None and remote.runs(j):
+        results = remote.score(j, items)
+    else:
+        results = j.score(items, progress=progress) if items else []
+    written = 0
+    ver, jname = versions[j.name], j.name
+    for owner_ids, res in zip(owners, results):
+        if not res:
+            continue
+        for metric, (value, raw, error) in res.items():
+            n = len(owner_ids)
+            cols["candidate_id"].extend(owner_ids)
+            cols["judge"].extend([jname] * n)
+            cols["metric"].extend([metric] * n)
+            cols["value"].extend([value] * n)
+            cols["raw"].extend([raw] * n)
+            cols["error"].extend([error] * n)
+            cols["judge_version"].extend([ver] * n)
+        written += len(owner_ids)
+    stats[j.name] = {"version": j.version, "distinct_texts": len(items),
+                     "candidates_scored": written, "candidates_carried": len(carried_per_judge[j.name]),
+                     "seconds": round(time.perf_counter() - t0, 3), **j.usage}
+    if progress:
+        print(f"judge {j.name} (v{j.version}): {len(items)} distinct texts -> {written} candidates "
+              f"scored, {stats[j.name]['candidates_carried']} carried over", file=sys.stderr)
 
 
 def _carry(prev: DatasetVersion | None, versions: dict, pool_ids: pa.Array) -> pa.Table:

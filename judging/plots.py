@@ -130,7 +130,48 @@ def gen_length(report, path: str | Path) -> Path:
     return _save(fig, Path(path))
 
 
-FIGURES = {"tradeoff": tradeoff, "length_faithfulness": length_faithfulness, "gen_length": gen_length}
+def if_length_matched(report, path: str | Path) -> Path:
+    """Paper Figure 7: instruction following on all IF examples (left) and on examples whose generation
+    length changed by at most 10 tokens against the first model given (right)."""
+    fig = _figure(9.0, 3.6)
+    left, right = fig.subplots(1, 2)
+    alls = [report.value("if_all", label, "all") for label in report.labels]
+    left.bar(range(len(report.labels)), [a["mean"] if a else math.nan for a in alls],
+             color=[COLORS[i % len(COLORS)] for i in range(len(report.labels))])
+    for i, a in enumerate(alls):
+        left.annotate(f"n={a['n_examples'] if a else 0}", (i, 0.02), ha="center", fontsize=7)
+    left.set_xticks(range(len(report.labels)), report.labels, rotation=20, fontsize=8)
+    left.set_title("all instruction-following examples", fontsize=9)
+    left.set_ylabel("instruction following (LLM judge / 10)")
+    base = report.labels[0]
+    others = report.labels[1:]
+    if others:
+        width = 0.38
+        for k, other in enumerate(others):
+            for j, who in enumerate((base, other)):
+                r = report.value("if_matched", who, other)
+                x = k + (j - 0.5) * width
+                right.bar(x, r["mean"] if r and not math.isnan(r["mean"]) else 0.0, width * 0.95,
+                          color=COLORS[report.labels.index(who) % len(COLORS)],
+                          label=who if k == 0 or j == 1 else None)
+            n = report.value("if_matched", base, other)
+            right.annotate(f"n={n['n_examples'] if n else 0}", (k, 0.02), ha="center", fontsize=7)
+        right.set_xticks(range(len(others)), [f"{o}\nvs {base}" for o in others], fontsize=8)
+        right.legend(fontsize=7)
+    else:
+        right.text(0.5, 0.5, "needs a second model\n(the first one given is the baseline)",
+                   ha="center", va="center", fontsize=8, transform=right.transAxes)
+        right.set_xticks([])
+    right.set_title(f"length change <= 10 tokens vs {base}", fontsize=9)
+    for ax in (left, right):
+        ax.set_ylim(0, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Instruction following at matched generation length", fontsize=10)
+    return _save(fig, Path(path))
+
+
+FIGURES = {"tradeoff": tradeoff, "length_faithfulness": length_faithfulness, "gen_length": gen_length,
+           "if_length_matched": if_length_matched}
 
 
 def write_all(report, out_dir: str | Path) -> dict[str, Path]:

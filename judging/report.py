@@ -57,6 +57,8 @@ SECTIONS = {
 # (The paper's caption says "strictly shorter", its text "less than or equal to": the
 # caption is followed; LONGER_MARGIN is the "100".)
 LONGER_MARGIN = 100
+# Figure 7: "a maximum of 10 new tokens" of length change against the baseline model's generation
+MATCHED_MARGIN = 10
 
 REQUIRED = ["example_id", "source", "task", "objective", "seen", "generation", "gold",
             "gen_tokens", "gold_tokens", "faithfulness", "instruction", "task_score",
@@ -238,6 +240,7 @@ def build_report(runs: list[EvalRun]) -> Report:
                                 "n_runs": len(group), "n_examples": counts[col.dataset][0],
                                 "n_missing": counts[col.dataset][1]})
     records += _length_records(runs, labels)
+    records += _length_matched_if_records(runs, labels)
     return Report(runs=runs, labels=labels, columns=columns, records=records)
 
 
@@ -267,6 +270,45 @@ def _length_records(runs: list[EvalRun], labels: list[str]) -> list[dict]:
                 out.append({**base, "section": section,
                             "mean": float(ok.mean()) if len(ok) else math.nan,
                             "n_examples": int(len(ok)), "n_missing": int(vals.isna().sum())})
+    return out
+
+
+def _per_example_if(runs: list[EvalRun], label: str):
+    """Instruction-following rows of one label: per example, the mean score and length over its runs."""
+    import pandas as pd
+
+    df = pd.concat([r.rows for r in runs if r.label == label], ignore_index=True)
+    df = df[df["objective"] == "instruction"]
+    return df.groupby("example_id")[["instruction", "gen_tokens"]].mean()
+
+
+def _length_matched_if_records(runs: list[EvalRun], labels: list[str]) -> list[dict]:
+    """Figure 7: instruction following on all IF examples, and on examples whose generation length
+    changed by at most MATCHED_MARGIN tokens against the first model given (the baseline).
+
+    Sections: ``if_all`` (one record per label) and ``if_matched`` (per compared label L, the
+    baseline's and L's mean on the examples where both generated within the margin; dataset = L).
+    Comparing on the same examples rules out "shorter answers score lower" as the explanation.
+    """
+    out = []
+    per_label = {label: _per_example_if(runs, label) for label in labels}
+    for label, df in per_label.items():
+        vals = df["instruction"].dropna()
+        out.append({"section": "if_all", "label": label, "dataset": "all", "display": "all IF examples",
+                    "seen": None, "mean": float(vals.mean()) if len(vals) else math.nan, "std": math.nan,
+                    "n_runs": sum(1 for r in runs if r.label == label), "n_examples": int(len(vals)),
+                    "n_missing": int(df["instruction"].isna().sum())})
+    base_label = labels[0]
+    base = per_label[base_label]
+    for label in labels[1:]:
+        joined = base.join(per_label[label], how="inner", lsuffix="_base", rsuffix="_other").dropna()
+        matched = joined[(joined["gen_tokens_other"] - joined["gen_tokens_base"]).abs() <= MATCHED_MARGIN]
+        for who, col in ((base_label, "instruction_base"), (label, "instruction_other")):
+            out.append({"section": "if_matched", "label": who, "dataset": label,
+                        "display": f"{label} vs {base_label}", "seen": None,
+                        "mean": float(matched[col].mean()) if len(matched) else math.nan, "std": math.nan,
+                        "n_runs": sum(1 for r in runs if r.label == who), "n_examples": int(len(matched)),
+                        "n_missing": int(len(joined) - len(matched))})
     return out
 
 

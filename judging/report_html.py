@@ -29,6 +29,10 @@ FIGURE_TEXT = {
     "length_faithfulness": ("Faithfulness by generation length (paper Figure 5)",
                             "Abstractive datasets, generations strictly shorter than the gold vs more than "
                             "100 tokens longer; n = examples per bar (hatched: none)."),
+    "if_length_matched": ("Instruction following at matched length (paper Figure 7)",
+                          "Left: all instruction-following examples. Right: only examples where the model's "
+                          "generation is within 10 tokens of the first model's (the baseline), both models "
+                          "scored on those same examples."),
     "gen_length": ("Average generation length",
                    "Mean generation length per dataset and model; the black tick is the gold's mean length."),
 }

@@ -45,7 +45,8 @@ def rouge_l_f1_batch(items, *, stem: bool = False, backend: str = "auto") -> lis
     """ROUGE-L F1 of each (answer, references) item, max over its references."""
     backend = backend_name(backend)
     scorer = _scorer(stem, backend)
-    targets, preds, owner = [], [], []
+    pairs: dict[tuple[str, str], int] = {}  # each distinct (reference, answer) scored once
+    owners: list[tuple[int, int]] = []
     out: list[float | None] = []
     for i, (answer, refs) in enumerate(items):
         refs = [r for r in (refs or []) if r is not None]
@@ -56,17 +57,15 @@ def rouge_l_f1_batch(items, *, stem: bool = False, backend: str = "auto") -> lis
         if not answer:
             continue
         for r in refs:
-            targets.append(r)
-            preds.append(answer)
-            owner.append(i)
+            owners.append((i, pairs.setdefault((r, answer), len(pairs))))
     if backend == "rs":
-        scores = scorer.score_batch(targets, preds)
+        scores = scorer.score_batch([t for t, _ in pairs], [p for _, p in pairs])
     else:
-        scores = [scorer.score(t, p) for t, p in zip(targets, preds)]
-    for i, s in zip(owner, scores):
-        f = s["rougeL"].fmeasure
-        if f > out[i]:
-            out[i] = f
+        scores = [scorer.score(t, p) for t, p in pairs]
+    f1 = [s["rougeL"].fmeasure for s in scores]
+    for i, k in owners:
+        if f1[k] > out[i]:
+            out[i] = f1[k]
     return out
 
 
@@ -95,13 +94,13 @@ class RougeJudge(_judge_base()):
         from .judge import _bar
 
         out = []
-        step = 20000
+        step = 50000  # progress granularity; rouge-score-rs scores each chunk on all cores
         with _bar(len(items), "rouge", progress) as bar:
             for lo in range(0, len(items), step):
                 chunk = items[lo:lo + step]
                 vals = rouge_l_f1_batch([(it["text"], it["references"]) for it in chunk],
                                         stem=self.cfg.rouge_stemming)
-                out.extend({"rougeL_f1": (v, None, None if v is not None else "example has no reference")}
-                           for v in vals)
+                out.extend({"rougeL_f1": (v, None, None)} if v is not None
+                           else {"rougeL_f1": (None, None, "example has no reference")} for v in vals)
                 bar.update(len(chunk))
         return out

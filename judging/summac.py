@@ -339,14 +339,20 @@ class SummacJudge(_judge_base()):
         label_indices(config, self.cfg.nli_entailment_idx, self.cfg.nli_contradiction_idx,
                       where=repr(self.cfg.nli_model))
 
+    def scorer(self) -> ZeroShotScorer:
+        """The NLI scorer, loaded on first use and kept (a Ray worker scores many chunks)."""
+        if getattr(self, "_scorer", None) is None:
+            c = self.cfg
+            self._scorer = ZeroShotScorer(c.nli_model, entailment_idx=c.nli_entailment_idx,
+                                          contradiction_idx=c.nli_contradiction_idx,
+                                          use_contradiction=c.summac_contradiction, device=c.nli_device,
+                                          dtype=c.nli_dtype, batch_tokens=c.nli_batch_tokens,
+                                          max_length=c.nli_max_length, max_doc_sents=c.summac_max_doc_sents,
+                                          torch_threads=c.nli_threads)
+        return self._scorer
+
     def score(self, items, progress=False):
-        c = self.cfg
-        scorer = ZeroShotScorer(c.nli_model, entailment_idx=c.nli_entailment_idx,
-                                contradiction_idx=c.nli_contradiction_idx,
-                                use_contradiction=c.summac_contradiction, device=c.nli_device,
-                                dtype=c.nli_dtype, batch_tokens=c.nli_batch_tokens,
-                                max_length=c.nli_max_length, max_doc_sents=c.summac_max_doc_sents,
-                                torch_threads=c.nli_threads)
+        scorer = self.scorer()
         values = scorer.score([premise_for(it) for it in items], [it["text"] for it in items],
                               progress=progress)
         self.usage = {k: v for k, v in scorer.stats.items() if k != "batches"}

@@ -234,8 +234,17 @@ def eval_rows(examples, pool, scores, seen: dict, cfg: EvalConfig) -> pa.Table:
 
 # -- the whole run ------------------------------------------------------------------------------
 
-def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", progress: bool = True):
-    """Sample, generate, judge and write the eval dataset ``name``; returns its DatasetVersion."""
+def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", progress: bool = True,
+             engine: str = "local", ray_address: str | None = None):
+    """Sample, generate, judge and write the eval dataset ``name``; returns its DatasetVersion.
+
+    ``engine="ray"`` runs generation (transformers/vllm; an openai backend only sends requests
+    and stays local) and the model judges on Ray (docs/ray.md); how it ran is not part of
+    the eval's identity, so both engines give the same versions.
+    """
+    from .ray_engine import check_engine
+
+    engine = check_engine(engine, ray_address)
     from builders.pool import EXECUTION_FIELDS, PoolConfig, run_pool
     from judging.judge import JudgeConfig, run_judges
 
@@ -246,10 +255,12 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     examples, seen, missing = sample_examples(store, cfg, name=name)
     pool_cfg = build(PoolConfig, {"grid": "greedy", "max_new_tokens": cfg.max_new_tokens,
                                   "backend": cfg.backend, "model": cfg.model}, cfg.pool)
+    if engine == "ray" and pool_cfg.backend != "openai":
+        pool_cfg = dataclasses.replace(pool_cfg, engine="ray", ray_address=ray_address)
     pool = run_pool(store, examples.ref, pool_cfg, name=f"{name}-pool", progress=progress)
     judge_cfg = build(JudgeConfig, cfg.judge)
     scores = run_judges(store, pool.ref, judges=list(cfg.judges), cfg=judge_cfg, name=f"{name}-scores",
-                        progress=progress)
+                        progress=progress, engine=engine, ray_address=ray_address)
     table = eval_rows(examples, pool, scores, seen, cfg)
     lost = _without_candidate(examples, table)
     if table.num_rows == 0:
@@ -329,10 +340,15 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
               help="Override an EvalConfig field, e.g. --set max_new_tokens=64.")
 @click.option("--pool-set", multiple=True, metavar="KEY=VALUE", help="Extra PoolConfig field.")
 @click.option("--judge-set", multiple=True, metavar="KEY=VALUE", help="Extra JudgeConfig field.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Generate and judge here, or on Ray actors holding the models (docs/ray.md).")
+@click.option("--ray-address", default=None,
+              help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
+                   "else a local Ray instance.")
 @click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")
 @store_option
 def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label, config_file,
-                 overrides, pool_set, judge_set, name, store_dir):
+                 overrides, pool_set, judge_set, engine, ray_address, name, store_dir):
     """Generate greedily on the evaluation suite, judge it, and write an eval dataset.
 
     Samples --per-set examples per context-dependent source (CNN/DM, MS MARCO, NQ from the
@@ -344,6 +360,7 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
     \b
     Examples:
       resetkit eval --model ./outputs/reset --backend vllm
+      resetkit eval --model /shared/outputs/reset --backend vllm --engine ray --ray-address auto
       resetkit eval --model ./outputs/mtl --label "w/ MTL" --seed 1 --name eval-mtl-s1
       resetkit eval --model tiny --per-set 5 --per-if-set 2 --judges span,em,rouge \\
           --set max_new_tokens=32
@@ -361,6 +378,6 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
         extra["judge"] = parse_overrides(judge_set)
     cfg = build(EvalConfig, load_yaml(config_file) if config_file else {}, parse_overrides(overrides),
                 cli, extra)
-    result = run_eval(Store(store_dir), None, cfg, name=name)
+    result = run_eval(Store(store_dir), None, cfg, name=name, engine=engine, ray_address=ray_address)
     click.echo(f"wrote {result.ref}: {sum(result.num_rows().values())} rows ({result.path})")
     click.echo(f"next: resetkit report {result.ref} -o report/")

@@ -68,8 +68,8 @@ class Source:
         """Optional columnar twin of ``convert`` (or ``examples``) for a whole split.
 
         ``table`` holds the declared columns, already checked (``columnar.read_split``).
-        Returns a table of partial examples -- ``uid, instruction, response, meta`` (meta
-        already JSON text) -- with the same rows, drop reasons and counts as the row path,
+        Returns a table of partial examples -- ``instruction, response, meta`` (meta already
+        JSON text) and ``uid`` when it is not ``instruction NUL response`` -- with the same rows, drop reasons and counts as the row path,
         or None when this source has no columnar version (the row path is used).
         Only sources without question/passages/context (the instruction-following ones)
         implement it, so ``finish_table`` need not handle those fields.
@@ -132,9 +132,7 @@ class Source:
         n = part.num_rows
         response = part.column("response").combine_chunks()
         instruction = part.column("instruction")
-        head = f"{self.name}\x00".encode("utf-8")
-        sha256 = hashlib.sha256
-        ids = [sha256(head + u).hexdigest()[:16] for u in pc.cast(part.column("uid"), pa.binary()).to_pylist()]
+        ids = _ids(self.name, part)
         prefix, suffix = templates.affixes(ctx.template)
         const = lambda v: pa.array([v] * n, pa.string())  # noqa: E731 - a column of one value
         columns = {
@@ -148,6 +146,27 @@ class Source:
             "template": const(ctx.template), "meta": part.column("meta"),
         }
         return pa.table([columns[f.name] for f in EXAMPLES], schema=EXAMPLES)
+
+
+def _ids(source: str, part) -> list[str]:
+    """``finish``'s ids for a table: sha256 of ``source NUL uid``, where uid is the ``uid``
+    column or, without one, ``instruction NUL response`` (hashed from the Arrow buffers, so
+    the joined text is never built)."""
+    from . import columnar
+
+    base = hashlib.sha256(f"{source}\x00".encode("utf-8"))
+    if "uid" in part.column_names:
+        parts = [columnar.row_bytes(part.column("uid"))]
+    else:
+        parts = [columnar.row_bytes(part.column("instruction")), [b"\x00"] * part.num_rows,
+                 columnar.row_bytes(part.column("response"))]
+    ids = []
+    for pieces in zip(*parts):
+        h = base.copy()
+        for piece in pieces:
+            h.update(piece)
+        ids.append(h.hexdigest()[:16])
+    return ids
 
 
 _WS = re.compile(r"\s+")

@@ -93,7 +93,8 @@ def _read_jsonl(path: Path, columns: list[Column]) -> pa.Table:
             explicit_schema=schema, unexpected_field_behavior="ignore"))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # bad JSON, wrong type, bad UTF-8
         raise _Unsupported from exc
-    # pyarrow also accepts several objects on one line; the row path does not
+    # pyarrow also accepts several objects on one line; the row path does not.  Every line
+    # that is not blank gives at least one row, so equal counts mean one row per line.
     if table.num_rows != sum(1 for line in data.split(b"\n") if line.strip()):
         raise _Unsupported
     return table.select([c.name for c in columns])
@@ -133,27 +134,26 @@ def _read_json_array_groups(path: Path, columns: list[Column]) -> pa.Table | Non
         text = path.read_bytes().decode("utf-8").strip(" \t\r\n")  # JSON whitespace only
     except UnicodeDecodeError:
         raise _Unsupported from None
-    if not (text.startswith("[") and text.endswith("]")):
+    if len(text) < 2 or not (text.startswith("[") and text.endswith("]")):
         raise _Unsupported
-    inner, start, batches = text[1:-1], 0, []
-    del text
-    while start < len(inner) or not batches:
+    start, stop, batches = 1, len(text) - 1, []  # the elements lie in text[1:-1]
+    while start < stop or not batches:
         end, tries = start + GROUP_CHARS, 0
         while True:
-            m = _ELEMENT_END.search(inner, end) if end < len(inner) else None
-            cut = m.start() + 1 if m else len(inner)
+            m = _ELEMENT_END.search(text, end, stop) if end < stop else None
+            cut = m.start() + 1 if m else stop
             try:
-                objs = json.loads("[" + inner[start:cut] + "]")
-                if objs or not inner.strip():  # an empty group is a stray comma, unless "[]"
+                objs = json.loads("[" + text[start:cut] + "]")
+                if objs or not text[start:stop].strip():  # an empty group is a stray comma, unless "[]"
                     break
             except json.JSONDecodeError:
                 pass
             tries += 1
-            if cut == len(inner) or tries > 3:  # a real error, or cuts that keep missing
+            if cut == stop or tries > 3:  # a real error, or cuts that keep missing
                 return None
             end = cut
         batches.append(_to_batch(objs, columns))
-        start = m.end() if m else len(inner)
+        start = m.end() if m else stop
     return pa.Table.from_batches(batches)
 
 
@@ -228,9 +228,10 @@ def nonempty(arr) -> pa.ChunkedArray:
     return pc.invert(empty(arr))
 
 
-def uid(*parts) -> pa.ChunkedArray:
-    """``"\\x00".join(parts)`` row-wise: the upstream-content uid of sources without ids."""
-    return pc.binary_join_element_wise(*parts, "\x00")
+def row_bytes(arr) -> list[bytes]:
+    """Each row's UTF-8 bytes, for hashing without encoding Python strs (a cast to binary
+    is free, and its ``to_pylist`` is the fastest way out of Arrow).  Null rows give None."""
+    return pc.cast(arr, pa.binary()).to_pylist()
 
 
 def json_string_field(key: str, values: list) -> list[str]:

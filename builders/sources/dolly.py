@@ -43,7 +43,7 @@ class Dolly(Source):
         rules.rule("empty_response", col.empty(response))
         instruction, response = instruction.filter(rules.keep), response.filter(rules.keep)
         category = table["category"].filter(rules.keep).to_pylist()
-        return pa.table({"uid": col.uid(instruction, response), "instruction": instruction,
+        return pa.table({"instruction": instruction,
                          "response": response, "meta": col.json_string_field("category", category)})
 
 

@@ -69,7 +69,7 @@ class SelfInstruct(Source):
         has_input = col.nonempty(task_input)
         full = pc.if_else(has_input, pc.binary_join_element_wise(instruction, task_input, "\n"), instruction)
         inputs = pc.if_else(has_input, task_input, pa.scalar(None, pa.string())).to_pylist()
-        return pa.table({"uid": col.uid(full, output), "instruction": full, "response": output,
+        return pa.table({"instruction": full, "response": output,
                          "meta": col.json_string_field("input", inputs)})
 
 

@@ -46,7 +46,7 @@ class ShareGPT(Source):
         parts = pc.list_value_length(pc.utf8_split_whitespace(response, max_splits=MIN_WORDS))
         rules.rule(f"response_{MIN_WORDS}_words_or_fewer", pc.less_equal(parts, MIN_WORDS))
         instruction, response = instruction.filter(rules.keep), response.filter(rules.keep)
-        return pa.table({"uid": col.uid(instruction, response), "instruction": instruction,
+        return pa.table({"instruction": instruction,
                          "response": response, "meta": pa.array(["{}"] * len(response), pa.string())})
 
 

@@ -110,3 +110,15 @@ def test_cli_engine_ray(tmp_path, tiny_llama, local_pool, ray_local):
     assert f"pool@{local_pool.version}" in res.output
     _same(local_pool, store.resolve("pool"))
     assert isinstance(store.resolve("pool").read("train"), pa.Table)
+
+
+def test_ray_stays_optional():
+    """Nothing imports ray unless --engine ray runs (the engine modules included)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, builders.pool, builders.pool_cli, builders.pool_ray, judging.judge, judging.cli, "
+            "judging.judge_ray, resetkit.evaluate, resetkit.ray_engine, resetkit.cli; "
+            "resetkit.ray_engine.check_engine('ray', 'auto'); "
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

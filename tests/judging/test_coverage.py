@@ -37,3 +37,47 @@ def test_unigram_and_bigram_coverage():
     assert ngram_coverage("cat", ctx, 2) == 0.0
     assert ngram_coverage("", ctx, 1) == 0.0
     assert ngram_coverage("fox", "", 1) == 0.0
+
+
+def _pairs(n, seed):
+    import random
+
+    from tests.judging.test_text import _random_texts
+
+    rng = random.Random(seed)
+    contexts = _random_texts(200, seed) + ["", None, "the a an", "x"]
+    out = []
+    for _ in range(n):
+        ctx = rng.choice(contexts)
+        words = (ctx or "").split()
+        if words and rng.random() < 0.6:  # a (possibly edited) run of the context
+            i = rng.randrange(len(words))
+            ans = words[i:i + rng.randint(1, 8)]
+            if rng.random() < 0.4:
+                ans.insert(rng.randrange(len(ans) + 1), rng.choice(["cat", "the", "x", "-", "'s", "é"]))
+            answer = rng.choice([" ", "  ", " - "]).join(ans)
+        else:
+            answer = rng.choice(_random_texts(50, rng.randrange(10**6)) + [None, ""])
+        out.append((answer, ctx))
+    return out
+
+
+def test_bulk_coverage_equals_scalar():
+    from judging.coverage import ngram_coverage_many, span_coverage_many
+
+    pairs = _pairs(3000, seed=3)
+    answers, contexts = [a for a, _ in pairs], [c for _, c in pairs]
+    assert span_coverage_many(answers, contexts) == [span_coverage(a, c) for a, c in pairs]
+    uni, bi = ngram_coverage_many(answers, contexts)
+    assert uni == [ngram_coverage(a, c, 1) for a, c in pairs]
+    assert bi == [ngram_coverage(a, c, 2) for a, c in pairs]
+    assert 0 < sum(bi) < len(bi) and len(set(bi)) > 10  # partial overlaps were exercised
+
+
+def test_bigram_coverage_counts_repeats_and_boundaries():
+    from judging.coverage import ngram_coverage_many
+
+    ctx = "x y z . category cat"
+    answers = ["x y x y", "y x", "cat category", "category cat", "x", "q", "ca tegory"]
+    _, bi = ngram_coverage_many(answers, [ctx] * len(answers))
+    assert bi == [ngram_coverage(a, ctx, 2) for a in answers] == [2 / 3, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]

@@ -147,7 +147,7 @@ def test_cli_writes_markdown_csv_and_pngs(store, three_evals, tmp_path):
     assert {r["seen"] for r in wiki} == {"false"}
     from matplotlib.image import imread
 
-    for name in ("tradeoff", "length_faithfulness", "gen_length"):
+    for name in ("tradeoff", "length_faithfulness", "gen_length", "if_length_matched"):
         img = imread(out / f"{name}.png")
         assert img.shape[0] > 200 and img.shape[1] > 200 and img[..., :3].std() > 0.05, name
 
@@ -185,3 +185,27 @@ def test_missing_column_is_named(store):
         w.write("test", table)
     with pytest.raises(ResetkitError, match="missing column.*faithfulness"):
         rp.load_eval(store, "bad")
+
+
+def test_if_at_matched_length_figure7(store):
+    """Figure 7: both models scored on the same IF examples whose lengths differ by <= 10 tokens."""
+    other = {**BASE,
+             "alpaca": [(0.5, None, 105, 80), (0.9, None, 90, 80)],   # +5 matched; +30 not
+             "vicuna": [(0.3, None, 310, 350), (0.7, None, 200, 350)],  # +10 matched; base rating null
+             "koala": [(0.2, None, 395, 440)]}                          # -5 matched
+    refs = [write_eval(store, "eval-base", "BASE", 1), write_eval(store, "eval-ft", "FT", 1, other)]
+    report = rp.build_report([rp.load_eval(store, r) for r in refs])
+    # all IF examples: BASE (.8+.6+.9+.4)/4 (null left out), FT (.5+.9+.3+.7+.2)/5
+    assert get(report, "if_all", "BASE", "all")["mean"] == pytest.approx(2.7 / 4)
+    assert get(report, "if_all", "FT", "all")["mean"] == pytest.approx(2.6 / 5)
+    # matched: alpaca-0, vicuna-0, koala-0 (vicuna-1 has no base rating, alpaca-1 moved 30 tokens)
+    base = get(report, "if_matched", "BASE", "FT")
+    ft = get(report, "if_matched", "FT", "FT")
+    assert base["n_examples"] == ft["n_examples"] == 3
+    assert base["mean"] == pytest.approx((0.8 + 0.9 + 0.4) / 3)
+    assert ft["mean"] == pytest.approx((0.5 + 0.3 + 0.2) / 3)
+    from judging.plots import if_length_matched
+    from matplotlib.image import imread
+
+    img = imread(if_length_matched(report, store.root / "fig7.png"))
+    assert img.std() > 0.01

@@ -97,7 +97,7 @@ def _page(store, tmp_path, with_selection=True):
 
 def test_page_is_self_contained_and_escaped(store, tmp_path):
     html = _page(store, tmp_path).read_text()
-    assert html.count('src="data:image/png;base64,') == 3
+    assert html.count('src="data:image/png;base64,') == 4
     # nothing fetched from anywhere: no http(s) URL in any src/href, no external stylesheet or script
     assert not re.search(r'(src|href)="(?!data:|#)', html)
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html

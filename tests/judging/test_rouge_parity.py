@@ -55,3 +55,23 @@ def test_max_over_references_and_edge_cases():
     assert rouge_l_f1("the cat", ["the cat"]) == 1.0
     assert rouge_l_f1("Running", ["runs"], stem=True) == 1.0
     assert rouge_l_f1("Running", ["runs"], stem=False) == 0.0
+
+
+def test_batch_with_repeated_pairs_and_several_references():
+    from rouge_score import rouge_scorer
+
+    sc = rouge_scorer.RougeScorer(["rougeL"])
+    pairs = _pairs(400, seed=3)
+    rng = random.Random(5)
+    refs = [r for _, r in pairs]
+    items = []
+    for cand, _ in pairs:  # each text several times (a pool's duplicates), 0-3 references
+        group = rng.sample(refs, rng.randint(0, 3)) + [None] * rng.randint(0, 1)
+        items += [(cand, group)] * rng.randint(1, 3)
+    expected = []
+    for cand, group in items:
+        real = [r for r in group if r is not None]
+        expected.append(None if not real else
+                        0.0 if not cand else max(sc.score(r, cand)["rougeL"].fmeasure for r in real))
+    assert rouge_l_f1_batch(items) == expected
+    assert rouge_l_f1_batch(items, backend="py") == expected

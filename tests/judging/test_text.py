@@ -52,3 +52,48 @@ def test_normalize_many_equals_normalize_on_random_text():
     ascii_only = [t for t in texts if t.isascii()]
     for batch in (texts, ascii_only, ["", "", "the"], ["qzxsentinelqzx a b"]):
         assert normalize_many(batch) == [_normalize(t) for t in batch]
+
+
+# -- the bulk path (numpy kernel for ASCII texts, joined str path for the others) -----------
+_PIECES = ["the", "The", "THE", "a", "A", "an", "An", "cat", "Cat's", "'s", "'S", "'", "'sa", "'s_", "'s1",
+           "-", "/", "--", "-/-", "a-b", "/x", "x/", "state", "of", "art", "1,000", "e.g.", "(the)", "A.",
+           "-the", "the-", "_", "__a", "qzx", "qzxsentinelqzx", "x", "an-", "théâtre", "ÄÖ", "“x”", "—",
+           "naïve", "İstanbul", "ΣΟΦΟΣ", "ſ", "K", "e\u0301", "½", "²", "٣", "\xff", "\xa0",
+           "\u2028", "\x85", "\x1c", "\x1f", "\x00", "\x7f", "\r", "\x0b", "\x0c", "!?", "…", "😀"]
+_SEPS = [" ", "", "  ", "\t", "\n", " \n ", "\t \t", " - ", " / ", " 's ", " 's", "\r\n", "\x1c"]
+
+
+def _random_texts(n, seed, ascii_only=False):
+    import random
+
+    rng = random.Random(seed)
+    pieces = [p for p in _PIECES if p.isascii()] if ascii_only else _PIECES
+    return ["".join(rng.choice(pieces) + rng.choice(_SEPS) for _ in range(rng.randint(0, 25)))
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_bulk_normalize_equals_scalar_on_edge_cases(ascii_only):
+    from judging.text import _normalize, normalize_many
+
+    texts = _random_texts(4000, seed=11 + ascii_only, ascii_only=ascii_only)
+    texts += ["", None, "the", " 's", "'s", "x 's", "x 's-", "a -'s", "- x", "x -", "\t-\t", "x 's\n'S"]
+    assert normalize_many(texts) == [_normalize(t or "") for t in texts]
+
+
+def test_ascii_kernel_alone_and_across_chunks(monkeypatch):
+    import judging.text as text
+
+    texts = _random_texts(3000, seed=5, ascii_only=True)
+    expected = [text._normalize(t) for t in texts]
+    assert text._normalize_ascii(texts) == expected
+    monkeypatch.setattr(text, "_CHUNK_CHARS", 500)  # many chunks, one text per chunk at worst
+    assert text.normalize_many(texts) == expected
+
+
+def test_memo_gives_the_same_as_normalize():
+    from judging.text import normalize, normalize_many_memo
+
+    texts = _random_texts(500, seed=9) + [None, ""]
+    assert normalize_many_memo(texts) == [normalize(t) for t in texts]
+    assert normalize_many_memo(texts[::-1]) == [normalize(t) for t in texts[::-1]]  # memo hits
