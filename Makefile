@@ -59,6 +59,7 @@ test-vllm: $(VLLM_VENV)/.installed
 
 bench: install
 	$(PY) bench/run_all.py
+	$(PY) bench/collect.py
 
 lint: install
 	$(PY) -m ruff check resetkit builders judging training datacards tests bench

@@ -163,8 +163,11 @@ class OpenSource:
         if table is None:
             return None
         step = SLICE_ROWS if self.src.rows_independent else max(table.num_rows, 1)
+        # contiguous slices: derived columns are then one chunk each, so the 4,096-row pieces
+        # written by SplitBuffers rarely straddle chunks (and need no copy)
+        piece = lambda start: table.slice(start, step).combine_chunks()  # noqa: E731
         before = dict(ctx.drops)
-        first = self.src.convert_table(table.slice(0, step), ctx)
+        first = self.src.convert_table(piece(0), ctx)
         if first is None:  # decided on the schema, so before anything is counted or written
             ctx.drops = before
             return None
@@ -172,7 +175,7 @@ class OpenSource:
         def finished():
             yield self.src.finish_table(first, out_split, ctx)
             for start in range(step, table.num_rows, step):
-                part = self.src.convert_table(table.slice(start, step), ctx)
+                part = self.src.convert_table(piece(start), ctx)
                 yield self.src.finish_table(part, out_split, ctx)
         return finished()
 
@@ -371,9 +374,9 @@ def _if_train_filter(table: pa.Table, ctx: Context, cfg: BuildConfig, dedup: set
 
 
 def _dedup_keys(table: pa.Table) -> list[bytes]:
-    """``_digest(norm_key(instruction) + NUL + response)`` per row, the response hashed from
-    the Arrow buffers (``norm_key`` stays Python's: Arrow's lower-casing differs on a few
-    characters)."""
+    """``_digest(norm_key(instruction) + NUL + response)`` per row, the response hashed as
+    bytes straight from Arrow (``norm_key`` stays Python's: Arrow's lower-casing differs on
+    a few characters)."""
     sha256 = hashlib.sha256
     keys = []
     for instruction, response in zip(table.column("instruction").to_pylist(),

@@ -12,7 +12,7 @@ An empty (or all-punctuation) answer scores 0.0 everywhere: nothing was extracte
 
 from __future__ import annotations
 
-from .text import normalize
+from .text import gc_paused, normalize
 
 
 def span_coverage(answer: str | None, context: str | None) -> float:
@@ -80,7 +80,9 @@ def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
     """(unigram, bigram) coverage of each (answer, context) pair, equal to
     ``ngram_coverage(a, c, 1)`` and ``ngram_coverage(a, c, 2)``.
 
-    The token set of each distinct context is built once.  No bigram set is built: a
+    An answer that is a span of its context (the usual case in extractive QA) scores 1.0
+    on both after one substring search.  For the others, the token set of each distinct
+    context is built once, when first needed.  No bigram set is built: a
     bigram "x y" of the answer occurs in the context exactly when " x y " is a substring
     of the space-padded normalised context (single spaces only), and it can only when
     both x and y are context tokens.  So each maximal stretch of the answer's context
@@ -89,7 +91,6 @@ def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
     otherwise its bigrams are searched one by one.  This is cheaper than building every
     context's bigram set and creates no tuples for the cyclic GC (paused meanwhile anyway).
     """
-    import gc
     from itertools import groupby
 
     from .text import normalize_many_memo
@@ -97,24 +98,29 @@ def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
     norm = normalize_many_memo(answers)
     keys, padded = _padded_contexts(contexts)
     uni_out, bi_out = [], []
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        sets = {k: set(pc[1:-1].split(" ")) if pc else set() for k, pc in padded.items()}
+    sets: dict[str, set] = {}
+    with gc_paused():
         for ans, k in zip(norm, keys):
             if not ans:
                 uni_out.append(0.0)
                 bi_out.append(0.0)
                 continue
+            pc = padded[k]
+            if pc and f" {ans} " in pc:  # the answer is a span of the context: all covered
+                uni_out.append(1.0)
+                bi_out.append(1.0)
+                continue
+            ctx_tokens = sets.get(k)
+            if ctx_tokens is None:  # built on first need, once per distinct context
+                ctx_tokens = sets[k] = set(pc[1:-1].split(" ")) if pc else set()
             toks = ans.split(" ")
             n = len(toks)
-            hit = list(map(sets[k].__contains__, toks))
+            hit = list(map(ctx_tokens.__contains__, toks))
             u = sum(hit) / n
             uni_out.append(u)
             if n == 1:  # an answer of one token is scored on its whole run (= its unigram coverage)
                 bi_out.append(u)
                 continue
-            pc = padded[k]
             b = 0
             i = 0
             for is_hit, group in groupby(hit):  # stretches of context tokens
@@ -130,9 +136,6 @@ def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
                                 b += 1
                 i += m
             bi_out.append(b / (n - 1))
-    finally:
-        if enabled:
-            gc.enable()
     return uni_out, bi_out
 
 
@@ -148,12 +151,12 @@ class SpanJudge(_judge_base()):
         from .judge import _bar
         from .text import normalize_many_memo
 
-        with _bar(len(items), "span", progress) as bar:
+        with _bar(len(items), "span", progress) as bar, gc_paused():
             # answers and contexts in one bulk pass (the ngram and em judges reuse the memo)
             normalize_many_memo([it["text"] for it in items] + [it["context"] for it in items])
             vals = span_coverage_many([it["text"] for it in items], [it["context"] for it in items])
             bar.update(len(items))
-        return [{"span_coverage": (v, None, None)} for v in vals]
+            return [{"span_coverage": (v, None, None)} for v in vals]
 
 
 class NgramJudge(_judge_base()):
@@ -167,8 +170,8 @@ class NgramJudge(_judge_base()):
     def score(self, items, progress=False):
         from .judge import _bar
 
-        with _bar(len(items), "ngram", progress) as bar:
+        with _bar(len(items), "ngram", progress) as bar, gc_paused():
             uni, bi = ngram_coverage_many([it["text"] for it in items], [it["context"] for it in items])
             bar.update(len(items))
-        return [{"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)}
-                for u, b in zip(uni, bi)]
+            return [{"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)}
+                    for u, b in zip(uni, bi)]

@@ -7,7 +7,7 @@ An empty answer is 0.0 even against an empty reference.
 
 from __future__ import annotations
 
-from .text import normalize
+from .text import gc_paused, normalize
 
 
 def exact_match(answer: str | None, references) -> float | None:
@@ -32,7 +32,8 @@ def exact_match_many(answers, references) -> list[float | None]:
     from .text import normalize_many_memo
 
     answers = list(answers)
-    keys = [tuple(r for r in (refs or []) if r is not None) for refs in references]
+    keys = [tuple(refs) if refs else () for refs in references]
+    keys = [k if None not in k else tuple(r for r in k if r is not None) for k in keys]
     distinct = list(dict.fromkeys(keys))
     flat = normalize_many_memo([r for k in distinct for r in k] + answers)
     refsets: dict[tuple, frozenset] = {}
@@ -60,8 +61,8 @@ class ExactMatchJudge(_judge_base()):
     def score(self, items, progress=False):
         from .judge import _bar
 
-        with _bar(len(items), "em", progress) as bar:
+        with _bar(len(items), "em", progress) as bar, gc_paused():
             vals = exact_match_many([it["text"] for it in items], [it["references"] for it in items])
             bar.update(len(items))
-        return [{"exact_match": (v, None, None)} if v is not None
-                else {"exact_match": (None, None, "example has no reference")} for v in vals]
+            return [{"exact_match": (v, None, None)} if v is not None
+                    else {"exact_match": (None, None, "example has no reference")} for v in vals]

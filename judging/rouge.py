@@ -49,10 +49,11 @@ def rouge_l_f1_batch(items, *, stem: bool = False, backend: str = "auto") -> lis
     owners: list[tuple[int, int]] = []
     out: list[float | None] = []
     for i, (answer, refs) in enumerate(items):
-        refs = [r for r in (refs or []) if r is not None]
-        if not refs:
-            out.append(None)
-            continue
+        if not refs or None in refs:
+            refs = [r for r in (refs or []) if r is not None]
+            if not refs:
+                out.append(None)
+                continue
         out.append(0.0)
         if not answer:
             continue
@@ -93,9 +94,11 @@ class RougeJudge(_judge_base()):
     def score(self, items, progress=False):
         from .judge import _bar
 
+        from .text import gc_paused
+
         out = []
         step = 50000  # progress granularity; rouge-score-rs scores each chunk on all cores
-        with _bar(len(items), "rouge", progress) as bar:
+        with _bar(len(items), "rouge", progress) as bar, gc_paused():
             for lo in range(0, len(items), step):
                 chunk = items[lo:lo + step]
                 vals = rouge_l_f1_batch([(it["text"], it["references"]) for it in chunk],

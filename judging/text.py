@@ -6,6 +6,10 @@ lowercase, strip punctuation, drop the articles a/an/the, and collapse whitespac
 
     normalize(text) -> str          the normalised string ("" for None/empty)
     normalized_tokens(text) -> list the whitespace tokens of normalize(text)
+    normalize_many(texts) -> list   the same for a whole pool at once (numpy kernel for
+                                    ASCII texts; equal to normalize, pinned by tests)
+    normalize_many_memo(texts)      normalize_many with a process-wide memo (the span,
+                                    ngram and em judges share one normalisation)
 
 Punctuation is every character that is neither a word character nor whitespace,
 plus "_": on ASCII that is exactly ``string.punctuation`` (the SQuAD rule); beyond
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import re
 import string
+from contextlib import contextmanager
 from functools import lru_cache
 
 # Plain str methods instead of regular expressions: this runs on every candidate and
@@ -80,6 +85,26 @@ def normalized_tokens(text: str | None) -> list[str]:
     return norm.split(" ") if norm else []
 
 
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector around bulk scoring.
+
+    Scoring a pool allocates millions of small containers (result dicts and tuples); in
+    a process that already holds a large pool, each of the collector's full passes walks
+    every live object, and those passes cost more than the scoring itself.  The scoring
+    code creates no reference cycles, so nothing is left for the collector to find.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 _MEMO: dict[str, str] = {}
 _MEMO_CHARS = [0]
 _MEMO_MAX_CHARS = 400_000_000  # ~0.4-1.6 GB of text: cleared past that
@@ -90,15 +115,17 @@ def normalize_many_memo(texts) -> list[str]:
     run normalise each answer and context once (cleared past 400M characters)."""
     texts = [t or "" for t in texts]
     memo = _MEMO
-    todo = list(dict.fromkeys(t for t in texts if t not in memo))
+    todo = [t for t in dict.fromkeys(texts) if t not in memo]
     if todo:
         size = sum(map(len, todo))
         if _MEMO_CHARS[0] + size > _MEMO_MAX_CHARS:
             memo.clear()
             _MEMO_CHARS[0] = 0
+        if size > _MEMO_MAX_CHARS:  # more than the memo may hold: no memo for this call
+            return normalize_many(texts)
         memo.update(zip(todo, normalize_many(todo)))
         _MEMO_CHARS[0] += size
-    return [memo[t] if t in memo else normalize(t) for t in texts]
+    return list(map(memo.__getitem__, texts))
 
 
 def normalize_many(texts) -> list[str]:
@@ -118,7 +145,7 @@ def normalize_many(texts) -> list[str]:
     other_idx = [i for i, t in enumerate(texts) if not t.isascii()] if len(ascii_idx) < len(texts) else []
     for idx, fn in ((ascii_idx, _normalize_ascii), (other_idx, _normalize_joined)):
         lo = 0
-        while lo < len(idx):  # chunks of ~8M characters bound the kernel's memory
+        while lo < len(idx):  # chunks of ~2M characters bound the kernel's memory
             hi, size = lo, 0
             while hi < len(idx) and (size < _CHUNK_CHARS or hi == lo):
                 size += len(texts[idx[hi]]) + 3
@@ -130,7 +157,7 @@ def normalize_many(texts) -> list[str]:
     return out
 
 
-_CHUNK_CHARS = 8_000_000
+_CHUNK_CHARS = 2_000_000
 
 
 def _normalize_joined(texts: list[str]) -> list[str]:

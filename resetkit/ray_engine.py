@@ -6,7 +6,7 @@ through the same atomic store paths as the local engine.  This module holds what
 stage needs for that, and nothing stage-specific:
 
     ENGINES                         ("local", "ray")
-    check_engine(engine, address)   validates the pair (a clear error for --ray-address alone)
+    check_engine(engine, address)   validates the pair; fails fast when ray is not installed
     connect(address=None)           ray.init(...) once per process -> the ray module
     runtime_env()                   env vars every worker needs (offline Hub, thread caps...)
     worker_count(ray, per_worker)   how many model-holding actors fit the cluster
@@ -39,7 +39,19 @@ def check_engine(engine: str, address: str | None) -> str:
         raise ResetkitError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if address and engine != "ray":
         raise ResetkitError("--ray-address is only for --engine ray")
+    if engine == "ray" and not _installed("ray"):
+        require("ray", "ray", "the Ray engine")  # raises the one-line install message
     return engine
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (fail fast, stay light)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ValueError, AttributeError, ImportError):
+        return False
 
 
 def runtime_env() -> dict:

@@ -130,7 +130,8 @@ class Source:
         from resetkit.schemas import EXAMPLES
 
         n = part.num_rows
-        response = part.column("response").combine_chunks()
+        response = part.column("response")  # one Array for the references' ListArray
+        response = response.chunk(0) if response.num_chunks == 1 else response.combine_chunks()
         instruction = part.column("instruction")
         ids = _ids(self.name, part)
         prefix, suffix = templates.affixes(ctx.template)

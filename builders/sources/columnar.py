@@ -3,10 +3,10 @@
 Why: the instruction-following sources are many small rows (~276k for if-train at paper
 scale); turning each into a Python dict, checking it and converting it costs ~25 us a row,
 which is most of the build.  Here a split is read with Arrow's C++ readers (JSONL via
-``pyarrow.json``, Parquet) or, for a JSON array, parsed element by element as before but
-gathered into columns, and its column checks (required, not null, type) run on whole
-columns.  Sources then apply their rules with ``pyarrow.compute`` kernels
-(``Source.convert_table``).
+``pyarrow.json``, Parquet) or, for a JSON array (which pyarrow cannot read), with
+``json.loads`` on ~1 MB groups of elements gathered into columns, and its column checks
+(required, not null, type) run on whole columns.  Sources then apply their rules with
+``pyarrow.compute`` kernels (``Source.convert_table``).
 
 This path only *accepts* input; it never reports it.  ``read_split`` returns None whenever
 it cannot vouch that every row is well formed (a parse error, a wrong type, a null in a
@@ -65,6 +65,9 @@ def _read_file(path: Path, columns: list[Column]) -> pa.Table:
     else:  # CSV cells need the row path's per-cell conversions
         raise _Unsupported
     _check(table, columns)
+    for i, col in enumerate(columns):  # large_string / string_view from Parquet -> string
+        if col.kind == "str" and not pa.types.is_null(table.column(i).type):
+            table = table.set_column(i, col.name, table.column(i).cast(pa.string()))
     return table
 
 
@@ -187,7 +190,7 @@ def _read_json_array_stream(path: Path, columns: list[Column]) -> pa.Table:
 
 
 _KIND_OK = {
-    "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t),
     "int": pa.types.is_integer,
     "number": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
     "list": lambda t: pa.types.is_list(t) or pa.types.is_large_list(t),

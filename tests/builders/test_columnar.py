@@ -182,3 +182,45 @@ def test_python_whitespace_class_matches_str_isspace():
     matched = pc.match_substring_regex(pa.array(chars), "^" + columnar.PY_SPACE_CLASS + "$").to_pylist()
     assert [c for c, m in zip(chars, matched) if m] == [c for c in chars if c.isspace()]
     assert "\x1c" in columnar.PY_SPACE and "\u3000" in columnar.PY_SPACE and "\u200b" not in columnar.PY_SPACE
+
+
+def test_background_writes_match_and_errors_propagate(tmp_path, monkeypatch):
+    """A tiny FLUSH_ROWS queues many background writes: the files still match the row path
+    (at the same FLUSH_ROWS, since row groups follow it), a write error surfaces, and a build
+    error is not masked by the queued writes."""
+    import builders.corpora as corpora
+    from resetkit.store import VersionWriter
+
+    monkeypatch.setattr(corpora, "FLUSH_ROWS", 2)
+    monkeypatch.setattr(corpora, "MAX_INFLIGHT", 1)
+    _same_both_ways(tmp_path, sample_sources("if-train"), monkeypatch)
+
+    real_write, calls = VersionWriter.write, []
+
+    def failing_write(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_write(self, *args, **kwargs)
+    monkeypatch.setattr(VersionWriter, "write", failing_write)
+    store = Store(tmp_path / "err")
+    with pytest.raises(OSError, match="disk full"):
+        build_corpus(store, "if-train", sample_sources("if-train"))
+    assert not store.exists("if-train")
+
+    monkeypatch.setattr(VersionWriter, "write", real_write)
+    bad = tmp_path / "self_instruct.jsonl"  # the last source: earlier sources' writes are queued
+    bad.write_text('{"prompt": "ok\\nOutput:", "completion": "x"}\n{"prompt": 5, "completion": "x"}\n')
+    with pytest.raises(BadInputError, match="line 2, column 'prompt'"):
+        build_corpus(store, "if-train", {**sample_sources("if-train"), "self_instruct": str(bad)})
+    assert not store.exists("if-train")
+
+
+def test_parquet_large_strings_give_identical_output(tmp_path, monkeypatch):
+    files = _edge_files(tmp_path)
+    rows = [json.loads(line) for line in Path(files["dolly"]).read_text(encoding="utf-8").split("\n") if line]
+    path = tmp_path / "dolly.parquet"
+    pq.write_table(pa.table({k: pa.array([r.get(k) for r in rows], pa.large_string())
+                             for k in ("instruction", "context", "response", "category")}), path)
+    *_, fast_splits = _same_both_ways(tmp_path, {**files, "dolly": str(path)}, monkeypatch)
+    assert fast_splits == 4
