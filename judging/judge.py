@@ -271,9 +271,12 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
 
         remote = RayJudgePool(cfg, store, address=ray_address, workers=workers)
     try:
+        pending = {}  # Ray judges start first and run while the driver scores the others
+        if remote is not None:
+            pending = {j.name: remote.submit(j, work[j.name][0]) for j in js if remote.runs(j)}
         for j in js:
-            _score_one(j, work[j.name], remote, versions, judge_versions, carried_per_judge, cols, stats,
-                       progress)
+            _score_one(j, work[j.name], remote, pending, versions, judge_versions, carried_per_judge, cols,
+                       stats, progress)
     finally:
         if remote is not None:
             remote.close()
@@ -302,13 +305,15 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
     return w.result
 
 
-def _score_one(j: Judge, work, remote, versions, judge_versions, carried_per_judge, cols, stats, progress):
-    """Score one judge's outstanding items (here, or on Ray) and append its rows to ``cols``."""
+def _score_one(j: Judge, work, remote, pending, versions, judge_versions, carried_per_judge, cols, stats,
+               progress):
+    """Score one judge's outstanding items (here, or collect them from Ray: ``pending``
+    holds the submitted work) and append its rows to ``cols``."""
     judge_versions[j.name] = j.version
     items, owners = work
     t0 = time.perf_counter()
-    if remote is not None and remote.runs(j):
-        results = remote.score(j, items)
+    if remote is not None and j.name in pending:
+        results = remote.collect(j, pending[j.name])
     else:
         results = j.score(items, progress=progress) if items else []
     written = 0

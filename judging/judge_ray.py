@@ -1,18 +1,21 @@
 """The Ray engine of the judges (``resetkit judge --engine ray``; DESIGN.md §8).
 
     RayJudgePool(cfg, store, address=None, workers=None)   (a context manager)
-        .runs(judge) -> bool          does this judge run on Ray?
-        .score(judge, items) -> list  the same list ``judge.score(items)`` returns
+        .runs(judge) -> bool            does this judge run on Ray?
+        .submit(judge, items) -> refs   start scoring on the actors, return at once
+        .collect(judge, refs) -> list   the list ``judge.score(items)`` would return
+        .score(judge, items) -> list    both in one call
 
 ``judging.judge.run_judges`` does everything else exactly as for the local engine: it
 reads the pool and examples, carries over the still-valid rows of the previous scores
 version (which is how judging resumes, for both engines), groups identical texts, and
 writes the one ``scores`` version.  Only the scoring of the model-holding judges moves
 here: their distinct items are cut into chunks of ``chunk_items`` (in pool order, so the
-7 candidates of an example stay together), and an ``ActorPool`` of ``JudgeWorker`` actors,
-each keeping its judges (SummaC's NLI model loaded once per actor) for the whole run,
-scores the chunks.  Results come back in item order, so the scores table (and the version
-id, a hash of it) is the same as the local engine's.
+7 candidates of an example stay together) and dealt round robin to ``JudgeWorker`` actors,
+each keeping its judges (SummaC's NLI model loaded once per actor) for the whole run.
+``run_judges`` submits this work before it runs the driver's judges, so SummaC on the
+cluster overlaps with the LLM judge's HTTP calls here.  Results come back in item order,
+so the scores table (and the version id, a hash of it) is the same as the local engine's.
 
 What runs on Ray: the judges that hold a model (``RAY_JUDGES``: SummaC-ZS and its NLI
 model).  What stays in the driver:
@@ -98,29 +101,38 @@ class RayJudgePool:
         root = str(self.store.root) if self.store is not None else None
         self.actors += [cls.remote(self.cfg, root) for _ in range(want - len(self.actors))]
 
-    def score(self, judge, items: list[dict]) -> list[dict]:
-        """Score ``items`` with ``judge`` on the actors; sets ``judge.usage`` (summed)."""
+    def submit(self, judge, items: list[dict]) -> list:
+        """Send ``items`` to the actors in chunks (round robin; each actor works through its
+        queue in order) and return at once: the driver can run other judges meanwhile."""
         if not items:
             return []
         chunks = [items[i:i + self.chunk_items] for i in range(0, len(items), self.chunk_items)]
         self._start(len(chunks))
-        from ray.util import ActorPool
+        n = len(self.actors)
+        return [self.actors[i % n].score.remote(judge.name, c) for i, c in enumerate(chunks)]
 
-        pool = ActorPool(self.actors)
-        usage: dict = {}
-        out: list[dict] = []
+    def collect(self, judge, refs: list) -> list[dict]:
+        """The results of ``submit``, in item order; sets ``judge.usage`` (summed)."""
+        if not refs:
+            return []
         try:
-            # ActorPool.map yields results in submission order
-            for results, part in pool.map(lambda a, c: a.score.remote(judge.name, c), chunks):
-                out.extend(results)
-                _add_usage(usage, part)
+            parts = self.ray.get(refs)
         except Exception as exc:  # noqa: BLE001 - a Ray error wraps the worker's exception
             cause = getattr(exc, "cause", None) or exc
             msg = cause.message if isinstance(cause, ResetkitError) else f"{type(cause).__name__}: {cause}"
             raise ResetkitError(f"judge {judge.name} on Ray: {msg.splitlines()[0] if msg else 'worker failed'}"
                                 " (nothing was written; rows carried over stay valid)") from exc
-        judge.usage = {**usage, "ray_workers": len(self.actors), "ray_chunks": len(chunks)}
+        usage: dict = {}
+        out: list[dict] = []
+        for results, part in parts:
+            out.extend(results)
+            _add_usage(usage, part)
+        judge.usage = {**usage, "ray_workers": len(self.actors), "ray_chunks": len(refs)}
         return out
+
+    def score(self, judge, items: list[dict]) -> list[dict]:
+        """``judge.score(items)``, computed on the actors."""
+        return self.collect(judge, self.submit(judge, items))
 
     def close(self) -> None:
         if self.ray is not None:

@@ -32,7 +32,8 @@ def test_bulk_exact_match_equals_scalar():
     for _ in range(3000):
         refs = rng.choice([None, [], [None], rng.sample(golds, rng.randint(1, 3))])
         if refs and rng.random() < 0.5:  # a variant of a gold: equal after normalisation or not
-            answer = rng.choice([r for r in refs if r is not None] or [""]).upper() + rng.choice(["", ".", " the", "s"])
+            gold = rng.choice([r for r in refs if r is not None] or [""])
+            answer = gold.upper() + rng.choice(["", ".", " the", "s"])
         else:
             answer = rng.choice(golds + [None])
         items.append((answer, refs))

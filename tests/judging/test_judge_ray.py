@@ -4,7 +4,6 @@ judge worker killed mid-chunk retried without losing or duplicating scores."""
 
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 
 import judging.judge_ray as judge_ray

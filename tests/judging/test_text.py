@@ -59,7 +59,8 @@ _PIECES = ["the", "The", "THE", "a", "A", "an", "An", "cat", "Cat's", "'s", "'S"
            "-", "/", "--", "-/-", "a-b", "/x", "x/", "state", "of", "art", "1,000", "e.g.", "(the)", "A.",
            "-the", "the-", "_", "__a", "qzx", "qzxsentinelqzx", "x", "an-", "théâtre", "ÄÖ", "“x”", "—",
            "naïve", "İstanbul", "ΣΟΦΟΣ", "ſ", "K", "e\u0301", "½", "²", "٣", "\xff", "\xa0",
-           "\u2028", "\x85", "\x1c", "\x1f", "\x00", "\x7f", "\r", "\x0b", "\x0c", "!?", "…", "😀"]
+           "\u2028", "\x85", "\x1c", "\x1f", "\x00", "\x7f", "\r", "\x0b", "\x0c", "!?", "…", "😀",
+           "\u212a", "\uffff", "ΟΔΟΣ", "ǅ", "ﬁ"]
 _SEPS = [" ", "", "  ", "\t", "\n", " \n ", "\t \t", " - ", " / ", " 's ", " 's", "\r\n", "\x1c"]
 
 
@@ -97,3 +98,14 @@ def test_memo_gives_the_same_as_normalize():
     texts = _random_texts(500, seed=9) + [None, ""]
     assert normalize_many_memo(texts) == [normalize(t) for t in texts]
     assert normalize_many_memo(texts[::-1]) == [normalize(t) for t in texts[::-1]]  # memo hits
+
+
+def test_unicode_kernel_edge_cases():
+    from judging.text import _normalize, _normalize_unicode, normalize_many
+
+    cases = ["K\x7f é", "\u212a\x7f", "é\x7f", "ΟΔΟΣ", "ΟΔΟΣ x", "x\uffffy é", "", "é", "İ the",
+             "a é the", "é 's", "x 'sé", "x 's é", "\x85the\u2028a\xa0an é", "ß-/ 'S\u00a0", "e\u0301 'S"]
+    expected = [_normalize(c) for c in cases]
+    assert normalize_many(cases) == expected
+    assert _normalize_unicode([c for c in cases if c.isascii() or "\uffff" not in c]) == \
+        [e for c, e in zip(cases, expected) if c.isascii() or "\uffff" not in c]
