@@ -523,7 +523,7 @@ def _describe(w, corpus: str, cfg: BuildConfig, opened: dict, counts: dict, trai
         "if-eval": f"Only instructions unseen in `{train_ref.ref if train_ref else '?'}`; duplicates dropped.",
         "cd-train": (f"QA contexts: at most {cfg.max_passages} passages joined with a newline, at least "
                      f"one mentioning a gold answer (gold beyond them: {cfg.gold_passage})."),
-        "cd-eval": (f"QA contexts as in cd-train. "
+        "cd-eval": ("QA contexts as in cd-train. "
                     + (f"Questions and articles seen in `{train_ref.ref}` are dropped." if train_ref
                        else "No cd-train was in the store: no overlap check was made.")),
     }

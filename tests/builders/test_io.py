@@ -37,7 +37,7 @@ def test_json_array_streams_across_buffer_boundaries(tmp_path, monkeypatch):
     assert [r for r, _, _ in rows] == [{**d, "context": None} for d in data]
     # reported line numbers point at each element's first line
     lines = path.read_text(encoding="utf-8").splitlines()
-    for (row, unit, n) in rows[:20]:
+    for (_row, unit, n) in rows[:20]:
         assert unit == "line" and lines[n - 1].strip() == "{"
 
 
