@@ -117,6 +117,9 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # small header/body writes on a kept-alive socket otherwise meet Nagle + delayed ACK
+            # (~40 ms a reply): real servers (uvicorn, vLLM) set TCP_NODELAY too
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
