@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from resetkit.errors import ResetkitError
+from resetkit.secrets import redact_text
 from resetkit.store import canonical_json
 
 from .judge import RETRYABLE, Judge
@@ -316,7 +317,7 @@ class LLMJudge(Judge):
                     resp = await client.chat.completions.create(model=cfg.judge_model, messages=msgs,
                                                                 **self.params)
                 except openai.APIError as exc:
-                    failures[key] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                    failures[key] = redact_text(f"{type(exc).__name__}: {str(exc)[:300]}")
                     self.usage["failed"] += 1
                     return
                 finally:
@@ -419,7 +420,7 @@ def run_batch(judge: LLMJudge, todo: dict, cache: ResponseCache, replies: dict, 
                                   int(usage.get("completion_tokens") or 0), batch=True)
                 else:
                     err = rec.get("error") or body.get("error") or {"status": resp.get("status_code")}
-                    failures[key] = f"batch request: {str(err)[:300]}"
+                    failures[key] = redact_text(f"batch request: {str(err)[:300]}")
                     judge.usage["failed"] += 1
         for k in wanted - set(replies) - set(failures):
             failures[k] = f"batch {batch.id}: no result returned"

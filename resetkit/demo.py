@@ -57,8 +57,14 @@ def main(out, steps):
     from .testing import make_tiny_llama, make_tiny_nli
 
     out = Path(out).resolve()
+    marker = out / ".resetkit-demo"
     if out.exists():
+        # only ever delete a folder an earlier demo made (or an empty one): --out . must not wipe a repo
+        if any(out.iterdir()) and not marker.exists():
+            raise click.ClickException(f"{out} exists and is not a resetkit demo folder; choose another --out")
         shutil.rmtree(out)
+    out.mkdir(parents=True)
+    marker.write_text("made by python -m resetkit.demo; deleted and rebuilt on each run\n")
     store = out / "store"
     models = out / "models"
     env = {**os.environ, "RESETKIT_STORE": str(store), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",

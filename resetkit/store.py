@@ -95,8 +95,12 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) ->
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 class DatasetVersion:
@@ -283,9 +287,15 @@ class VersionWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.commit()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:  # a failed block or a failed commit leaves nothing behind
+            for state in self._splits.values():
+                if state["writer"] is not None:
+                    state["writer"].close()
+                    state["writer"] = None
+            shutil.rmtree(self.tmp, ignore_errors=True)
         return False
 
     @property
@@ -365,6 +375,8 @@ class VersionWriter:
         if not splits:
             raise ResetkitError(f"{self.name}: nothing was written")
         schema = self._schema or pa.schema([])
+        from .secrets import redact_config, redact_text
+
         manifest = {
             "name": self.name,
             "version": self.version,
@@ -382,12 +394,15 @@ class VersionWriter:
             "card": {"meta": self.card_meta, "sections": self.card_sections},
             **self.extra,
         }
+        # whatever a stage put into its config or extras, no secret reaches the manifest or card
+        manifest = redact_config(manifest)
         (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False,
                                                            default=str) + "\n", encoding="utf-8")
         if self.card_text is None:
             from datacards.render import render_card
 
             self.card_text = render_card(manifest, meta=self.card_meta, sections=self.card_sections)
+        self.card_text = redact_text(self.card_text)
         (self.tmp / "README.md").write_text(self.card_text, encoding="utf-8")
 
         target = self.store.root / self.name / self.version
@@ -396,7 +411,12 @@ class VersionWriter:
             if target.exists():  # same inputs and config: replace with the fresh (identical-data) build
                 trash = target.with_name(f".trash-{self.version}-{uuid.uuid4().hex[:6]}")
                 os.rename(target, trash)
-            os.rename(self.tmp, target)
+            try:
+                os.rename(self.tmp, target)
+            except OSError:
+                if trash is not None:  # put the previous build back: never lose a version
+                    os.rename(trash, target)
+                raise
             write_text_atomic(self.store.root / self.name / "LATEST", self.version + "\n")
             if trash is not None:
                 shutil.rmtree(trash, ignore_errors=True)

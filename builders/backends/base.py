@@ -128,6 +128,10 @@ def _file_digest(path) -> str:
     return "sampled:" + h.hexdigest()
 
 
+NOT_MODEL_FILES = {"training_args.bin", "trainer_state.json", "all_results.json", "train_results.json",
+                   "eval_results.json"}
+
+
 def local_model_fingerprint(path) -> dict:
     """Fingerprint of a local model folder: config, tokenizer and weight files (size + digest).
 
@@ -140,9 +144,11 @@ def local_model_fingerprint(path) -> dict:
 
     path = Path(path)
     files = []
-    for p in sorted(path.rglob("*")):
-        if p.is_file() and not p.name.startswith(".") and not any(part.startswith(".") for part in
-                                                                  p.relative_to(path).parts):
+    # only what loading the model reads: top-level files, not checkpoint-*/ or logs of a training
+    # run in the same folder, nor its card, plan or trainer bookkeeping
+    for p in sorted(path.iterdir()):
+        if p.is_file() and not p.name.startswith(".") and p.name not in NOT_MODEL_FILES \
+                and p.suffix not in (".md", ".yaml", ".yml", ".log"):
             files.append({"path": str(p.relative_to(path)), "size": p.stat().st_size,
                           "sha256": _file_digest(p)})
     return {"revision": "local-" + short_hash(files, 16), "files": files}

@@ -103,7 +103,10 @@ class OpenAIBackend(Backend):
                 choice = resp.choices[0]
                 text = choice.text or ""
         except openai.OpenAIError as exc:
-            return GenResult(r.key, None, None, "error", f"{type(exc).__name__}: {exc}")
+            from resetkit.secrets import redact_text
+
+            # a server may echo the key in its error body: never store it in the pool
+            return GenResult(r.key, None, None, "error", redact_text(f"{type(exc).__name__}: {exc}"))
         tokens = resp.usage.completion_tokens if resp.usage is not None else None
         return GenResult(r.key, text, tokens, choice.finish_reason or "stop")
 

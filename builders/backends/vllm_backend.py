@@ -90,7 +90,8 @@ class VLLMBackend(Backend):
         params = []
         for i in todo:
             r = requests[i]
-            params.append(SamplingParams(temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, seed=r.seed,
+            # top-k off is -1: every vLLM version accepts it (0 is rejected before vLLM 0.9)
+            params.append(SamplingParams(temperature=r.temperature, top_k=r.top_k or -1, top_p=r.top_p, seed=r.seed,
                                          max_tokens=min(r.max_new_tokens, max_len - lengths[r.prompt])))
         outs = llm.generate([requests[i].prompt for i in todo], params, use_tqdm=False) if todo else []
         for i, out in zip(todo, outs):

@@ -153,3 +153,23 @@ def test_empty_split_left_out_when_others_have_rows(store):
     assert set(w.result.splits) == {"train"}
     assert set(w.result.manifest["splits"]) == {"train"}
     assert datasets.load_dataset(str(w.result.path))["train"].num_rows == 3
+
+
+def test_failed_commit_leaves_no_temp_dir_and_keeps_old_version(store, monkeypatch):
+    good = _build(store)
+    import resetkit.store as st
+
+    real_rename = st.os.rename
+
+    def failing_rename(src, dst):
+        if ".tmp-" in str(src):
+            raise OSError("disk full")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(st.os, "rename", failing_rename)
+    with pytest.raises(OSError, match="disk full"):
+        _build(store)  # same version id: the old one is moved aside, then must come back
+    monkeypatch.setattr(st.os, "rename", real_rename)
+    assert store.resolve("toy").version == good.version
+    assert store.resolve("toy").read("train").num_rows == 5
+    assert [p.name for p in (store.root / "toy").iterdir() if p.name.startswith((".tmp", ".trash"))] == []
