@@ -139,10 +139,16 @@ def publish(store: Store, ref: str, repo: str, *, private: bool = False, revisio
             commit_message=f"resetkit publish {version.ref}",
             commit_description=f"Dataset version {version.ref} uploaded unchanged by resetkit.",
             ignore_patterns=[".*", "*/.*"], delete_patterns=["data/*"])
+    except Exception as exc:
+        raise _hub_error(exc, f"publishing {version.ref}", repo) from None
+    try:
         api.create_tag(repo, tag=tag, revision=commit.oid, repo_type=REPO_TYPE, exist_ok=True,
                        tag_message=f"resetkit {version.ref}")
     except Exception as exc:
-        raise _hub_error(exc, f"publishing {version.ref}", repo) from None
+        # the data landed; say so, so that a rerun is not mistaken for a failed upload
+        err = _hub_error(exc, f"tagging {tag}", repo)
+        raise ResetkitError(f"uploaded {version.ref} as commit {commit.oid}, but the tag failed: "
+                            f"{err.message}. Rerun to add the tag (the upload is unchanged).") from None
     plan["commit"] = getattr(commit, "commit_url", None) or str(commit)
     echo(f"published {version.ref} to https://huggingface.co/datasets/{repo} as {user.get('name', '?')} "
          f"(revision {plan['revision']}, tag {tag}): {plan['commit']}")

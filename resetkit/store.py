@@ -237,8 +237,36 @@ class Store:
                parents: Iterable[DatasetVersion | str] = (), builder_version: str = "1",
                shard_rows: int = DEFAULT_SHARD_ROWS) -> "VersionWriter":
         parents = [self.resolve(p) for p in parents]
+        self.sweep_stale(name)
         return VersionWriter(self, name, builder=builder, config=config, inputs=inputs or {},
                              parents=parents, builder_version=builder_version, shard_rows=shard_rows)
+
+    def sweep_stale(self, name: str, min_age_s: float = 3600.0) -> list[Path]:
+        """Remove temp dirs that killed writers left behind (``.tmp-<version>-<pid>-<rand>``).
+
+        Only those over an hour old whose process no longer exists on this machine: a writer on
+        another host of a shared store keeps its folder until it is an hour old at least.
+        """
+        import time
+
+        removed = []
+        base = self.root / name
+        if not base.is_dir():
+            return removed
+        for path in base.glob(".tmp-*"):
+            try:
+                pid = int(path.name.split("-")[2])
+                if time.time() - path.stat().st_mtime < min_age_s:
+                    continue
+                os.kill(pid, 0)
+                continue  # the writer is still alive
+            except ProcessLookupError:
+                pass
+            except (ValueError, IndexError, OSError):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        return removed
 
     @contextlib.contextmanager
     def lock(self, name: str):

@@ -118,11 +118,19 @@ def test_help_has_examples():
     assert res.exit_code == 0 and "Examples:" in res.output and "--max-usd" in res.output
 
 
+from tests.judging.test_summac_parity import sharp_nli  # noqa: E402,F401  (fixture)
+
+
 @pytest.mark.gpu
-def test_summac_bf16_on_gpu_close_to_fp32(tiny_nli):
+def test_summac_half_precision_on_gpu_close_to_fp32(sharp_nli):
+    import torch
+
     from judging.summac import ZeroShotScorer
 
     prem, hyp = [CTX] * 3, ["The cat sat on the mat.", "Paris is in France.", "Museums are in Paris."]
-    fp32 = ZeroShotScorer(str(tiny_nli), device="cpu").score(prem, hyp)
-    gpu = ZeroShotScorer(str(tiny_nli), device="cuda").score(prem, hyp)
+    fp32 = ZeroShotScorer(str(sharp_nli), device="cpu").score(prem, hyp)
+    scorer = ZeroShotScorer(str(sharp_nli), device="cuda")
+    assert scorer.dtype in (torch.bfloat16, torch.float16)  # auto picks half precision on a GPU
+    gpu = scorer.score(prem, hyp)
+    assert max(fp32) - min(fp32) > 0.05  # the sharp model spreads its scores: the check can fail
     assert max(abs(a - b) for a, b in zip(fp32, gpu)) < 2e-2

@@ -124,6 +124,12 @@ def test_sigkill_midway_leaves_no_version(tmp_path):
     store = Store(root)
     assert store.versions("toy") == []
     assert store.names() == []
+    # the killed writer's temp dir is swept once it is old enough (its process is gone)
+    leftovers = list((root / "toy").glob(".tmp-*"))
+    assert leftovers
+    assert store.sweep_stale("toy") == []          # too young: could be a live writer elsewhere
+    assert sorted(store.sweep_stale("toy", min_age_s=0)) == sorted(leftovers)
+    assert list((root / "toy").glob(".tmp-*")) == []
 
 
 def test_fingerprint_changes_with_content(tmp_path):
