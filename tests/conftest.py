@@ -49,7 +49,11 @@ def pytest_collection_modifyitems(config, items):
         has_cuda = False
     if has_cuda:
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (none present)")
+    import shutil
+
+    reason = ("a GPU is present but this torch build has no CUDA: run `make test-gpu PY=...` with a CUDA torch"
+              if shutil.which("nvidia-smi") else "needs a CUDA GPU (none present)")
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
