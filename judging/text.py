@@ -210,6 +210,61 @@ def _space_runs(a, pos, step: int) -> list:
     return runs
 
 
+def _detok_positions(a, nonword_after):
+    """Positions of the space/tab runs the detokeniser removes, in code array ``a`` (uint8 or
+    uint32): runs next to "-" and "/", and runs before "'s" when ``nonword_after(codes)`` says the
+    character after the "s" is not a word character.  Shared by the ASCII and Unicode kernels."""
+    import numpy as np
+
+    n = a.size
+    drop = []
+    joiners = np.flatnonzero((a == 45) | (a == 47))
+    if joiners.size:
+        drop += _space_runs(a, joiners, -1) + _space_runs(a, joiners, 1)
+    q = np.flatnonzero(a == 39)
+    q = q[(q > 0) & (q + 1 < n)]
+    if q.size:
+        q = q[((a[q + 1] == 115) | (a[q + 1] == 83)) & ((a[q - 1] == 32) | (a[q - 1] == 9))]
+        if q.size:
+            nxt = np.where(q + 2 < n, a[np.minimum(q + 2, n - 1)], 10)
+            drop += _space_runs(a, q[nonword_after(nxt)], -1)
+    return np.concatenate(drop) if drop else None
+
+
+def _join_words(c, sep_code: int, decode: str, sep: str) -> list[str]:
+    """Step 3 of both kernels: ``c`` holds the lowercased codes with whitespace as 32 and
+    punctuation removed, texts separated by ``sep_code``; drop the articles a/an/the and join the
+    remaining tokens of each text by single spaces (a mask over the codes, then one compress)."""
+    import numpy as np
+
+    m = c.size
+    w = np.zeros(m + 2, np.int8)
+    np.not_equal(c, 32, out=w[1:-1], casting="unsafe")
+    dw = np.diff(w)
+    ts = np.flatnonzero(dw == 1)
+    te = np.flatnonzero(dw == -1)
+    inside = w[1:-1].view(bool).copy()  # the characters of tokens (separators included)
+    length = te - ts
+    short = np.flatnonzero(length <= 3)
+    s3, l3 = ts[short], length[short]
+    cp = np.concatenate([c, np.full(3, 32, c.dtype)])
+    c0, c1, c2 = cp[s3], cp[s3 + 1], cp[s3 + 2]
+    art = (((c0 == 97) & ((l3 == 1) | ((l3 == 2) & (c1 == 110))))
+           | ((l3 == 3) & (c0 == 116) & (c1 == 104) & (c2 == 101)))
+    if art.any():
+        at, al = s3[art], l3[art]
+        for k in range(3):
+            inside[at[al > k] + k] = False
+        keep = np.ones(ts.size, bool)
+        keep[short[art]] = False
+        ts, te = ts[keep], te[keep]
+    # one space after each word that is followed by a word of the same text
+    word_tok = c[ts] != sep_code
+    joined = np.flatnonzero(word_tok[:-1] & word_tok[1:])
+    inside[te[joined]] = True
+    return c[inside].tobytes().decode(decode).split(sep)
+
+
 def _normalize_ascii(texts: list[str]) -> list[str]:
     """A.2 normalisation of ASCII-only texts, as numpy byte operations over all of them:
 
@@ -222,47 +277,11 @@ def _normalize_ascii(texts: list[str]) -> list[str]:
     np, word = _ascii_tables()
     buf = bytearray("\n\xff\n".join(texts).encode("latin-1"))
     a = np.frombuffer(buf, np.uint8)
-    n = a.size
-    drop = []
-    joiners = np.flatnonzero((a == 45) | (a == 47))
-    if joiners.size:
-        drop += _space_runs(a, joiners, -1) + _space_runs(a, joiners, 1)
-    q = np.flatnonzero(a == 39)
-    q = q[(q > 0) & (q + 1 < n)]
-    if q.size:
-        q = q[((a[q + 1] == 115) | (a[q + 1] == 83)) & ((a[q - 1] == 32) | (a[q - 1] == 9))]
-        if q.size:
-            nxt = np.where(q + 2 < n, a[np.minimum(q + 2, n - 1)], 10)
-            drop += _space_runs(a, q[~word[nxt]], -1)
-    if drop:
-        a[np.concatenate(drop)] = 33  # "!" goes with the punctuation
+    drop = _detok_positions(a, lambda codes: ~word[codes])
+    if drop is not None:
+        a[drop] = 33  # "!" goes with the punctuation
     b = np.frombuffer(buf.translate(_LOWER_WS, _ASCII_PUNCT_BYTES), np.uint8)
-    m = b.size
-    w = np.zeros(m + 2, np.int8)
-    np.not_equal(b, 32, out=w[1:-1], casting="unsafe")
-    dw = np.diff(w)
-    ts = np.flatnonzero(dw == 1)
-    te = np.flatnonzero(dw == -1)
-    inside = w[1:-1].view(bool).copy()  # the characters of tokens (separators included)
-    length = te - ts
-    short = np.flatnonzero(length <= 3)
-    s3, l3 = ts[short], length[short]
-    bp = np.concatenate([b, np.full(3, 32, np.uint8)])
-    c0, c1, c2 = bp[s3], bp[s3 + 1], bp[s3 + 2]
-    art = (((c0 == 97) & ((l3 == 1) | ((l3 == 2) & (c1 == 110))))
-           | ((l3 == 3) & (c0 == 116) & (c1 == 104) & (c2 == 101)))
-    if art.any():
-        at, al = s3[art], l3[art]
-        for k in range(3):
-            inside[at[al > k] + k] = False
-        keep = np.ones(ts.size, bool)
-        keep[short[art]] = False
-        ts, te = ts[keep], te[keep]
-    # one space after each word that is followed by a word of the same text
-    word_tok = b[ts] != 255
-    joined = np.flatnonzero(word_tok[:-1] & word_tok[1:])
-    inside[te[joined]] = True
-    out = b[inside].tobytes().decode("latin-1").split("\xff")
+    out = _join_words(b, 255, "latin-1", "\xff")
     if len(out) != len(texts):  # cannot happen (0xFF is not ASCII); never return misaligned
         return _normalize_joined(texts)
     return out
@@ -297,22 +316,11 @@ def _normalize_unicode(texts: list[str]) -> list[str]:
     if joined.count(sep) != len(texts) - 1:
         return _normalize_joined(texts)
     a = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
-    n = a.size
-    drop = []
-    joiners = np.flatnonzero((a == 45) | (a == 47))
-    if joiners.size:
-        drop += _space_runs(a, joiners, -1) + _space_runs(a, joiners, 1)
-    q = np.flatnonzero(a == 39)
-    q = q[(q > 0) & (q + 1 < n)]
-    if q.size:
-        q = q[((a[q + 1] == 115) | (a[q + 1] == 83)) & ((a[q - 1] == 32) | (a[q - 1] == 9))]
-        if q.size:
-            nxt = np.where(q + 2 < n, a[np.minimum(q + 2, n - 1)], 10).tolist()
-            ok = np.array([not (chr(c).isalnum() or c == 95) for c in nxt], bool)
-            drop += _space_runs(a, q[ok], -1)
-    if drop:
-        keep = np.ones(n, bool)
-        keep[np.concatenate(drop)] = False
+    drop = _detok_positions(a, lambda codes: np.array(
+        [not (chr(c).isalnum() or c == 95) for c in codes.tolist()], bool))
+    if drop is not None:
+        keep = np.ones(a.size, bool)
+        keep[drop] = False
         a = a[keep]
     low = a.tobytes().decode("utf-32-le").lower()
     b = np.frombuffer(low.encode("utf-32-le"), np.uint32)
@@ -326,31 +334,7 @@ def _normalize_unicode(texts: list[str]) -> list[str]:
                         for c in codes.tolist()], np.int8)
         cls[hi] = per[inv]
     c = np.where(cls == 1, np.uint32(32), b)[cls != 2]
-    m = c.size
-    w = np.zeros(m + 2, np.int8)
-    np.not_equal(c, 32, out=w[1:-1], casting="unsafe")
-    dw = np.diff(w)
-    ts = np.flatnonzero(dw == 1)
-    te = np.flatnonzero(dw == -1)
-    inside = w[1:-1].view(bool).copy()
-    length = te - ts
-    short = np.flatnonzero(length <= 3)
-    s3, l3 = ts[short], length[short]
-    cp = np.concatenate([c, np.full(3, 32, np.uint32)])
-    c0, c1, c2 = cp[s3], cp[s3 + 1], cp[s3 + 2]
-    art = (((c0 == 97) & ((l3 == 1) | ((l3 == 2) & (c1 == 110))))
-           | ((l3 == 3) & (c0 == 116) & (c1 == 104) & (c2 == 101)))
-    if art.any():
-        at, al = s3[art], l3[art]
-        for k in range(3):
-            inside[at[al > k] + k] = False
-        keep_tok = np.ones(ts.size, bool)
-        keep_tok[short[art]] = False
-        ts, te = ts[keep_tok], te[keep_tok]
-    word_tok = c[ts] != 0xFFFF
-    joined_next = np.flatnonzero(word_tok[:-1] & word_tok[1:])
-    inside[te[joined_next]] = True
-    out = c[inside].tobytes().decode("utf-32-le").split(sep)
+    out = _join_words(c, 0xFFFF, "utf-32-le", sep)
     if len(out) != len(texts):
         return _normalize_joined(texts)
     return out

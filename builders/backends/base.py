@@ -154,6 +154,22 @@ def local_model_fingerprint(path) -> dict:
     return {"revision": "local-" + short_hash(files, 16), "files": files}
 
 
+def check_model_config(model: str, revision: str | None):
+    """Load only the model's config, before any work: ``(local folder or None, Hub commit or None)``.
+
+    A missing path or an unloadable config is one clear ResetkitError, not a traceback later."""
+    from transformers import AutoConfig
+
+    from resetkit.errors import ResetkitError
+
+    local = resolve_local_model(model)
+    try:
+        cfg = AutoConfig.from_pretrained(str(local or model), revision=revision)
+    except (OSError, ValueError) as exc:
+        raise ResetkitError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from exc
+    return local, getattr(cfg, "_commit_hash", None)
+
+
 def resolve_local_model(model: str):
     """The local folder ``model`` names, None for a Hub id; ResetkitError for a missing path.
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from resetkit.errors import ResetkitError, require
+from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, local_model_fingerprint, resolve_local_model
+from .base import Backend, GenRequest, GenResult, check_model_config, local_model_fingerprint
 
 
 class RowSampler:
@@ -88,14 +88,7 @@ class TransformersBackend(Backend):
     # -- set-up ------------------------------------------------------------------
     def check(self) -> None:
         require("transformers", "models", "the transformers backend")
-        from transformers import AutoConfig
-
-        self._local = resolve_local_model(self.model)
-        try:
-            cfg = AutoConfig.from_pretrained(str(self._local or self.model), revision=self.revision)
-        except (OSError, ValueError) as exc:
-            raise ResetkitError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0]}") from exc
-        self._commit = getattr(cfg, "_commit_hash", None)
+        self._local, self._commit = check_model_config(self.model, self.revision)
 
     def model_info(self) -> dict:
         if self._local is None and self._commit is None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from resetkit.errors import ResetkitError, require
+from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, local_model_fingerprint, resolve_local_model
+from .base import Backend, GenRequest, GenResult, check_model_config, local_model_fingerprint
 
 
 class VLLMBackend(Backend):
@@ -32,14 +32,7 @@ class VLLMBackend(Backend):
         self._commit = None
 
     def check(self) -> None:
-        self._local = resolve_local_model(self.model)
-        from transformers import AutoConfig
-
-        try:
-            cfg = AutoConfig.from_pretrained(str(self._local or self.model), revision=self.revision)
-        except (OSError, ValueError) as exc:
-            raise ResetkitError(f"cannot load model {self.model!r}: {str(exc).splitlines()[0]}") from exc
-        self._commit = getattr(cfg, "_commit_hash", None)
+        self._local, self._commit = check_model_config(self.model, self.revision)
         self._checked = True
 
     def model_info(self) -> dict:
