@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 
 # CPU torch comes from the local wheel (pip finds torch==2.13.0 on this disk); installing it
 # first stops any other package from pulling a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py judging/_native.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q torch==2.13.0

@@ -65,12 +65,36 @@ def _padded_contexts(contexts) -> tuple[list[str], dict[str, str]]:
     return keys, {k: f" {n} " if n else "" for k, n in zip(distinct, normalize_many_memo(distinct))}
 
 
+_LAST_COVERAGE: list = [None]  # (answers, contexts, result) of the last call
+
+
+def _coverage_native(nat, answers, contexts):
+    """(span, unigram, bigram) lists from the C kernel: answers and each distinct context
+    normalised once, then one pass per context over its answers.  The span and ngram judges
+    score the same items one after the other, so the last result is kept for one reuse."""
+    from .text import native_threads, normalize_many
+
+    answers, contexts = tuple(answers), tuple(contexts)
+    last = _LAST_COVERAGE[0]
+    if last is not None and last[0] == answers and last[1] == contexts:
+        _LAST_COVERAGE[0] = None
+        return last[2]
+    index: dict[str, int] = {}
+    keys = [index.setdefault(c or "", len(index)) for c in contexts]
+    out = nat.coverage(normalize_many(answers), keys, normalize_many(list(index)), native_threads())
+    _LAST_COVERAGE[0] = (answers, contexts, out)
+    return out
+
+
 def span_coverage_many(answers, contexts) -> list[float]:
     """``[span_coverage(a, c) for a, c in zip(answers, contexts)]`` for a whole pool: all
     texts normalised in one bulk pass, each distinct context once (a context is shared by
     every candidate of its example)."""
-    from .text import normalize_many_memo
+    from .text import native, normalize_many_memo
 
+    nat = native()
+    if nat is not None:
+        return _coverage_native(nat, answers, contexts)[0]
     norm = normalize_many_memo(answers)
     keys, padded = _padded_contexts(contexts)
     return [1.0 if a and padded[k] and f" {a} " in padded[k] else 0.0 for a, k in zip(norm, keys)]
@@ -93,8 +117,12 @@ def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
     """
     from itertools import groupby
 
-    from .text import normalize_many_memo
+    from .text import native, normalize_many_memo
 
+    nat = native()
+    if nat is not None:  # the same rules in C (judging/_native.c), pinned by tests
+        _, uni, bi = _coverage_native(nat, answers, contexts)
+        return uni, bi
     norm = normalize_many_memo(answers)
     keys, padded = _padded_contexts(contexts)
     uni_out, bi_out = [], []
@@ -149,11 +177,11 @@ class SpanJudge(_judge_base()):
 
     def score(self, items, progress=False):
         from .judge import _bar
-        from .text import normalize_many_memo
+        from .text import native, normalize_many_memo
 
         with _bar(len(items), "span", progress) as bar, gc_paused():
-            # answers and contexts in one bulk pass (the ngram and em judges reuse the memo)
-            normalize_many_memo([it["text"] for it in items] + [it["context"] for it in items])
+            if native() is None:  # answers and contexts in one bulk pass (ngram and em reuse the memo)
+                normalize_many_memo([it["text"] for it in items] + [it["context"] for it in items])
             vals = span_coverage_many([it["text"] for it in items], [it["context"] for it in items])
             bar.update(len(items))
             return [{"span_coverage": (v, None, None)} for v in vals]

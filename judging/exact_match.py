@@ -28,26 +28,30 @@ def _judge_base():
 
 def exact_match_many(answers, references) -> list[float | None]:
     """``[exact_match(a, refs) for a, refs in zip(answers, references)]`` for a whole pool:
-    answers and references normalised in one bulk pass, each distinct reference list once."""
-    from .text import normalize_many_memo
+    answers and references normalised in bulk, each reference list once (the items of one
+    example share their example's list object)."""
+    from .text import native, normalize_many_memo
 
-    answers = list(answers)
-    keys = [tuple(refs) if refs else () for refs in references]
-    keys = [k if None not in k else tuple(r for r in k if r is not None) for k in keys]
-    distinct = list(dict.fromkeys(keys))
-    flat = normalize_many_memo([r for k in distinct for r in k] + answers)
-    refsets: dict[tuple, frozenset] = {}
+    nat = native()
+    if nat is not None:  # C: each run of items sharing a reference list normalises it once
+        return nat.exact_match(normalize_many_memo(answers), references, normalize)
+    keep, keys, by_id = [], [], {}
+    for refs in references:
+        k = by_id.get(id(refs))
+        if k is None:  # a new list (kept alive below, so its id stays its own)
+            k = by_id[id(refs)] = len(keep)
+            keep.append(refs)
+        keys.append(k)
+    distinct = [[r for r in refs if r is not None] if refs is not None else [] for refs in keep]
+    flat = normalize_many_memo([r for rs in distinct for r in rs])
+    refsets: list[frozenset | None] = []
     pos = 0
-    for k in distinct:
-        refsets[k] = frozenset(flat[pos:pos + len(k)])
-        pos += len(k)
-    out: list[float | None] = []
-    for ans, k in zip(flat[pos:], keys):
-        if not k:
-            out.append(None)
-        else:
-            out.append(1.0 if ans and ans in refsets[k] else 0.0)
-    return out
+    for rs in distinct:
+        refsets.append(frozenset(flat[pos:pos + len(rs)]) if rs else None)
+        pos += len(rs)
+    sets = [refsets[k] for k in keys]
+    return [None if s is None else 1.0 if a and a in s else 0.0
+            for a, s in zip(normalize_many_memo(answers), sets)]
 
 
 class ExactMatchJudge(_judge_base()):

@@ -1,10 +1,14 @@
 """Task score for abstractive QA and summarisation: ROUGE-L F1, max over references.
 
 The numbers are those of Google's ``rouge_score`` (``rougeL``, its tokeniser, optional
-Porter stemming).  They are computed by ``rouge-score-rs`` (the same algorithm in Rust,
-scoring a batch on all cores) where it is installed -- tests/judging/test_rouge_parity.py
-asserts identical floats against ``rouge_score`` on thousands of generated pairs -- and
-by ``rouge_score`` itself otherwise.
+Porter stemming).  Backends, all asserted to give identical floats to ``rouge_score`` on
+thousands of generated pairs by tests/judging/test_rouge_parity.py:
+
+    "c"   the C kernel of judging/_native.c (no stemming): rouge_score's tokeniser, the
+          LCS length by a bit-parallel algorithm, its float operations in its order
+    "rs"  ``rouge-score-rs`` (the same algorithm in Rust, scoring a batch on all cores),
+          used when stemming is on
+    "py"  ``rouge_score`` itself, where neither is available
 
     rouge_l_f1(answer, references, stem=False) -> float | None
     rouge_l_f1_batch([(answer, references), ...], stem=False) -> [float | None, ...]
@@ -28,8 +32,16 @@ def _scorer(stem: bool, backend: str):
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stem)
 
 
-def backend_name(prefer: str = "auto") -> str:
-    """"rs" (rouge-score-rs) or "py" (rouge_score); "auto" picks rs when importable."""
+def backend_name(prefer: str = "auto", stem: bool = False) -> str:
+    """"c", "rs" (rouge-score-rs) or "py" (rouge_score); "auto" picks the C kernel when it was
+    built and stemming is off, else rs when importable."""
+    if prefer == "c" or (prefer == "auto" and not stem):
+        from .text import native
+
+        if native() is not None and not stem:
+            return "c"
+        if prefer == "c":
+            raise ImportError("the C ROUGE-L kernel needs judging._native (built by setup.py) and no stemming")
     if prefer in ("rs", "auto"):
         try:
             import rouge_score_rs  # noqa: F401
@@ -43,7 +55,18 @@ def backend_name(prefer: str = "auto") -> str:
 
 def rouge_l_f1_batch(items, *, stem: bool = False, backend: str = "auto") -> list[float | None]:
     """ROUGE-L F1 of each (answer, references) item, max over its references."""
-    backend = backend_name(backend)
+    items = list(items)
+    return rouge_l_f1_many([a for a, _ in items], [r for _, r in items], stem=stem, backend=backend)
+
+
+def rouge_l_f1_many(answers, references, *, stem: bool = False, backend: str = "auto") -> list[float | None]:
+    """``rouge_l_f1_batch(zip(answers, references))`` without building the pairs."""
+    backend = backend_name(backend, stem)
+    if backend == "c":  # max over references in C
+        from .text import native, native_threads
+
+        return native().rouge_l_max(answers, references, native_threads())
+    items = zip(answers, references)
     scorer = _scorer(stem, backend)
     pairs: dict[tuple[str, str], int] = {}  # each distinct (reference, answer) scored once
     owners: list[tuple[int, int]] = []
@@ -60,10 +83,9 @@ def rouge_l_f1_batch(items, *, stem: bool = False, backend: str = "auto") -> lis
         for r in refs:
             owners.append((i, pairs.setdefault((r, answer), len(pairs))))
     if backend == "rs":
-        scores = scorer.score_batch([t for t, _ in pairs], [p for _, p in pairs])
+        f1 = [s["rougeL"].fmeasure for s in scorer.score_batch([t for t, _ in pairs], [p for _, p in pairs])]
     else:
-        scores = [scorer.score(t, p) for t, p in pairs]
-    f1 = [s["rougeL"].fmeasure for s in scores]
+        f1 = [scorer.score(t, p)["rougeL"].fmeasure for t, p in pairs]
     for i, k in owners:
         if f1[k] > out[i]:
             out[i] = f1[k]
@@ -101,8 +123,8 @@ class RougeJudge(_judge_base()):
         with _bar(len(items), "rouge", progress) as bar, gc_paused():
             for lo in range(0, len(items), step):
                 chunk = items[lo:lo + step]
-                vals = rouge_l_f1_batch([(it["text"], it["references"]) for it in chunk],
-                                        stem=self.cfg.rouge_stemming)
+                vals = rouge_l_f1_many([it["text"] for it in chunk], [it["references"] for it in chunk],
+                                       stem=self.cfg.rouge_stemming)
                 out.extend({"rougeL_f1": (v, None, None)} if v is not None
                            else {"rougeL_f1": (None, None, "example has no reference")} for v in vals)
                 bar.update(len(chunk))

@@ -10,6 +10,11 @@ lowercase, strip punctuation, drop the articles a/an/the, and collapse whitespac
                                     ASCII texts; equal to normalize, pinned by tests)
     normalize_many_memo(texts)      normalize_many with a process-wide memo (the span,
                                     ngram and em judges share one normalisation)
+    native()                        the C kernels of judging/_native.c, or None
+
+The metric stage runs on C kernels (judging/_native.c, built by setup.py) where they were
+built; the pure-Python/numpy paths here are their reference and the fallback
+(``RESETKIT_NATIVE=0`` forces them).  Tests pin both to the scalar functions.
 
 Punctuation is every character that is neither a word character nor whitespace,
 plus "_": on ASCII that is exactly ``string.punctuation`` (the SQuAD rule); beyond
@@ -18,6 +23,7 @@ ASCII it also removes curly quotes, dashes and symbols, which SQuAD would keep.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from contextlib import contextmanager
@@ -31,6 +37,39 @@ _ARTICLES = frozenset(("a", "an", "the"))
 _POSSESSIVE = re.compile(r" +('[sS])\b")
 _SENTINEL_WORD = "qzxsentinelqzx"
 _SENTINEL = f"\n{_SENTINEL_WORD}\n"  # survives every step of normalize_many unchanged
+
+
+@lru_cache(maxsize=1)
+def _load_native():
+    try:
+        from . import _native
+    except ImportError:  # built without a C compiler: the Python paths do the work
+        return None
+    return _native
+
+
+def native():
+    """The C kernels (``judging._native``), or None where they were not built or where
+    ``RESETKIT_NATIVE=0`` asks for the pure-Python paths."""
+    if os.environ.get("RESETKIT_NATIVE", "1") == "0":
+        return None
+    return _load_native()
+
+
+def native_threads() -> int:
+    """Threads for the C kernels: ``RESETKIT_NATIVE_THREADS``, else the CPUs this process
+    may use (at most 8).  Small inputs run on one thread whatever this says."""
+    env = os.environ.get("RESETKIT_NATIVE_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"RESETKIT_NATIVE_THREADS must be a positive integer, not {env!r}") from None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return min(8, cpus)
 
 
 def detokenize(text: str) -> str:
@@ -113,6 +152,8 @@ _MEMO_MAX_CHARS = 400_000_000  # ~0.4-1.6 GB of text: cleared past that
 def normalize_many_memo(texts) -> list[str]:
     """normalize_many with a process-wide memo, so the span, ngram and em judges of one
     run normalise each answer and context once (cleared past 400M characters)."""
+    if native() is not None:  # the C kernel normalises faster than the memo looks texts up
+        return normalize_many(texts)
     texts = [t or "" for t in texts]
     memo = _MEMO
     todo = [t for t in dict.fromkeys(texts) if t not in memo]
@@ -131,16 +172,38 @@ def normalize_many_memo(texts) -> list[str]:
 def normalize_many(texts) -> list[str]:
     """``[normalize(t) for t in texts]`` for a whole pool at once.
 
-    ASCII texts (almost all of an English pool) go through ``_normalize_ascii``, a
+    ASCII texts (almost all of an English pool) go through the C kernel
+    (``native().normalize_ascii``) where it was built, else ``_normalize_ascii``, a
     vectorised byte kernel (numpy + ``bytes.translate``) that is ~6x cheaper than the
     str-method path ``_normalize_joined``; the others through ``_normalize_unicode``, the
     same kernel over UTF-32 code points.  All are pinned to ``_normalize`` by
     tests/judging/test_text.py on thousands of generated edge cases.
     """
+    nat = native()
+    if nat is not None:  # the C kernel for ASCII texts; None marks the others
+        texts = tuple(texts)
+        last = _LAST_NORMALIZED[0]
+        if last is not None and last[0] == texts:  # the judges of one run pass the same answers
+            return list(last[1])
+        out = nat.normalize_ascii(texts, native_threads())
+        if None in out:
+            other = [i for i, v in enumerate(out) if v is None]
+            for i, norm in zip(other, _normalize_many_py([texts[i] for i in other])):
+                out[i] = norm
+        _LAST_NORMALIZED[0] = (texts, out)
+        return list(out)
+    return _normalize_many_py(texts)
+
+
+_LAST_NORMALIZED: list = [None]  # (texts, normalised) of the last native call
+
+
+def _normalize_many_py(texts) -> list[str]:
+    """normalize_many on the numpy kernels (the reference and fallback of the C kernel)."""
     texts = [t or "" for t in texts]
     if not texts:
         return []
-    out: list[str] = [""] * len(texts)
+    out = [""] * len(texts)
     ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
     other_idx = [i for i, t in enumerate(texts) if not t.isascii()] if len(ascii_idx) < len(texts) else []
     for idx, fn in ((ascii_idx, _normalize_ascii), (other_idx, _normalize_unicode)):
