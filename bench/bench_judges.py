@@ -175,7 +175,6 @@ def bench_metrics(n_pairs: int) -> dict:
 
     # the metric stage itself: what run_judges hands the four judges (one item per distinct
     # (example, text)), normalisation memo emptied first
-    import judging.text as jtext
 
     items_by_key = {}
     for c in cands:
