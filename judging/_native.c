@@ -91,25 +91,26 @@ static Py_ssize_t norm_ascii(const unsigned char *s, Py_ssize_t n, unsigned char
             }
         }
     }
-    Py_ssize_t o = 0, start = -1;  /* start: where the open token began in out */
-    for (Py_ssize_t p = 0; p <= n; p++) {
-        unsigned char k = p < n ? CLS[s[p]] : 1;
-        if (k == 0) {  /* a token character */
-            if (start < 0) {
-                if (o > 0) out[o++] = ' ';
-                start = o;
-            }
-            out[o++] = LOWER[s[p]];
-        } else if (k == 1 && start >= 0 && !(dropped && p < n && drop[p])) {  /* a boundary */
-            Py_ssize_t len = o - start;
-            if (len <= 3) {
-                const unsigned char *t = out + start;
-                int article = (len == 1 && t[0] == 'a') || (len == 2 && t[0] == 'a' && t[1] == 'n')
-                              || (len == 3 && t[0] == 't' && t[1] == 'h' && t[2] == 'e');
-                if (article) o = start > 0 ? start - 1 : 0;  /* the token and its separator */
-            }
-            start = -1;
-        }  /* k == 2: punctuation, deleted (not a boundary) */
+    Py_ssize_t o = 0, p = 0;
+    while (p < n) {
+        while (p < n && CLS[s[p]] != 0) p++;  /* to the next token character */
+        if (p == n) break;
+        if (o > 0) out[o++] = ' ';
+        Py_ssize_t start = o;
+        /* the token: its characters lowered, punctuation and detokenised spaces deleted
+         * (not boundaries), up to the next whitespace that stays */
+        for (; p < n; p++) {
+            unsigned char c = s[p], k = CLS[c];
+            if (k == 0) out[o++] = LOWER[c];
+            else if (k == 1 && !(dropped && drop[p])) break;
+        }
+        Py_ssize_t len = o - start;
+        if (len <= 3) {
+            const unsigned char *t = out + start;
+            int article = (len == 1 && t[0] == 'a') || (len == 2 && t[0] == 'a' && t[1] == 'n')
+                          || (len == 3 && t[0] == 't' && t[1] == 'h' && t[2] == 'e');
+            if (article) o = start > 0 ? start - 1 : 0;  /* the token and its separator */
+        }
     }
     return o;
 }
