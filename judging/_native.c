@@ -194,51 +194,6 @@ static inline int32_t table_id(Table *t, const char *p, Py_ssize_t n, int add)
     }
 }
 
-/* bigrams of one context as (id, id) keys, live when their stamp is the set's */
-typedef struct { uint64_t key; uint32_t stamp; } Slot;
-typedef struct { Slot *slots; size_t mask; uint32_t stamp; } PairSet;
-
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL; x ^= x >> 27; x *= 0x94d049bb133111ebULL; x ^= x >> 31;
-    return x;
-}
-
-static inline uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
-
-static int pairset_start(PairSet *s, Buf *mem, size_t expected)
-{
-    size_t cap = 16;
-    while (cap < 2 * expected + 2) cap *= 2;
-    if (cap * sizeof(Slot) > mem->cap || s->stamp == UINT32_MAX || !s->slots) {
-        if (buf_reserve(mem, cap * sizeof(Slot))) return -1;
-        memset(mem->p, 0, mem->cap);
-        s->slots = mem->p;
-        s->stamp = 0;
-    }
-    s->mask = cap - 1;
-    s->stamp++;
-    return 0;
-}
-
-static inline void pairset_add(PairSet *s, uint64_t k)
-{
-    size_t i = (size_t)mix64(k) & s->mask;
-    while (s->slots[i].stamp == s->stamp && s->slots[i].key != k) i = (i + 1) & s->mask;
-    s->slots[i].key = k;
-    s->slots[i].stamp = s->stamp;
-}
-
-static inline int pairset_has(const PairSet *s, uint64_t k)
-{
-    size_t i = (size_t)mix64(k) & s->mask;
-    while (s->slots[i].stamp == s->stamp) {
-        if (s->slots[i].key == k) return 1;
-        i = (i + 1) & s->mask;
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- threads */
 
 /* work on items [lo, hi) of a job; 0, or -1 when out of memory (no Python API here) */
@@ -382,16 +337,15 @@ typedef struct {
 static int cov_part(void *vjob, Py_ssize_t klo, Py_ssize_t khi)
 {
     CovJob *J = vjob;
-    Buf tmem = {0}, pmem = {0}, cids = {0}, aids = {0};
+    Buf tmem = {0}, cids = {0}, aids = {0}, firsts = {0}, nexts = {0};
     Table tab = {0};
-    PairSet ps = {0};
     int rc = -1;
     for (Py_ssize_t k = klo; k < khi; k++) {
         Py_ssize_t lo = J->start[k], hi = J->start[k + 1];
         if (lo == hi) continue;
         const char *c = J->cptr[k];
         Py_ssize_t clen = J->clen[k];
-        /* the context's token ids, its token table and its bigram set */
+        /* the context's token ids and its token table */
         size_t ntok = clen ? 1 : 0;
         for (Py_ssize_t j = 0; j < clen; j++) ntok += c[j] == ' ';
         if (table_start(&tab, &tmem, ntok) || buf_reserve(&cids, (ntok + 1) * sizeof(int32_t))) goto out;
@@ -403,8 +357,15 @@ static int cov_part(void *vjob, Py_ssize_t klo, Py_ssize_t khi)
                 s0 = j + 1;
             }
         }
-        if (pairset_start(&ps, &pmem, ct)) goto out;
-        for (size_t j = 0; j + 1 < ct; j++) pairset_add(&ps, pair_key(cid[j], cid[j + 1]));
+        /* where each token occurs: first[id], then nextp[position] (-1 ends the chain) */
+        if (buf_reserve(&firsts, ((size_t)tab.n + 1) * sizeof(int32_t))
+            || buf_reserve(&nexts, (ct + 1) * sizeof(int32_t))) goto out;
+        int32_t *first = firsts.p, *nextp = nexts.p;
+        for (int32_t d = 0; d < tab.n; d++) first[d] = -1;
+        for (size_t j = ct; j-- > 0;) {  /* backwards: chains run in increasing position */
+            nextp[j] = first[cid[j]];
+            first[cid[j]] = (int32_t)j;
+        }
 
         for (Py_ssize_t r = lo; r < hi; r++) {
             Py_ssize_t i = J->order[r], alen = J->alen[i];
@@ -426,8 +387,7 @@ static int cov_part(void *vjob, Py_ssize_t klo, Py_ssize_t khi)
                 }
                 int is_span = 0;
                 if (hits == m && m <= ct) {  /* every token is a context token: a contiguous run? */
-                    for (size_t p = 0; p + m <= ct && !is_span; p++) {
-                        if (cid[p] != aid[0]) continue;
+                    for (int32_t p = first[aid[0]]; p >= 0 && (size_t)p + m <= ct && !is_span; p = nextp[p]) {
                         size_t q = 1;
                         while (q < m && cid[p + q] == aid[q]) q++;
                         is_span = q == m;
@@ -441,8 +401,13 @@ static int cov_part(void *vjob, Py_ssize_t klo, Py_ssize_t khi)
                         bv = uv;  /* a one-token answer is scored on its whole run */
                     } else {
                         size_t b = 0;
-                        for (size_t j = 0; j + 1 < m; j++)
-                            b += aid[j] >= 0 && aid[j + 1] >= 0 && pairset_has(&ps, pair_key(aid[j], aid[j + 1]));
+                        for (size_t j = 0; j + 1 < m; j++) {
+                            if (aid[j] < 0 || aid[j + 1] < 0) continue;
+                            /* "x y" is a bigram of the context when y follows some x */
+                            int32_t p = first[aid[j]];
+                            while (p >= 0 && ((size_t)p + 1 >= ct || cid[p + 1] != aid[j + 1])) p = nextp[p];
+                            b += p >= 0;
+                        }
                         bv = (double)b / (double)(m - 1);
                     }
                 }
@@ -454,7 +419,7 @@ static int cov_part(void *vjob, Py_ssize_t klo, Py_ssize_t khi)
     }
     rc = 0;
 out:
-    buf_free(&tmem); buf_free(&pmem); buf_free(&cids); buf_free(&aids);
+    buf_free(&tmem); buf_free(&cids); buf_free(&aids); buf_free(&firsts); buf_free(&nexts);
     return rc;
 }
 
