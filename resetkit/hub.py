@@ -90,8 +90,25 @@ def _hub_error(exc: Exception, what: str, repo: str) -> ResetkitError:
     if isinstance(exc, HfHubHTTPError):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ResetkitError(f"{what}: the Hub answered {status}: {first}")
-    return ResetkitError(f"{what}: cannot reach the Hub at {constants.ENDPOINT} ({type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'})")
+    detail = " ".join(str(exc).split()) or "no details"
+    if _is_transport_error(exc):
+        return ResetkitError(f"{what}: cannot reach the Hub at {constants.ENDPOINT} "
+                             f"({type(exc).__name__}: {detail})")
+    # anything else is the Hub (or huggingface_hub on its behalf) refusing the request: keep
+    # the whole message, whose later lines usually hold the reason
+    return ResetkitError(f"{what}: the Hub refused it ({type(exc).__name__}: {detail})")
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    """Connection refused, DNS, TLS, timeouts: the Hub was not reached (httpx or requests)."""
+    for mod, name in (("httpx", "TransportError"), ("requests", "ConnectionError"), ("requests", "Timeout")):
+        try:
+            cls = getattr(__import__(mod), name)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(exc, cls):
+            return True
+    return isinstance(exc, (OSError, TimeoutError))
 
 
 def publish(store: Store, ref: str, repo: str, *, private: bool = False, revision: str | None = None,
@@ -131,28 +148,56 @@ def publish(store: Store, ref: str, repo: str, *, private: bool = False, revisio
     except Exception as exc:
         raise _hub_error(exc, "checking the token", repo) from None
     try:
-        api.create_repo(repo, repo_type=REPO_TYPE, private=private, exist_ok=True)
+        # private=None keeps an organisation's default visibility; --private forces it
+        repo_url = api.create_repo(repo, repo_type=REPO_TYPE, private=True if private else None, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo, repo_type=REPO_TYPE, folder_path=str(version.path), revision=revision,
-            commit_message=f"resetkit publish {version.ref}",
-            commit_description=f"Dataset version {version.ref} uploaded unchanged by resetkit.",
-            ignore_patterns=[".*", "*/.*"], delete_patterns=["data/*"])
+        commit = api.create_commit(
+            repo, operations=_operations(api, version, files, repo, revision), repo_type=REPO_TYPE,
+            revision=revision, commit_message=f"resetkit publish {version.ref}",
+            commit_description=f"Dataset version {version.ref} uploaded unchanged by resetkit.")
     except Exception as exc:
         raise _hub_error(exc, f"publishing {version.ref}", repo) from None
     try:
-        api.create_tag(repo, tag=tag, revision=commit.oid, repo_type=REPO_TYPE, exist_ok=True,
-                       tag_message=f"resetkit {version.ref}")
+        tagged = _tag(api, repo, tag, commit.oid, version)
     except Exception as exc:
         # the data landed; say so, so that a rerun is not mistaken for a failed upload
         err = _hub_error(exc, f"tagging {tag}", repo)
         raise ResetkitError(f"uploaded {version.ref} as commit {commit.oid}, but the tag failed: "
                             f"{err.message}. Rerun to add the tag (the upload is unchanged).") from None
     plan["commit"] = getattr(commit, "commit_url", None) or str(commit)
-    echo(f"published {version.ref} to https://huggingface.co/datasets/{repo} as {user.get('name', '?')} "
+    plan["tag_commit"] = tagged
+    url = str(repo_url) if repo_url else f"{constants.ENDPOINT}/datasets/{repo}"
+    echo(f"published {version.ref} to {url} as {user.get('name', '?')} "
          f"(revision {plan['revision']}, tag {tag}): {plan['commit']}")
+    if tagged != commit.oid:
+        echo(f"note: tag {tag} already marks commit {tagged}, an earlier upload of this version; "
+             "it was left there")
     return plan
+
+
+def _operations(api, version: DatasetVersion, files, repo: str, revision: str | None) -> list:
+    """One commit: every file of the version directory, and the deletion of the repo's other
+    data/ files (an earlier version's shards).  ``create_commit`` drops the files the Hub
+    already has unchanged, and makes no commit at all when nothing changed."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    paths = {p for p, _ in files}
+    existing = api.list_repo_files(repo, repo_type=REPO_TYPE, revision=revision)
+    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(version.path / p)) for p in sorted(paths)]
+    ops += [CommitOperationDelete(path_in_repo=p) for p in sorted(existing)
+            if p.startswith("data/") and p not in paths]
+    return ops
+
+
+def _tag(api, repo: str, tag: str, oid: str, version: DatasetVersion) -> str:
+    """Tag ``oid`` unless the tag exists; the commit the tag marks (an earlier upload of the
+    same immutable version keeps its tag: tags are never moved)."""
+    for ref in api.list_repo_refs(repo, repo_type=REPO_TYPE).tags:
+        if ref.name == tag:
+            return ref.target_commit
+    api.create_tag(repo, tag=tag, revision=oid, repo_type=REPO_TYPE, tag_message=f"resetkit {version.ref}")
+    return oid
 
 
 @click.command("publish")

@@ -25,7 +25,7 @@ Every call but agent-harnesses needs ``Authorization: Bearer <token>`` (401 othe
     with FakeHub(token="hf_x") as hub:                 # hub.endpoint is the HF_ENDPOINT to use
         hub.fail["tag"] = (500, "tags are down")       # make one route fail: whoami, create,
                                                        # validate-yaml, tree, revision,
-                                                       # preupload, commit, branch or tag
+                                                       # preupload, commit, branch, refs or tag
         ...
         hub.requests    # every request: method, path, query, headers, body, status
         hub.commits     # every commit received: repo, revision, oid, header, files, deleted
@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 _REPO_ROUTE = re.compile(r"^/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/"
                          r"(?P<route>tree|revision|preupload|commit|branch|tag)/(?P<rev>[^/]+)$")
+_REFS_ROUTE = re.compile(r"^/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/refs$")
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"   # what a new Hub repo starts with
 
 
@@ -175,6 +176,15 @@ class FakeHub:
             return self._route("create", lambda: self._create_repo(json.loads(req.body)))
         if req.method == "POST" and req.path == "/api/validate-yaml":
             return self._route("validate-yaml", lambda: {"errors": [], "warnings": []})
+        refs = _REFS_ROUTE.match(req.path)
+        if req.method == "GET" and refs is not None:  # branches and tags, as list_repo_refs reads them
+            repo = self.repos.get(f"{refs['kind']}/{refs['repo']}")
+            if repo is None:
+                raise HubError(404, f"Repository not found: {refs['kind']}/{refs['repo']}", "RepoNotFound")
+            return self._route("refs", lambda: {
+                "branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": o} for b, o in repo.branches.items()],
+                "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": o} for t, o in repo.tags.items()],
+                "converts": [], "pullRequests": []})
         match = _REPO_ROUTE.match(req.path)
         if match is None:
             raise HubError(404, f"fake hub: no route {req.method} {req.path}")
@@ -198,6 +208,8 @@ class FakeHub:
     def _route(self, name: str, answer):
         if name in self.fail:
             status, message = self.fail[name]
+            if name == "validate-yaml":  # the Hub lists the card's problems under "errors"
+                raise HubError(status, "Invalid metadata", errors=[{"message": message}])
             raise HubError(status, message)
         return answer()
 

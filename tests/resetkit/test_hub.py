@@ -205,13 +205,9 @@ def calls(hub, start=0):
     return [(r.method, r.path, r.status) for r in hub.requests[start:]]
 
 
-# huggingface_hub's upload_folder takes one of two code paths: the pipelined upload when hf_xet is
-# installed (as in this venv), the older create_commit when it is not; both go to the same API.
-@pytest.mark.parametrize("xet_env", [{}, {"HF_HUB_DISABLE_XET": "1"}], ids=["pipelined", "create_commit"])
-def test_publish_uploads_the_version_in_one_commit_and_tags_it(store, version, hub, tmp_path, xet_env):
+def test_publish_uploads_the_version_in_one_commit_and_tags_it(store, version, hub, tmp_path):
     before = snapshot(store.root)
-    code, out = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train",
-                                   env=xet_env)
+    code, out = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train")
     assert code == 0, out
     assert "Traceback" not in out
 
@@ -235,9 +231,9 @@ def test_publish_uploads_the_version_in_one_commit_and_tags_it(store, version, h
     url = f"{hub.endpoint}/datasets/me/if-train/commit/{commit['oid']}"
     assert url in out and f"tag {tag}" in out and "as tester" in out, out
 
-    # the calls, in order: upload_folder lists the repo (for delete_patterns), asks the upload mode
-    # of each file, then commits.  (Left out: huggingface_hub's card check, validate-yaml, made
-    # once or twice depending on the code path, and its agent-harnesses registry fetch.)
+    # the calls, in order: list the repo's files (old data/ shards to delete), ask the upload mode
+    # of each file, commit once, read the tags, tag.  (Left out: huggingface_hub's card check,
+    # validate-yaml, and its agent-harnesses registry fetch.)
     side_calls = ("/api/validate-yaml", "/api/agent-harnesses")
     assert [call for call in calls(hub) if call[1] not in side_calls] == [
         ("GET", "/api/whoami-v2", 200),
@@ -245,19 +241,21 @@ def test_publish_uploads_the_version_in_one_commit_and_tags_it(store, version, h
         ("GET", "/api/datasets/me/if-train/tree/main", 200),
         ("POST", "/api/datasets/me/if-train/preupload/main", 200),
         ("POST", "/api/datasets/me/if-train/commit/main", 200),
+        ("GET", "/api/datasets/me/if-train/refs", 200),
         ("POST", f"/api/datasets/me/if-train/tag/{commit['oid']}", 200)]
+    # the repo url printed is the endpoint's, not a hard-coded huggingface.co
+    assert f"to {hub.endpoint}/datasets/me/if-train as tester" in out
 
-    # publishing the same version again succeeds: the repo and the tag exist (409, accepted), the
-    # files are unchanged so huggingface_hub makes no (empty) commit, and the CLI reports the
-    # commit that holds them
+    # publishing the same version again succeeds: the repo exists (409, accepted), the files are
+    # unchanged so huggingface_hub makes no (empty) commit, the tag is already there (no tag call),
+    # and the CLI reports the commit that holds them
     first = len(hub.requests)
-    code, out2 = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train",
-                                    env=xet_env)
+    code, out2 = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train")
     assert code == 0, out2
-    assert url in out2 and "Traceback" not in out2
+    assert url in out2 and "Traceback" not in out2 and "note:" not in out2
     assert len(hub.commits) == 1 and repo.tags == {tag: commit["oid"]}
     assert ("POST", "/api/repos/create", 409) in calls(hub, first)
-    assert ("POST", f"/api/datasets/me/if-train/tag/{commit['oid']}", 409) in calls(hub, first)
+    assert not [c for c in calls(hub, first) if "/tag/" in c[1]]
 
     # publishing changes nothing locally, and the token stayed where it belongs
     assert snapshot(store.root) == before
@@ -274,8 +272,8 @@ def test_publishing_a_new_version_replaces_the_data_files(store, hub, tmp_path):
     code, out2 = publish_subprocess(store, hub.endpoint, tmp_path, new.ref, "--repo", "me/if-train")
     assert code == 0, out2
 
-    # the second commit deletes the data file the new version no longer has (delete_patterns
-    # data/*) and rewrites the others; the repo then holds exactly the new version
+    # the second commit deletes the data file the new version no longer has (the repo's other
+    # data/ files) and rewrites the others; the repo then holds exactly the new version
     assert len(hub.commits) == 2
     commit = hub.commits[1]
     assert commit["deleted"] == ["data/test-00000-of-00001.parquet"]
@@ -326,3 +324,32 @@ def test_tag_failure_after_the_commit_says_so_and_a_rerun_adds_the_tag(store, ve
     assert hub.repos[REPO_KEY].tags == {f"if-train-{version.version}": oid}
     assert snapshot(store.root) == before
     assert_token_kept_secret(hub, out + out2, tmp_path)
+
+
+def test_a_tag_left_on_an_earlier_commit_is_reported_not_moved(store, version, hub, tmp_path):
+    code, out = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train")
+    assert code == 0, out
+    first_oid = hub.commits[0]["oid"]
+    # someone else changes a file of the version on the Hub: the next publish must commit again
+    repo = hub.repos[REPO_KEY]
+    head = repo.branches["main"]
+    files = dict(repo.commits[head])
+    files["manifest.json"] = b"{}"
+    repo.branches["main"] = repo.new_commit(head, files, "edit on the Hub")
+    code, out2 = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train")
+    assert code == 0, out2
+    assert len(hub.commits) == 2 and hub.commits[1]["files"] == {"manifest.json": version_files(version)["manifest.json"]}
+    tag = f"if-train-{version.version}"
+    assert repo.tags == {tag: first_oid}      # tags are never moved
+    assert f"note: tag {tag} already marks commit {first_oid}" in out2
+
+
+def test_a_hub_rejection_is_not_reported_as_unreachable(store, version, hub, tmp_path):
+    hub.fail["validate-yaml"] = (400, '"license" must be one of [apache-2.0, mit, ...]')
+    before = snapshot(store.root)
+    code, out = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train")
+    assert code == 2, out
+    assert "Traceback" not in out and "cannot reach" not in out
+    assert "the Hub refused it" in out and "must be one of" in out, out
+    assert hub.commits == [] and snapshot(store.root) == before
+    assert_token_kept_secret(hub, out, tmp_path)
