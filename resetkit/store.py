@@ -324,6 +324,11 @@ class VersionWriter:
                     state["writer"].close()
                     state["writer"] = None
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if exc_type is not None:
+                try:  # a failed first build leaves no empty dataset folder behind
+                    self.tmp.parent.rmdir()
+                except OSError:  # not empty: earlier versions, a lock file or another writer
+                    pass
         return False
 
     @property

@@ -109,6 +109,20 @@ def test_failure_inside_writer_leaves_nothing(store):
     assert leftovers == []
 
 
+def test_failed_first_build_leaves_no_empty_dataset_folder(store):
+    with pytest.raises(RuntimeError):
+        with store.create("fresh", builder="toy", config={}) as w:
+            w.write("train", _table(3))
+            raise RuntimeError("bad row")
+    assert not (store.root / "fresh").exists()
+    assert store.versions("fresh") == []
+    good = _build(store)  # the folder of a dataset with versions stays, of course
+    with pytest.raises(RuntimeError):
+        with store.create("toy", builder="toy", config={"a": 2}) as w:
+            raise RuntimeError("boom")
+    assert store.resolve("toy").version == good.version
+
+
 def test_sigkill_midway_leaves_no_version(tmp_path):
     root = tmp_path / "store"
     script = textwrap.dedent(f"""
