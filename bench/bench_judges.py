@@ -96,15 +96,10 @@ class Text:
 
 # -- 1. metrics ----------------------------------------------------------------------------
 def _fresh_caches():
-    """Empty the judges' in-process caches (normalisation memo and last results), so each
-    measured run starts cold."""
-    import judging.coverage as jcov
-    import judging.text as jtext
+    """Empty the judges' in-process caches, so each measured run starts cold."""
+    from judging.text import clear_caches
 
-    jtext._MEMO.clear()
-    jtext._MEMO_CHARS[0] = 0
-    jtext._LAST_NORMALIZED[0] = None
-    jcov._LAST_COVERAGE[0] = None
+    clear_caches()
 
 
 def bench_metrics(n_pairs: int) -> dict:

@@ -280,6 +280,9 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
     finally:
         if remote is not None:
             remote.close()
+        from .text import clear_caches
+
+        clear_caches()  # the metric judges' last inputs and results: not held past the run
 
     new = pa.Table.from_pydict(cols, schema=SCORES)
     table = pa.concat_tables([carried.select(SCORES.names).cast(SCORES), new])

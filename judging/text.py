@@ -198,6 +198,17 @@ def normalize_many(texts) -> list[str]:
 _LAST_NORMALIZED: list = [None]  # (texts, normalised) of the last native call
 
 
+def clear_caches() -> None:
+    """Drop what the metric judges keep between calls of one run (the memo, the last
+    normalisation and the last coverage), so a finished run holds no pool texts."""
+    from . import coverage
+
+    _MEMO.clear()
+    _MEMO_CHARS[0] = 0
+    _LAST_NORMALIZED[0] = None
+    coverage._LAST_COVERAGE[0] = None
+
+
 def _normalize_many_py(texts) -> list[str]:
     """normalize_many on the numpy kernels (the reference and fallback of the C kernel)."""
     texts = [t or "" for t in texts]
