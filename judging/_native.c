@@ -543,7 +543,7 @@ typedef struct {
 static int rouge_part(void *vjob, Py_ssize_t lo, Py_ssize_t hi)
 {
     RougeJob *J = vjob;
-    Buf tchars = {0}, ttoks = {0}, pchars = {0}, ptoks = {0}, tmem = {0}, masks = {0}, vbits = {0};
+    Buf tchars = {0}, ttoks = {0}, tids = {0}, pchars = {0}, ptoks = {0}, tmem = {0}, masks = {0}, vbits = {0};
     Table tab = {0};
     const unsigned char *last = NULL;  /* the target whose table and masks are built */
     Py_ssize_t last_len = -1, nt = 0;
@@ -556,17 +556,18 @@ static int rouge_part(void *vjob, Py_ssize_t lo, Py_ssize_t hi)
             if ((nt = rouge_tokens(last, last_len, &tchars, &ttoks)) < 0) goto out;
             W = ((size_t)nt + 63) / 64;
             if (table_start(&tab, &tmem, (size_t)nt)) goto out;
-            if (buf_reserve(&masks, ((size_t)nt + 1) * W * sizeof(uint64_t))
-                || buf_reserve(&vbits, (W + 1) * sizeof(uint64_t))) goto out;
+            if (buf_reserve(&tids, ((size_t)nt + 1) * sizeof(int32_t))) goto out;
             const char *tc = tchars.p;
             const int32_t *tt = ttoks.p;
+            int32_t *ids = tids.p;
+            for (Py_ssize_t j = 0; j < nt; j++) ids[j] = table_id(&tab, tc + tt[2 * j], tt[2 * j + 1], 1);
+            /* one bit per target token in the mask of its distinct token */
+            size_t mask_words = ((size_t)tab.n + 1) * W;
+            if (buf_reserve(&masks, mask_words * sizeof(uint64_t)) || buf_reserve(&vbits, (W + 1) * sizeof(uint64_t)))
+                goto out;
             uint64_t *M = masks.p;
-            /* one bit per target token, one mask per distinct token */
-            for (Py_ssize_t j = 0; j < nt; j++) {
-                int32_t n0 = tab.n, id = table_id(&tab, tc + tt[2 * j], tt[2 * j + 1], 1);
-                if (id == n0) memset(M + (size_t)id * W, 0, W * sizeof(uint64_t));
-                M[(size_t)id * W + (size_t)j / 64] |= 1ULL << (j % 64);
-            }
+            memset(M, 0, mask_words * sizeof(uint64_t));
+            for (Py_ssize_t j = 0; j < nt; j++) M[(size_t)ids[j] * W + (size_t)j / 64] |= 1ULL << (j % 64);
         }
         Py_ssize_t np_ = rouge_tokens(J->pptr[i], J->plen[i], &pchars, &ptoks);
         if (np_ < 0) goto out;
@@ -602,7 +603,7 @@ static int rouge_part(void *vjob, Py_ssize_t lo, Py_ssize_t hi)
     }
     rc = 0;
 out:
-    buf_free(&tchars); buf_free(&ttoks); buf_free(&pchars); buf_free(&ptoks);
+    buf_free(&tchars); buf_free(&ttoks); buf_free(&tids); buf_free(&pchars); buf_free(&ptoks);
     buf_free(&tmem); buf_free(&masks); buf_free(&vbits);
     return rc;
 }
