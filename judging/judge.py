@@ -162,11 +162,13 @@ def _load_inputs(store: Store, pool_ref, judges: list[Judge]):
     ex = {}
     for row in etab.to_pylist():
         ex[row["id"]] = row
-    missing = sorted(set(ptab.column("example_id").to_pylist()) - set(ex))
+    # the pool as column lists (a dict per candidate costs more than the metrics themselves)
+    cands = {name: ptab.column(name).to_pylist() for name in ("example_id", "candidate_id", "text")}
+    missing = sorted(set(cands["example_id"]) - set(ex))
     if missing:
         raise ResetkitError(f"{pool.ref}: {len(missing)} example_id(s) not in {examples.ref}, "
                             f"e.g. {missing[:3]}")
-    return pool, examples, ptab.to_pylist(), ex
+    return pool, examples, cands, ex
 
 
 def _previous(store: Store, name: str, pool: DatasetVersion) -> DatasetVersion | None:
@@ -176,16 +178,24 @@ def _previous(store: Store, name: str, pool: DatasetVersion) -> DatasetVersion |
     return None
 
 
-def _group(cands: list[dict]) -> dict[tuple, list[str]]:
+def _group(cands: dict[str, list]) -> dict[tuple, list[str]]:
     """(example_id, text) -> candidate ids, in pool order: identical texts of an example."""
     groups: dict[tuple, list[str]] = defaultdict(list)
-    for c in cands:
-        groups[(c["example_id"], c["text"] or "")].append(c["candidate_id"])
+    for eid, cid, text in zip(cands["example_id"], cands["candidate_id"], cands["text"]):
+        groups[(eid, text or "")].append(cid)
     return groups
 
 
-def _work(judge: Judge, groups: dict, ex: dict, done: set):
-    """Distinct (example, text) items this judge still has to score, and who gets each result."""
+def _work(judge: Judge, groups: dict, ex: dict, done: set, shared: dict | None = None):
+    """Distinct (example, text) items this judge still has to score, and who gets each result.
+
+    Judges of the same tasks with nothing carried over get the very same items (``shared``,
+    keyed by tasks): built once, and the metric judges' caches see identical inputs."""
+    if shared is not None:  # (only passed for judges with nothing carried over)
+        key = tuple(judge.tasks)
+        if key not in shared:
+            shared[key] = _work(judge, groups, ex, set())
+        return shared[key]
     items, owners = [], []
     for (eid, text), cids in groups.items():
         e = ex[eid]
@@ -246,7 +256,7 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
     pool, examples, cands, ex = _load_inputs(store, pool_ref, js)
     versions = {j.name: j.version for j in js}
     prev = _previous(store, name, pool)
-    carried = _carry(prev, versions, pa.array([c["candidate_id"] for c in cands], pa.string()))
+    carried = _carry(prev, versions, pa.array(cands["candidate_id"], pa.string()))
     judge_versions: dict[str, str] = {}
     for jn, jv in zip(carried.column("judge").to_pylist(), carried.column("judge_version").to_pylist()):
         judge_versions.setdefault(jn, jv)
@@ -258,12 +268,14 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
         carried_per_judge[jn].add(cid)
 
     groups = _group(cands)
-    work = {j.name: _work(j, groups, ex, done) for j in js}
+    shared: dict = {}
+    done_judges = {jn for _, jn in done}
+    work = {j.name: _work(j, groups, ex, done, None if j.name in done_judges else shared) for j in js}
     for j in js:  # label indices, API key...: fail before any work
         if work[j.name][0]:
             j.check(work[j.name][0])
 
-    cols: dict[str, list] = {n: [] for n in SCORES.names}
+    cols: list[pa.Table] = []  # one table per (judge, metric), rows for every owning candidate
     stats: dict = {}
     remote = None
     if engine == "ray":
@@ -284,7 +296,7 @@ def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = 
 
         clear_caches()  # the metric judges' last inputs and results: not held past the run
 
-    new = pa.Table.from_pydict(cols, schema=SCORES)
+    new = pa.concat_tables(cols) if cols else SCORES.empty_table()
     table = pa.concat_tables([carried.select(SCORES.names).cast(SCORES), new])
     table = table.sort_by([("candidate_id", "ascending"), ("judge", "ascending"), ("metric", "ascending")])
     content = _content_hash(table)
@@ -319,27 +331,42 @@ def _score_one(j: Judge, work, remote, pending, versions, judge_versions, carrie
         results = remote.collect(j, pending[j.name])
     else:
         results = j.score(items, progress=progress) if items else []
-    written = 0
-    ver, jname = versions[j.name], j.name
-    for owner_ids, res in zip(owners, results):
-        if not res:
-            continue
-        for metric, (value, raw, error) in res.items():
-            n = len(owner_ids)
-            cols["candidate_id"].extend(owner_ids)
-            cols["judge"].extend([jname] * n)
-            cols["metric"].extend([metric] * n)
-            cols["value"].extend([value] * n)
-            cols["raw"].extend([raw] * n)
-            cols["error"].extend([error] * n)
-            cols["judge_version"].extend([ver] * n)
-        written += len(owner_ids)
+    cols.extend(_rows(j.name, versions[j.name], owners, results))
+    written = sum(len(ids) for ids, res in zip(owners, results) if res)
     stats[j.name] = {"version": j.version, "distinct_texts": len(items),
                      "candidates_scored": written, "candidates_carried": len(carried_per_judge[j.name]),
                      "seconds": round(time.perf_counter() - t0, 3), **j.usage}
     if progress:
         print(f"judge {j.name} (v{j.version}): {len(items)} distinct texts -> {written} candidates "
               f"scored, {stats[j.name]['candidates_carried']} carried over", file=sys.stderr)
+
+
+def _rows(judge: str, version: str, owners: list[list[str]], results: list[dict]) -> list[pa.Table]:
+    """The scores rows of one judge's results: per metric, each item's (value, raw, error)
+    repeated for every candidate that owns the item (its duplicates).  An empty result writes
+    nothing (the item is scored again next run)."""
+    import numpy as np
+
+    metrics: dict[str, list[int]] = {}
+    for k, res in enumerate(results):
+        for metric in res or ():
+            metrics.setdefault(metric, []).append(k)
+    tables = []
+    for metric, ks in metrics.items():
+        counts = np.fromiter((len(owners[k]) for k in ks), np.int64, len(ks))
+        take = pa.array(np.repeat(np.arange(len(ks)), counts))
+        triples = [results[k][metric] for k in ks]
+        n = int(counts.sum())
+        tables.append(pa.table({
+            "candidate_id": pa.array([c for k in ks for c in owners[k]], pa.string()),
+            "judge": pa.array([judge] * n, pa.string()),
+            "metric": pa.array([metric] * n, pa.string()),
+            "value": pa.array([t[0] for t in triples], pa.float64()).take(take),
+            "raw": pa.array([t[1] for t in triples], pa.string()).take(take),
+            "error": pa.array([t[2] for t in triples], pa.string()).take(take),
+            "judge_version": pa.array([version] * n, pa.string()),
+        }, schema=SCORES))
+    return tables
 
 
 def _carry(prev: DatasetVersion | None, versions: dict, pool_ids: pa.Array) -> pa.Table:
@@ -365,7 +392,7 @@ def _content_hash(table: pa.Table) -> str:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table.combine_chunks())
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+    return hashlib.sha256(memoryview(sink.getvalue())).hexdigest()[:16]  # no copy of the stream
 
 
 def _card_section(stats, pool, examples, prev) -> str:
