@@ -60,6 +60,8 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
     QA, rouge/summac on abstractive QA and summarisation, llm on open-ended
     instructions.  Only (candidate, judge, version) rows not in the newest earlier
     scores of the same pool are computed; identical texts of an example are judged once.
+    span, ngram, em and rouge run on C kernels on several threads
+    (RESETKIT_NATIVE_THREADS; RESETKIT_NATIVE=0 for the pure-Python paths).
 
     \b
     Examples:
