@@ -81,9 +81,7 @@ def _coverage_native(nat, answers, contexts):
         return last[2]
     index: dict[str, int] = {}
     keys = [index.setdefault(c or "", len(index)) for c in contexts]
-    norm_contexts = normalize_many(list(index))
-    # answers last: normalize_many keeps its last result, which the em judge then reuses
-    out = nat.coverage(normalize_many(answers), keys, norm_contexts, native_threads())
+    out = nat.coverage(normalize_many(answers), keys, normalize_many(list(index)), native_threads())
     _LAST_COVERAGE[0] = (answers, contexts, out)
     return out
 

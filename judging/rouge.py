@@ -35,13 +35,12 @@ def _scorer(stem: bool, backend: str):
 def backend_name(prefer: str = "auto", stem: bool = False) -> str:
     """"c", "rs" (rouge-score-rs) or "py" (rouge_score); "auto" picks the C kernel when it was
     built and stemming is off, else rs when importable."""
-    if prefer == "c" or (prefer == "auto" and not stem):
-        from .text import native
+    from .text import native
 
-        if native() is not None and not stem:
-            return "c"
-        if prefer == "c":
-            raise ImportError("the C ROUGE-L kernel needs judging._native (built by setup.py) and no stemming")
+    if prefer in ("c", "auto") and not stem and native() is not None:
+        return "c"
+    if prefer == "c":
+        raise ImportError("the C ROUGE-L kernel needs judging._native (built by setup.py) and no stemming")
     if prefer in ("rs", "auto"):
         try:
             import rouge_score_rs  # noqa: F401

@@ -100,15 +100,11 @@ def _hub_error(exc: Exception, what: str, repo: str) -> ResetkitError:
 
 
 def _is_transport_error(exc: Exception) -> bool:
-    """Connection refused, DNS, TLS, timeouts: the Hub was not reached (httpx or requests)."""
-    for mod, name in (("httpx", "TransportError"), ("requests", "ConnectionError"), ("requests", "Timeout")):
-        try:
-            cls = getattr(__import__(mod), name)
-        except (ImportError, AttributeError):
-            continue
-        if isinstance(exc, cls):
-            return True
-    return isinstance(exc, (OSError, TimeoutError))
+    """Connection refused, DNS, TLS, timeouts: the Hub was not reached.  huggingface_hub talks
+    through httpx (``httpx2`` in 2.x), whose such errors all derive from a class named
+    ``TransportError``; requests' (older huggingface_hub) are OSErrors."""
+    return (isinstance(exc, (OSError, TimeoutError))
+            or any(cls.__name__ == "TransportError" for cls in type(exc).__mro__))
 
 
 def publish(store: Store, ref: str, repo: str, *, private: bool = False, revision: str | None = None,

@@ -88,7 +88,7 @@ def test_a_finished_run_holds_no_pool_texts(store):
 
     _pool(store)
     assert _run(store, "pool", "--judges", "span,ngram,em").exit_code == 0
-    assert text._LAST_NORMALIZED[0] is None and coverage._LAST_COVERAGE[0] is None
+    assert text._RECENT == [] and coverage._LAST_COVERAGE[0] is None
     assert text._MEMO == {}
 
 

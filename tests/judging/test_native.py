@@ -86,7 +86,8 @@ def test_coverage_with_threads_equals_scalar(nat, threads):
         if words and rng.random() < 0.7:
             i = rng.randrange(len(words))
             ans = words[i:i + rng.randint(1, 12)]
-            rng.shuffle(ans) if rng.random() < 0.3 else None
+            if rng.random() < 0.3:
+                rng.shuffle(ans)
             answers.append(" ".join(ans))
         else:
             answers.append(rng.choice(contexts))

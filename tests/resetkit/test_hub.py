@@ -1,8 +1,8 @@
 """`resetkit publish` up to the network boundary: dry run, card validation, offline, no token,
-and a local HTTP server on 127.0.0.1 standing in for the Hub (401 and 403 answers); then the
-success path against a small in-memory fake Hub (tests/helpers/fake_hub.py): one commit of the
-version directory, byte for byte, the tag, a republish, a new version replacing the data files,
-a branch, and a tag that fails after the commit landed."""
+an unreachable Hub, and a small in-memory fake Hub on 127.0.0.1 (tests/helpers/fake_hub.py)
+answering 401 and 403; then the success path against the same fake: one commit of the version
+directory, byte for byte, the tag, a republish, a new version replacing the data files, a
+branch, and a tag that fails after the commit landed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
 import pytest
@@ -107,61 +105,37 @@ def test_card_validation_failure(store, version, header, message):
     assert snapshot(store.root) == before
 
 
-class _FakeHub(BaseHTTPRequestHandler):
-    mode = "401"
-    seen: list = []
-
-    def _answer(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
-        if self.mode == "401":
-            status, body = 401, {"error": "Invalid credentials in Authorization header"}
-        elif self.path.startswith("/api/whoami"):
-            status, body = 200, {"type": "user", "name": "tester", "orgs": [],
-                                 "auth": {"accessToken": {"role": "read"}}}
-        else:
-            status, body = 403, {"error": "You don't have the rights to create a dataset under the namespace \"me\""}
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
-
-    def log_message(self, *args):
-        pass
-
+# -- refusals and an unreachable Hub ----------------------------------------------------------------
 
 @pytest.mark.parametrize("mode, message", [("401", "token was rejected (401"),
                                            ("403", "no rights to write to dataset repository 'me/if-train' (403")])
 def test_hub_refusals_over_a_real_socket(store, version, tmp_path, mode, message):
-    _FakeHub.mode, _FakeHub.seen = mode, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    # 401: the Hub knows another token; 403: it accepts the token but not the namespace
+    with FakeHub(token=TOKEN if mode == "403" else "hf_someoneElse") as hub:
+        hub.fail["create"] = (403, "You don't have the rights to create a dataset under the namespace \"me\"")
         before = snapshot(store.root)
-        code, out = publish_subprocess(store, f"http://127.0.0.1:{server.server_address[1]}", tmp_path,
-                                       "if-train", "--repo", "me/if-train")
-    finally:
-        server.shutdown()
-        server.server_close()
+        code, out = publish_subprocess(store, hub.endpoint, tmp_path, "if-train", "--repo", "me/if-train")
     assert code == 2, out
     assert message in out and "Traceback" not in out
-    assert TOKEN not in out
     # the token reached the server only as the Authorization header of the Hub calls
-    assert any(path.startswith("/api/whoami") and auth == f"Bearer {TOKEN}" for _, path, auth in _FakeHub.seen)
-    assert all(auth in (None, f"Bearer {TOKEN}") for _, _, auth in _FakeHub.seen)
+    assert ("GET", "/api/whoami-v2", 401 if mode == "401" else 200) in calls(hub)
     if mode == "403":
-        assert any("/api/repos/create" in path for _, path, _ in _FakeHub.seen)
-    assert snapshot(store.root) == before
-    for path in store.root.rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
+        assert ("POST", "/api/repos/create", 403) in calls(hub)
+    assert hub.commits == [] and snapshot(store.root) == before
+    assert_token_kept_secret(hub, out, tmp_path)
+
+
+def test_an_unreachable_hub_is_reported_as_such(store, version, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    before = snapshot(store.root)
+    code, out = publish_subprocess(store, f"http://127.0.0.1:{port}", tmp_path, "if-train", "--repo", "me/if-train")
+    assert code == 2, out
+    assert f"cannot reach the Hub at http://127.0.0.1:{port}" in out and "Traceback" not in out, out
+    assert TOKEN not in out and snapshot(store.root) == before
 
 
 # -- the success path, against a fake Hub ----------------------------------------------------------
