@@ -43,6 +43,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.helpers.http import send
+
 _REPO_ROUTE = re.compile(r"^/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/"
                          r"(?P<route>tree|revision|preupload|commit|branch|tag)/(?P<rev>[^/]+)$")
 _REFS_ROUTE = re.compile(r"^/api/(?P<kind>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/refs$")
@@ -129,14 +131,8 @@ class FakeHub:
                     except Exception as exc:  # a request the fake cannot parse: say so to the client
                         status, payload = 500, {"error": f"fake hub: {exc!r}"}
                     request.status = status
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                if code:
-                    self.send_header("X-Error-Code", code)   # how the Hub names 404s (RepoNotFound...)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                # X-Error-Code: how the Hub names its 404s (RepoNotFound...)
+                send(self, status, payload, {"X-Error-Code": code} if code else None)
 
             do_GET = do_POST = do_PUT = do_DELETE = handle_one
 

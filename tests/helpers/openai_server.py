@@ -30,6 +30,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
+from tests.helpers.http import send
+
 
 @dataclasses.dataclass
 class Fault:
@@ -184,16 +186,7 @@ class OpenAIServer:
                         server._kill()
 
             def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
+                if not send(self, status, payload, headers):
                     self.close_connection = True
 
             def _drop(self):

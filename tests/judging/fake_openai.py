@@ -30,6 +30,8 @@ from collections import Counter
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.helpers.http import send
+
 DIRECTIVE = re.compile(r"<<(\w+)>>")
 
 
@@ -125,18 +127,7 @@ class FakeOpenAI:
                 pass
 
             def _send(self, status, payload, headers=None, raw=False):
-                data = payload if raw else json.dumps(payload).encode("utf-8")
-                try:
-                    self.send_response(status)
-                    ctype = "application/octet-stream" if raw else "application/json"
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(data)))
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                send(self, status, payload, headers, raw=raw)
 
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
