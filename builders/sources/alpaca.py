@@ -6,7 +6,7 @@ instructions/responses; the corpus keeps only instructions unseen in if-train.
 
 from __future__ import annotations
 
-from .base import Context, Source, clean
+from .base import Context, Source, context_free_pair
 from .reader import Column
 
 
@@ -21,14 +21,7 @@ class Alpaca(Source):
     paper_rows = "train 52,002 upstream (paper samples 100)"
 
     def convert(self, row: dict, ctx: Context) -> dict | str:
-        instruction, response = clean(row["instruction"]), clean(row["output"])
-        if clean(row.get("input")):
-            return "has_context"
-        if not instruction:
-            return "empty_instruction"
-        if not response:
-            return "empty_response"
-        return {"uid": f"{instruction}\x00{response}", "instruction": instruction, "response": response}
+        return context_free_pair(row["instruction"], row["output"], row.get("input"))
 
 
 SOURCE = Alpaca()

@@ -178,6 +178,24 @@ def clean(text) -> str:
     return text.strip() if isinstance(text, str) else ""
 
 
+def context_free_pair(instruction, response, context, *, min_words: int = 0) -> dict | str:
+    """The instruction-following rule of Alpaca, Dolly and ShareGPT (paper §3): rows that come
+    with a context/input are dropped, and so are empty instructions and empty responses -- or,
+    with ``min_words``, responses of ``min_words`` whitespace-separated words or fewer.
+    Returns the partial example (uid, instruction, response) or the drop reason."""
+    instruction, response = clean(instruction), clean(response)
+    if clean(context):
+        return "has_context"
+    if not instruction:
+        return "empty_instruction"
+    if min_words:
+        if len(response.split(None, min_words)) <= min_words:  # > min_words words leave min_words+1 parts
+            return f"response_{min_words}_words_or_fewer"
+    elif not response:
+        return "empty_response"
+    return {"uid": f"{instruction}\x00{response}", "instruction": instruction, "response": response}
+
+
 def norm_key(text: str | None) -> str:
     """Whitespace- and case-insensitive form used for de-duplication and 'unseen' checks."""
     return " ".join((text or "").split()).lower()

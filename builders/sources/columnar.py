@@ -259,3 +259,21 @@ class Drops:
         if n:
             self.ctx.drop(reason, n)
             self.keep = pc.and_(self.keep, pc.invert(failed))
+
+
+def context_free_pairs(table: pa.Table, ctx, instruction: str, response: str, context: str, *,
+                       min_words: int = 0) -> tuple:
+    """``base.context_free_pair`` on whole columns (same rules, same order, same drop counts):
+    the kept (instruction, response) columns, cleaned, and the keep mask."""
+    ins, resp = clean(table[instruction]), clean(table[response])
+    rules = Drops(ctx, table.num_rows)
+    rules.rule("has_context", nonempty(clean(table[context])))
+    rules.rule("empty_instruction", empty(ins))
+    if min_words:
+        # Arrow splits on the same whitespace as str.split(); a stripped "" still gives one
+        # (empty) part, which is <= min_words either way
+        parts = pc.list_value_length(pc.utf8_split_whitespace(resp, max_splits=min_words))
+        rules.rule(f"response_{min_words}_words_or_fewer", pc.less_equal(parts, min_words))
+    else:
+        rules.rule("empty_response", empty(resp))
+    return ins.filter(rules.keep), resp.filter(rules.keep), rules.keep

@@ -7,7 +7,7 @@ summarization...), drop empty instructions or responses.
 from __future__ import annotations
 
 from . import columnar as col
-from .base import Context, Source, clean
+from .base import Context, Source, context_free_pair
 from .reader import Column
 
 
@@ -22,27 +22,17 @@ class Dolly(Source):
     paper_rows = "train 15,011 upstream"
 
     def convert(self, row: dict, ctx: Context) -> dict | str:
-        instruction, response = clean(row["instruction"]), clean(row["response"])
-        if clean(row.get("context")):
-            return "has_context"
-        if not instruction:
-            return "empty_instruction"
-        if not response:
-            return "empty_response"
-        return {"uid": f"{instruction}\x00{response}", "instruction": instruction, "response": response,
-                "meta": {"category": row.get("category")}}
+        out = context_free_pair(row["instruction"], row["response"], row.get("context"))
+        if isinstance(out, dict):
+            out["meta"] = {"category": row.get("category")}
+        return out
 
     def convert_table(self, table, ctx: Context):
         """``convert`` on whole columns (same rules, in the same order)."""
         import pyarrow as pa
 
-        instruction, response = col.clean(table["instruction"]), col.clean(table["response"])
-        rules = col.Drops(ctx, table.num_rows)
-        rules.rule("has_context", col.nonempty(col.clean(table["context"])))
-        rules.rule("empty_instruction", col.empty(instruction))
-        rules.rule("empty_response", col.empty(response))
-        instruction, response = instruction.filter(rules.keep), response.filter(rules.keep)
-        category = table["category"].filter(rules.keep).to_pylist()
+        instruction, response, keep = col.context_free_pairs(table, ctx, "instruction", "response", "context")
+        category = table["category"].filter(keep).to_pylist()
         return pa.table({"instruction": instruction,
                          "response": response, "meta": col.json_string_field("category", category)})
 

@@ -7,7 +7,7 @@ with a non-empty ``input`` (context) and empty instructions.
 from __future__ import annotations
 
 from . import columnar as col
-from .base import Context, Source, clean
+from .base import Context, Source, context_free_pair
 from .reader import Column
 
 MIN_WORDS = 10
@@ -23,29 +23,14 @@ class ShareGPT(Source):
     paper_rows = "one JSON file (~90k)"
 
     def convert(self, row: dict, ctx: Context) -> dict | str:
-        instruction, response = clean(row["instruction"]), clean(row["output"])
-        if clean(row.get("input")):
-            return "has_context"
-        if not instruction:
-            return "empty_instruction"
-        if len(response.split(None, MIN_WORDS)) <= MIN_WORDS:  # > MIN_WORDS words leave MIN_WORDS+1 parts
-            return f"response_{MIN_WORDS}_words_or_fewer"
-        return {"uid": f"{instruction}\x00{response}", "instruction": instruction, "response": response}
+        return context_free_pair(row["instruction"], row["output"], row.get("input"), min_words=MIN_WORDS)
 
     def convert_table(self, table, ctx: Context):
         """``convert`` on whole columns (same rules, in the same order)."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        instruction, response = col.clean(table["instruction"]), col.clean(table["output"])
-        rules = col.Drops(ctx, table.num_rows)
-        rules.rule("has_context", col.nonempty(col.clean(table["input"])))
-        rules.rule("empty_instruction", col.empty(instruction))
-        # Arrow splits on the same whitespace as str.split(); a stripped "" still gives one
-        # (empty) part, which is <= MIN_WORDS either way
-        parts = pc.list_value_length(pc.utf8_split_whitespace(response, max_splits=MIN_WORDS))
-        rules.rule(f"response_{MIN_WORDS}_words_or_fewer", pc.less_equal(parts, MIN_WORDS))
-        instruction, response = instruction.filter(rules.keep), response.filter(rules.keep)
+        instruction, response, _ = col.context_free_pairs(table, ctx, "instruction", "output", "input",
+                                                           min_words=MIN_WORDS)
         return pa.table({"instruction": instruction,
                          "response": response, "meta": pa.array(["{}"] * len(response), pa.string())})
 
