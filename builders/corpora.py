@@ -127,30 +127,29 @@ def corpus_config(corpus: str, cfg: BuildConfig) -> dict:
 
 # -- reading one source -------------------------------------------------------------------
 class OpenSource:
-    """One source's input: files per split (local) or a loaded Hub DatasetDict."""
+    """One source's input: files per split (local, or downloaded from the Hub)."""
 
     def __init__(self, src, spec: str | None):
         self.src, self.spec = src, spec
-        self.hub = None
         if spec is None or not reader.looks_local(spec):
             hub_spec = spec or src.hub_id
             if not hub_spec:
                 raise ResetkitError(f"source {src.name!r} has no Hub id: get it from {src.where} and pass "
                                     f"--source {src.name}=PATH")
             repo, config, revision = reader.parse_hub_id(hub_spec)
-            self.hub, self.fingerprint = reader.load_hub(repo, config, revision, src.name)
-            self.splits = {s: None for s in self.hub}
+            self.files, self.fingerprint = reader.hub_files(repo, config, revision, src.name)
+            self.splits = dict(self.files)
             self.label = repo
         else:
             path = Path(spec).expanduser()
-            self.files = reader.local_splits(path)
+            self.files = reader.local_splits(path, config=reader.parse_hub_id(src.hub_id or "")[1])
             self.splits = {s: f for s, f in self.files.items()}
             self.fingerprint = fingerprint_path(path)
             self.label = path.name
 
     def example_tables(self, split: str, out_split: str, ctx: Context, cfg: BuildConfig) -> Iterator | None:
         """The columnar fast path for one upstream split: its finished examples as EXAMPLES
-        tables, or None when the row path must be used (Hub input, a source without
+        tables, or None when the row path must be used (a source without
         ``convert_table``, or input the columnar reader cannot vouch for -- the row path then
         reports the bad row, or skips and counts it).
 
@@ -160,7 +159,7 @@ class OpenSource:
         Sources whose rows depend on each other (OASST-1 pairs replies with prompters) are
         converted whole.
         """
-        if self.hub is not None or type(self.src).convert_table is Source.convert_table:
+        if type(self.src).convert_table is Source.convert_table:
             return None
         table = columnar.read_split(self.files[split], self.src.columns, cfg.limit)
         if table is None:
@@ -185,13 +184,9 @@ class OpenSource:
     def rows(self, split: str, ctx: Context, cfg: BuildConfig, stats: reader.ReadStats):
         prefilter = (lambda b: self.src.prefilter(b, ctx)) if self.src.has_prefilter else None
         cols = self.src.columns
-        if self.hub is not None:
-            it = reader.iter_hub_split(self.hub, split, cols, cfg.on_bad_rows, stats, self.label, prefilter)
-            path = Path(self.label)
-        else:
-            it = itertools.chain.from_iterable(
-                reader.iter_file(f, cols, cfg.on_bad_rows, stats, prefilter) for f in self.files[split])
-            path = self.files[split][0]
+        it = itertools.chain.from_iterable(
+            reader.iter_file(f, cols, cfg.on_bad_rows, stats, prefilter) for f in self.files[split])
+        path = self.files[split][0]
         if cfg.limit is not None:
             it = itertools.islice(it, cfg.limit)
         return reader.chunks(it, path)

@@ -8,12 +8,18 @@ which is most of the build.  Here a split is read with Arrow's C++ readers (JSON
 (required, not null, type) run on whole columns.  Sources then apply their rules with
 ``pyarrow.compute`` kernels (``Source.convert_table``).
 
+Compressed JSON and JSONL (``.gz``, ``.bz2``, ``.xz``, ``.zst``) are read here too, as a
+stream (``reader.open_data``): JSONL through ``pyarrow.json.open_json`` block by block, a
+JSON array element by element.  CSV and column-oriented JSON objects take the row path.
+
 This path only *accepts* input; it never reports it.  ``read_split`` returns None whenever
 it cannot vouch that every row is well formed (a parse error, a wrong type, a null in a
-required column, invalid UTF-8, a kind it does not handle); the caller then reads the split
-with the row-by-row reader (``reader.iter_file``), which raises the error naming file, line
-or row and column (or skips and counts the row).  Good input therefore gives the same rows
-on both paths, and bad input the same error or the same drop counts.
+required column, text that is not valid UTF-8 -- Arrow's JSON and Parquet readers do not
+check that, so every table is validated --, an empty or unreadable file, a kind it does not
+handle); the caller then reads the split with the row-by-row reader (``reader.iter_file``),
+which raises the error naming file, line or row and column (or skips and counts the row).
+Good input therefore gives the same rows on both paths, and bad input the same error or
+the same drop counts.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from resetkit.errors import BadInputError
 
 from . import reader
 from .reader import Column
@@ -52,18 +60,32 @@ def read_split(files: list[Path], columns: list[Column], limit: int | None) -> p
 
 
 def _read_file(path: Path, columns: list[Column]) -> pa.Table:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    fmt, comp = reader.file_kind(path)
+    try:
+        if path.stat().st_size == 0:
+            raise _Unsupported  # the row path reports the empty file
+    except OSError:
+        raise _Unsupported from None
+    if fmt == ".parquet":
         table = _read_parquet(path, columns)
-    elif suffix in (".json", ".jsonl"):
+    elif fmt in (".json", ".jsonl"):
         if any(c.kind != "str" for c in columns):
             raise _Unsupported  # nested JSON (e.g. OASST-1's raw labels) stays on the row path
-        if reader._first_char(path) == "[":
-            table = _read_json_array(path, columns)
-        else:
+        first = reader._first_char(path)
+        if first == "[":
+            table = _read_json_array(path, columns) if comp is None else _read_json_array_stream(path, columns)
+        elif first == "{" and not (fmt == ".json" and reader._is_column_object(path)):
             table = _read_jsonl(path, columns)
+        else:
+            raise _Unsupported
     else:  # CSV cells need the row path's per-cell conversions
         raise _Unsupported
+    if table.num_rows == 0:
+        raise _Unsupported  # the row path reports the file without rows
+    try:  # Arrow's JSON and Parquet readers take any bytes as text: check the UTF-8
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        raise _Unsupported from None
     _check(table, columns)
     for i, col in enumerate(columns):  # large_string / string_view from Parquet -> string
         if col.kind == "str" and not pa.types.is_null(table.column(i).type):
@@ -74,11 +96,11 @@ def _read_file(path: Path, columns: list[Column]) -> pa.Table:
 def _read_parquet(path: Path, columns: list[Column]) -> pa.Table:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path, pre_buffer=False)
-    present = [c.name for c in columns if c.name in pf.schema_arrow.names]
     try:
+        pf = pq.ParquetFile(path, pre_buffer=False)
+        present = [c.name for c in columns if c.name in pf.schema_arrow.names]
         table = pf.read(columns=present)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:  # truncated, corrupt, unreadable: the row path says so
         raise _Unsupported from exc
     for col in columns:  # a missing optional column reads as null, as on the row path
         if col.name not in present:
@@ -86,33 +108,63 @@ def _read_parquet(path: Path, columns: list[Column]) -> pa.Table:
     return table.select([c.name for c in columns])
 
 
+_TWO_OBJECTS = re.compile(rb"\}[ \t\r]*\{")
+
+
+class _LineGuard:
+    """A file object over a (decompressed) JSONL stream for ``pyarrow.json.open_json`` that
+    watches for two objects on one line (``} {``), which Arrow accepts and the row path does
+    not.  Such text inside a string also trips it: the row path then decides, at its speed."""
+
+    def __init__(self, fh):
+        self.fh, self.tail, self.closed = fh, b"", False
+
+    def read(self, n=-1):
+        data = self.fh.read(n if n is not None and n >= 0 else -1)
+        if _TWO_OBJECTS.search(self.tail + data[:4096]) or _TWO_OBJECTS.search(data):
+            raise _Unsupported
+        self.tail = (self.tail + data[-4096:])[-4096:]
+        return data
+
+    def readable(self):
+        return True
+
+    def close(self):
+        self.closed = True
+
+
 def _read_jsonl(path: Path, columns: list[Column]) -> pa.Table:
+    """JSON Lines through Arrow's streaming JSON reader, block by block from the
+    (decompressed) stream: the file is never held whole, compressed or not."""
     import pyarrow.json as pj
 
-    data = path.read_bytes()
     schema = pa.schema([(c.name, pa.string()) for c in columns])
     try:
-        table = pj.read_json(pa.BufferReader(data), parse_options=pj.ParseOptions(
-            explicit_schema=schema, unexpected_field_behavior="ignore"))
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # bad JSON, wrong type, bad UTF-8
+        with reader.open_data(path) as fh:
+            stream = pj.open_json(pa.PythonFile(_LineGuard(fh), mode="r"),
+                                  read_options=pj.ReadOptions(block_size=4 << 20),
+                                  parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                                unexpected_field_behavior="ignore"))
+            table = pa.Table.from_batches(list(stream), schema=stream.schema)
+    except (pa.ArrowException, UnicodeDecodeError, BadInputError, OSError) as exc:  # bad JSON, wrong type...
         raise _Unsupported from exc
-    # pyarrow also accepts several objects on one line; the row path does not.  Every line
-    # that is not blank gives at least one row, so equal counts mean one row per line.
-    if table.num_rows != sum(1 for line in data.split(b"\n") if line.strip()):
-        raise _Unsupported
     return table.select([c.name for c in columns])
 
 
 class _PassThrough:
     """Stands in for ``RowChecker`` in the JSON-array parser: collects objects unchecked,
-    raises on any structural error (the row path then reports it)."""
+    raises on any structural error or bad text (the row path then reports it)."""
 
     columns: list[Column] = []
+    records = 0
 
     def check(self, obj, path, *, line=None, row=None):
         return obj
 
     def bad(self, *args, **kwargs):
+        raise _Unsupported
+
+    def text_ok(self, *args, **kwargs):
         raise _Unsupported
 
 
@@ -166,15 +218,13 @@ def _to_batch(objs: list, columns: list[Column]) -> pa.RecordBatch:
     names = [c.name for c in columns]
     try:
         return pa.record_batch([pa.array([o.get(n) for o in objs], pa.string()) for n in names], names=names)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, AttributeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, AttributeError, UnicodeEncodeError) as exc:  # lone surrogates
         raise _Unsupported from exc
 
 
 def _read_json_array_stream(path: Path, columns: list[Column]) -> pa.Table:
     """Elements of a top-level JSON array (pyarrow cannot read one) gathered into columns,
     ``reader.CHUNK_ROWS`` elements at a time (only those exist as Python objects)."""
-    from resetkit.errors import BadInputError
-
     batches, objs = [], []
     try:
         for obj, _, _ in reader._iter_json_array(path, _PassThrough()):

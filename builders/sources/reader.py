@@ -8,32 +8,58 @@ Why not load everything at once: the paper-scale sources are large (MS MARCO v2.
 809k rows with ~10 passages each), so rows are produced in chunks of ``chunk_rows``;
 Parquet is read one record batch at a time, JSON lists (ShareGPT is one big JSON array)
 are parsed element by element with ``json.JSONDecoder.raw_decode`` over a sliding buffer,
-and JSONL line by line.  Only the current chunk exists as Python objects.
+JSONL line by line, CSV record by record (Python's ``csv``: quoted cells may span lines),
+and a column-oriented JSON object (MS MARCO's ``train_v2.1.json.gz``) with ``ijson``'s C
+parser, spilling each column to a temporary file so that rows can be put back together.
+Only the current chunk exists as Python objects.  JSON, JSONL and CSV files may be
+compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``): they are decompressed as a stream.
 
 Validation: a row whose required column is missing, null, or of the wrong type, a line
-that is not JSON, or bytes that are not UTF-8 raise ``BadInputError`` naming the file, the
-line (JSON/JSONL) or row (Parquet and CSV records, counted from 1 after any header) and the column -- unless the caller
-passes ``on_bad_rows="skip"``, in which case the row is dropped and counted under a reason
-(``bad_json``, ``invalid_utf8``, ``missing:<col>``, ``null:<col>``, ``type:<col>``).
+that is not JSON, a CSV record with the wrong number of cells, or text that is not valid
+UTF-8 (bad bytes, or a lone surrogate escape such as ``\\ud800`` in JSON) raise
+``BadInputError`` naming the file, the line (JSON/JSONL) or row (Parquet and CSV records,
+counted from 1 after any header; CSV also gives the line the record starts on) and the
+column -- unless the caller passes ``on_bad_rows="skip"``, in which case the row is dropped
+and counted under a reason (``bad_json``, ``invalid_utf8``, ``column_count``,
+``missing:<col>``, ``null:<col>``, ``type:<col>``).  Reasons come from the check that
+failed or the exception type, never from an error message's text.  A file that cannot be
+read at all (missing permission, truncated Parquet or compressed data, an empty file) is
+one ``BadInputError`` naming it.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
+import csv
+import gzip
+import io
 import json
+import lzma
+import marshal
 import os
 import re
+import sys
+import tempfile
+import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Callable, Iterator
 
 from resetkit.errors import BadInputError, ResetkitError
 
 CHUNK_ROWS = 8192
 READ_BYTES = 1 << 20
-SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+FORMATS = (".jsonl", ".json", ".parquet", ".csv")
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")      # for JSON, JSONL and CSV (not Parquet)
+SUFFIXES = FORMATS  # kept for callers that list the accepted formats
 SPLIT_PREFIXES = {"train": "train", "validation": "validation", "dev": "validation", "val": "validation",
                   "valid": "validation", "test": "test"}
+# text a UTF-8 file cannot hold: raw surrogates (undecodable bytes read with surrogateescape)
+# and JSON escapes of surrogates (valid pairs are fine; a lone one is found by encoding)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_OR_ESCAPE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 # column kinds a source can declare
 KINDS: dict[str, Callable[[object], bool]] = {
@@ -73,39 +99,220 @@ class ReadStats:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
 
 
-def split_of(path: Path) -> str | None:
-    """Split named by a file name in a folder (Hub naming: train*, validation*/dev*, test*)."""
-    stem = path.name.lower()
-    for prefix, split in SPLIT_PREFIXES.items():
-        if re.match(rf"{prefix}(\b|[-_.0-9])", stem):
-            return split
+# -- file names, compression ---------------------------------------------------------------
+def file_kind(path) -> tuple[str | None, str | None]:
+    """(format, compression) from a file name: ``train.jsonl.gz`` -> (".jsonl", ".gz");
+    format None when it is not a data file this reader accepts."""
+    name = PurePosixPath(str(path)).name.lower()
+    comp = next((c for c in COMPRESSIONS if name.endswith(c)), None)
+    if comp:
+        name = name[: -len(comp)]
+    fmt = PurePosixPath(name).suffix
+    if fmt not in FORMATS or (comp and fmt == ".parquet"):
+        return None, comp
+    return fmt, comp
+
+
+def _unsupported(path) -> ResetkitError:
+    return ResetkitError(f"{path}: unsupported file type (use {', '.join(FORMATS)}; JSON, JSONL and CSV "
+                         f"may be compressed: {', '.join(COMPRESSIONS)})")
+
+
+# what a corrupt or truncated compressed stream raises, per library
+_DECOMPRESS_ERRORS: tuple = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError)
+
+
+@contextlib.contextmanager
+def open_data(path: Path) -> Iterator[BinaryIO]:
+    """The bytes of a data file, decompressed as a stream when its name says so.  Errors
+    while opening or decompressing become one ``BadInputError`` naming the file."""
+    _, comp = file_kind(path)
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise BadInputError(path, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    errors = _DECOMPRESS_ERRORS
+    try:
+        if comp == ".gz":
+            fh = gzip.GzipFile(fileobj=raw, mode="rb")
+        elif comp == ".bz2":
+            fh = bz2.BZ2File(raw, mode="rb")
+        elif comp == ".xz":
+            fh = lzma.LZMAFile(raw, mode="rb")
+        elif comp == ".zst":
+            import zstandard
+
+            errors = errors + (zstandard.ZstdError,)
+            fh = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True),
+                                   READ_BYTES)
+        else:
+            fh = raw
+        try:
+            yield fh
+        except errors as exc:
+            if comp is None or isinstance(exc, BadInputError):
+                raise
+            raise BadInputError(path, f"corrupt or truncated {comp[1:]} data ({type(exc).__name__}: "
+                                f"{exc})") from None
+    finally:
+        raw.close()
+
+
+_SPLIT_WORD = re.compile(r"(?:^|[-._ 0-9])(train|validation|valid|val|dev|test)(?=$|[-._ 0-9])")
+
+
+def split_of(path) -> str | None:
+    """Split named by a file name, as the Hub names them (train*, validation*/dev*, test*,
+    or the word between separators: ``ms_marco-test.parquet``), else by a folder above it
+    (``data/train/0000.parquet``)."""
+    for name in reversed(PurePosixPath(str(path)).parts):
+        m = _SPLIT_WORD.search(name.lower())
+        if m:
+            return SPLIT_PREFIXES[m.group(1)]
     return None
 
 
-def local_splits(path: str | os.PathLike) -> dict[str, list[Path]]:
-    """Map a local file (the train split) or folder (Hub split naming) to files per split."""
+def _glob_regex(pattern: str) -> re.Pattern:
+    """A Hub ``data_files`` glob (``v2.1/train-*``, ``data/**``) as a regex over repo paths:
+    ``*`` and ``?`` stay inside one folder, ``**`` crosses folders."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def read_card_configs(readme: Path) -> list[dict]:
+    """The ``configs:`` list of a dataset card's YAML header (README.md), or []."""
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    m = re.match(r"---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.S)
+    if not m:
+        return []
+    import yaml
+
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError:
+        return []
+    configs = meta.get("configs") if isinstance(meta, dict) else None
+    return [c for c in configs if isinstance(c, dict)] if isinstance(configs, list) else []
+
+
+def layout(names: list[str], configs: list[dict], config: str | None, where: str) -> dict[str, list[str]]:
+    """Data files per split of a dataset folder or Hub repo, given its file paths (relative,
+    with ``/``), the ``configs`` of its card and the wanted config (None: the default).
+
+    As the Hub does it: with ``configs`` in the card, the config's ``data_files`` globs;
+    without, the data files under a folder named like the config (MS MARCO's ``v1.1/`` and
+    ``v2.1/``) when there is one, split by name (train*, validation*/dev*, test*) -- or, when
+    no file names a split, every data file is the train split.
+    """
+    data = sorted(n for n in names if file_kind(n)[0] is not None)
+    if configs:
+        by_name = {str(c.get("config_name", "default")): c for c in configs}
+        if config is None:
+            defaults = [n for n, c in by_name.items() if c.get("default")]
+            config = defaults[0] if defaults else ("default" if "default" in by_name else
+                                                   next(iter(by_name)) if len(by_name) == 1 else None)
+            if config is None:
+                raise ResetkitError(f"{where}: several configs ({', '.join(by_name)}); name one "
+                                    f"(repo:CONFIG for a Hub id)")
+        if config not in by_name:
+            raise ResetkitError(f"{where}: no config {config!r} (its configs: {', '.join(by_name)})")
+        files = by_name[config].get("data_files")
+        if isinstance(files, (str, dict)):
+            files = [files]
+        specs: dict[str, list[str]] = {}
+        for entry in files or []:
+            if isinstance(entry, str):
+                specs.setdefault("train", []).append(entry)
+            elif isinstance(entry, dict) and "split" in entry:
+                paths = entry.get("path")
+                specs.setdefault(str(entry["split"]), []).extend([paths] if isinstance(paths, str) else paths or [])
+        out = {}
+        for split, patterns in specs.items():
+            regexes = [_glob_regex(p) for p in patterns]
+            matched = [n for n in data if any(r.match(n) for r in regexes)]
+            if matched:
+                name = SPLIT_PREFIXES.get(split.lower(), split)
+                out.setdefault(name, []).extend(matched)
+        if not out:
+            raise ResetkitError(f"{where}: config {config!r} names no data file that is here")
+        return out
+    if config and any(n.startswith(f"{config}/") for n in data):
+        data = [n for n in data if n.startswith(f"{config}/")]
+    out: dict[str, list[str]] = {}
+    for n in data:
+        split = split_of(n)
+        if split is not None:
+            out.setdefault(split, []).append(n)
+    if not out and data:
+        out["train"] = data
+    return out
+
+
+def _check_readable(path: Path) -> None:
+    """Open a file once, so that a permission problem is one clear line (not a traceback
+    from fingerprinting)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise BadInputError(path, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
+
+
+def local_splits(path: str | os.PathLike, config: str | None = None) -> dict[str, list[Path]]:
+    """Map a local file (the train split) or folder (a Hub-layout folder: README.md configs,
+    config subfolders, split naming) to files per split.  ``config`` picks one of a
+    downloaded Hub snapshot's configs (e.g. ``v2.1`` of MS MARCO)."""
     path = Path(path)
-    if path.is_file():
-        return {"train": [path]}
-    if not path.is_dir():
-        raise ResetkitError(f"input not found: {path}")
-    out: dict[str, list[Path]] = {}
-    for p in sorted(path.rglob("*")):
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUFFIXES:
-            split = split_of(p)
-            if split is not None:
-                out.setdefault(split, []).append(p)
+    try:
+        if path.is_file():
+            _check_readable(path)
+            if file_kind(path)[0] is None:
+                raise _unsupported(path)
+            return {"train": [path]}
+        if not path.is_dir():
+            raise ResetkitError(f"input not found: {path}")
+        names = []
+        for p in sorted(path.rglob("*")):
+            rel = p.relative_to(path)
+            if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+                _check_readable(p)  # every file the input fingerprint reads
+                names.append(rel.as_posix())
+    except PermissionError as exc:  # a folder that cannot be listed
+        raise BadInputError(exc.filename or path, "cannot read the folder (permission denied)") from None
+    configs = read_card_configs(path / "README.md") if "README.md" in names else []
+    out = {split: [path / n for n in files] for split, files in layout(names, configs, config, str(path)).items()}
     if not out:
-        raise ResetkitError(f"{path}: no train*/validation*/dev*/test* files "
-                            f"({', '.join(SUFFIXES)}) in this folder")
+        raise ResetkitError(f"{path}: no data files ({', '.join(FORMATS)}, optionally "
+                            f"{', '.join(COMPRESSIONS)}) in this folder")
     return out
 
 
 class RowChecker:
-    """Checks rows against the declared columns; raises or counts per ``on_bad_rows``."""
+    """Checks rows against the declared columns; raises or counts per ``on_bad_rows``.
+    ``records`` counts what the file held (good or bad), so an empty file can be told."""
 
     def __init__(self, columns: list[Column], on_bad_rows: str, stats: ReadStats):
         self.columns, self.skip, self.stats = columns, on_bad_rows == "skip", stats
+        self.records = 0
         # (name, required, exact type for the fast path or None, full check) per column
         fast = {"str": str, "list": list, "dict": dict}
         self._plan = [(c.name, c.required, fast.get(c.kind), KINDS[c.kind]) for c in columns]
@@ -137,33 +344,46 @@ class RowChecker:
             out[name] = value
         return out
 
-
-def _decode_lines(path: Path, checker: RowChecker) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of a UTF-8 file; a line with bad bytes is an error (or skipped)."""
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            try:
-                yield n, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                checker.bad("invalid_utf8", path, f"invalid UTF-8 at byte {exc.start} of the line", line=n)
+    def text_ok(self, obj, path, *, line=None, row=None) -> bool:
+        """A parsed JSON value whose source text matched ``_SURROGATE_OR_ESCAPE``: False (after
+        ``bad``) when it holds a surrogate, which UTF-8 cannot encode (undecodable bytes read
+        with surrogateescape, or a lone ``\ud800``-style escape; escaped pairs are fine)."""
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            return True
+        except UnicodeEncodeError as exc:
+            self.bad("invalid_utf8", path, f"not valid UTF-8 text (a lone surrogate {exc.object[exc.start]!r}: "
+                     f"undecodable bytes or a \\u{ord(exc.object[exc.start]):04x} escape)", line=line, row=row)
+            return False
 
 
 def _iter_jsonl(path: Path, checker: RowChecker) -> Iterator[tuple[dict, str, int]]:
-    for n, text in _decode_lines(path, checker):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            checker.bad("bad_json", path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=n)
-            continue
-        row = checker.check(obj, path, line=n)
-        if row is not None:
-            yield row, "line", n
+    with open_data(path) as fh:
+        for n, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                checker.records += 1
+                checker.bad("invalid_utf8", path, f"invalid UTF-8 at byte {exc.start} of the line", line=n)
+                continue
+            if not text.strip():
+                continue
+            checker.records += 1
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                checker.bad("bad_json", path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=n)
+                continue
+            if "\\" in text and _SURROGATE_OR_ESCAPE.search(text) and not checker.text_ok(obj, path, line=n):
+                continue
+            row = checker.check(obj, path, line=n)
+            if row is not None:
+                yield row, "line", n
 
 
 def _first_char(path: Path) -> str:
-    with open(path, "rb") as fh:
+    """The first character that is not whitespace (after decompression), or ""."""
+    with open_data(path) as fh:
         while True:
             b = fh.read(1)
             if not b or not b.isspace():
@@ -171,9 +391,11 @@ def _first_char(path: Path) -> str:
 
 
 def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, str, int]]:
-    """Stream the elements of one top-level JSON array without loading the whole file."""
+    """Stream the elements of one top-level JSON array without loading the whole file.
+    Bytes that are not UTF-8 are read as surrogates (surrogateescape), so the element that
+    holds them is reported (or skipped) and the parse goes on."""
     decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     # ``line`` is the line number at buf[counted]; newlines are counted forward only (linear time)
     buf, pos, line, counted, eof = "", 0, 1, 0, False
 
@@ -183,7 +405,7 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
         counted = p
         return line
 
-    with open(path, "rb") as fh:
+    with open_data(path) as fh:
         def more() -> bool:
             """Drop the consumed part of the buffer and append the next block; False at EOF."""
             nonlocal buf, pos, eof, counted
@@ -191,12 +413,7 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
                 return False
             data = fh.read(READ_BYTES)
             eof = not data
-            try:
-                text = utf8.decode(data, final=eof)
-            except UnicodeDecodeError as exc:
-                # cannot resynchronise inside a JSON array: always an error
-                at = line_at(len(buf)) + data[:exc.start].count(b"\n")
-                raise BadInputError(path, "invalid UTF-8 bytes", line=at) from exc
+            text = utf8.decode(data, final=eof)
             line_at(pos)
             buf, pos, counted = buf[pos:] + text, 0, 0
             return bool(text) or not eof
@@ -233,8 +450,10 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
                     line_at(pos)
                     raise BadInputError(path, f"not valid JSON ({exc.msg})", line=line_at(exc.pos)) from None
             start_line = line_at(pos)
+            checker.records += 1
+            bad_text = _SURROGATE_OR_ESCAPE.search(buf, pos, end) and not checker.text_ok(obj, path, line=start_line)
             pos = end
-            row = checker.check(obj, path, line=start_line)
+            row = None if bad_text else checker.check(obj, path, line=start_line)
             if row is not None:
                 yield row, "line", start_line
             skip_ws()
@@ -249,85 +468,331 @@ def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, st
             raise BadInputError(path, "expected ',' or ']' between array elements", line=line_at(pos))
 
 
-def _iter_arrow(path: Path, checker: RowChecker, prefilter=None) -> Iterator[tuple[dict, str, int]]:
-    """Parquet / CSV: batches, optionally pre-filtered (vectorised) before becoming Python rows."""
+def _is_column_object(path: Path) -> bool:
+    """Is this .json file one column-oriented object, ``{"col": {"0": v, "1": v, ...}, ...}``
+    (pandas' ``to_json()``, how MS MARCO is published)?  Decided on its first tokens: the
+    first value of the top-level object is itself an object whose first key is "0" (or empty)."""
+    import ijson
+
+    with open_data(path) as fh:
+        head = fh.read(1 << 16)
+    events = ijson.parse(io.BytesIO(head))
+    want = [("", "start_map"), ("", "map_key"), (None, "start_map")]
+    try:
+        for (want_prefix, want_event), (prefix, event, _value) in zip(want, events):  # want first: zip
+            # then stops before taking a fourth event
+            if event != want_event or (want_prefix is not None and prefix != want_prefix):
+                return False
+        prefix, event, value = next(events)
+        return (event == "map_key" and value == "0") or event == "end_map"
+    except (ijson.JSONError, StopIteration):
+        return False
+
+
+class _ColumnSink:
+    """Stands in for the dict of one column while ijson builds it, keeping only the row
+    values not yet handed on.  ijson's builder puts a container into its parent when the
+    container opens and fills it afterwards, so a row value is complete once the next key
+    arrives (or the column ends: ``close``)."""
+
+    __slots__ = ("keys", "values", "key", "value", "open")
+
+    def __init__(self):
+        self.keys, self.values, self.key, self.value, self.open = [], [], None, None, False
+
+    def __setitem__(self, key, value):
+        if self.open:
+            self.keys.append(self.key)
+            self.values.append(self.value)
+        self.key, self.value, self.open = key, value, True
+
+    def close(self):
+        self.__setitem__(None, None)
+        self.open = False
+
+    def take(self, n: int) -> tuple[list, list]:
+        keys, values = self.keys[:n], self.values[:n]
+        del self.keys[:n], self.values[:n]
+        return keys, values
+
+
+class NotColumnOriented(ValueError):
+    """A top-level value of a column-oriented object that is not an object of rows."""
+
+
+def iter_column_pieces(fh: BinaryIO) -> Iterator[tuple]:
+    """One streaming pass of ijson's C parser over a column-oriented JSON object,
+    ``{"col": {"0": v, "1": v, ...}, ...}``.  Yields ``("rows", i, keys, values)`` pieces of
+    column number ``i`` (``CHUNK_ROWS`` rows each, the last one shorter) and ``("end", i,
+    name)`` once column ``i`` is complete.  Only the rows not yet yielded exist as Python
+    objects: the parser builds each row value in C, and this code only sees whole rows."""
+    import ijson
+
+    sinks: list[_ColumnSink] = []
+    ended: list[tuple[int, str]] = []
+    state = {"next_is_column": True}
+
+    def map_type():
+        if state["next_is_column"]:  # the first object after a top-level key is the column itself
+            state["next_is_column"] = False
+            sinks.append(_ColumnSink())
+            return sinks[-1]
+        return {}
+
+    class Target:  # called by the parser once a top-level value is complete
+        def send(self, item):
+            name, value = item
+            if not isinstance(value, _ColumnSink) or value is not sinks[-1]:
+                raise NotColumnOriented(f"the value of {name!r} is not an object of rows")
+            value.close()
+            ended.append((len(sinks) - 1, name))
+            state["next_is_column"] = True
+
+    coro = ijson.kvitems_coro(Target(), "", map_type=map_type, use_float=True)
+
+    def drain():
+        for i, sink in enumerate(sinks):
+            while len(sink.values) >= CHUNK_ROWS:
+                yield ("rows", i, *sink.take(CHUNK_ROWS))
+        for i, name in ended:
+            if sinks[i].values:
+                yield ("rows", i, *sinks[i].take(len(sinks[i].values)))
+            yield ("end", i, name)
+        ended.clear()
+
+    while True:
+        data = fh.read(READ_BYTES)
+        if not data:
+            break
+        coro.send(data)
+        yield from drain()
+    coro.close()
+    yield from drain()
+
+
+def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, str, int]]:
+    """Rows of a column-oriented JSON object (MS MARCO's ``train_v2.1.json``): one pass of
+    ijson spills each column, in pieces, to a temporary folder (marshal), then the pieces of
+    all columns are read back side by side and zipped into rows.  Peak memory is a few
+    pieces; the temporary files hold the parsed columns (about the uncompressed size)."""
+    import ijson
+
+    with tempfile.TemporaryDirectory(prefix="resetkit-columns-") as tmp:
+        spills: dict[int, BinaryIO] = {}
+        names: dict[int, str] = {}
+        counts: dict[int, int] = {}
+        try:
+            with open_data(path) as fh:
+                for kind, i, *rest in iter_column_pieces(fh):
+                    if i not in spills:
+                        spills[i] = open(Path(tmp) / f"{i}.marshal", "wb")
+                        counts[i] = 0
+                    if kind == "rows":
+                        marshal.dump(tuple(rest), spills[i])
+                        counts[i] += len(rest[1])
+                    else:
+                        names[i] = rest[0]
+                        spills[i].close()
+        except (ijson.JSONError, NotColumnOriented) as exc:  # IncompleteJSONError is a JSONError
+            raise BadInputError(path, f"not a valid column-oriented JSON object ({exc})") from None
+        except OSError as exc:
+            raise ResetkitError(f"{path}: cannot write its columns to the temporary folder {tmp} "
+                                f"({exc.strerror or exc}); set TMPDIR to a folder with room") from None
+        finally:
+            for f in spills.values():
+                f.close()
+        order = sorted(names)
+        if not order:
+            return
+        sizes = {names[i]: counts[i] for i in order}
+        if len(set(sizes.values())) > 1:
+            raise BadInputError(path, "columns have different numbers of rows (" +
+                                ", ".join(f"{k}: {v:,}" for k, v in sizes.items()) + ")")
+        readers = [open(Path(tmp) / f"{i}.marshal", "rb") for i in order]
+        cols = [names[i] for i in order]
+        try:
+            n = 0
+            while True:
+                try:
+                    pieces = [marshal.load(f) for f in readers]
+                except EOFError:
+                    return
+                keys = pieces[0][0]
+                for col, (other, _) in zip(cols[1:], pieces[1:]):
+                    if other != keys:
+                        at = next(j for j, (a, b) in enumerate(zip(keys, other)) if a != b)
+                        raise BadInputError(path, f"columns {cols[0]!r} and {col!r} list rows in a different "
+                                            f"order (key {keys[at]!r} vs {other[at]!r})", row=n + at + 1)
+                for values in zip(*(p[1] for p in pieces)):
+                    n += 1
+                    checker.records += 1
+                    row = checker.check(dict(zip(cols, values)), path, row=n)
+                    if row is not None:
+                        yield row, "row", n
+        finally:
+            for f in readers:
+                f.close()
+
+
+_CSV_TRUE, _CSV_FALSE = ("true", "1"), ("false", "0")
+_CSV_INT = re.compile(r"[-+]?[0-9]+\Z")
+
+
+def _csv_cell(value: str, kind: str):
+    """A CSV cell (always text) as the declared kind: numbers for int/number (and integer
+    cells of ``any`` columns, as Arrow's CSV reader inferred), JSON for list/dict columns,
+    booleans for bool; an empty cell is None except for text columns, where it is ""."""
+    if kind == "str":
+        return value
+    if value == "":
+        return None if kind != "any" else value
+    try:
+        if kind == "int" or (kind in ("any", "number") and _CSV_INT.match(value)):
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value  # the kind check reports it
+    if kind == "bool" and value.lower() in _CSV_TRUE + _CSV_FALSE:
+        return value.lower() in _CSV_TRUE
+    if kind in ("list", "dict") and value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return value
+
+
+def _iter_csv(path: Path, checker: RowChecker) -> Iterator[tuple[dict, str, int]]:
+    """CSV records (RFC 4180: a quoted cell may hold commas, quotes and newlines, at any
+    size) with a header row.  A record is numbered from 1 after the header; errors name it
+    and the line it starts on.  Bytes that are not UTF-8 are read as surrogates and the
+    record holding them is reported (or skipped) as invalid_utf8."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # CNN/DM articles exceed the 128 KiB default
+    with open_data(path) as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
+        records = csv.reader(text)
+        try:
+            header = next(records, None)
+            if header is None:
+                return
+            header = [h.removeprefix("\ufeff") if i == 0 else h for i, h in enumerate(header)]
+            for col in checker.columns:
+                if col.required and col.name not in header:
+                    raise BadInputError(path, "required column is missing from the header", column=col.name)
+            kinds = [(i, col.name, col.kind) for col in checker.columns
+                     for i, h in enumerate(header) if h == col.name]
+            width, n, line = len(header), 0, records.line_num
+            for cells in records:
+                start, line = line + 1, records.line_num
+                if not cells:  # a blank line
+                    continue
+                n += 1
+                checker.records += 1
+                if len(cells) != width:
+                    checker.bad("column_count", path, f"{len(cells)} cells, but the header has {width}",
+                                line=start, row=n)
+                    continue
+                if any(_SURROGATE.search(c) for c in cells):
+                    checker.bad("invalid_utf8", path, "invalid UTF-8 bytes in the record", line=start, row=n)
+                    continue
+                row = checker.check({name: _csv_cell(cells[i], kind) for i, name, kind in kinds}, path, row=n)
+                if row is not None:
+                    yield row, "row", n
+        except csv.Error as exc:
+            raise BadInputError(path, f"malformed CSV ({exc})", line=records.line_num, row=n + 1) from None
+
+
+def _iter_parquet(path: Path, checker: RowChecker, prefilter=None) -> Iterator[tuple[dict, str, int]]:
+    """Parquet record batches, optionally pre-filtered (vectorised) before becoming Python
+    rows.  A batch with text that is not UTF-8 is re-read row by row, so only the bad rows
+    are reported (or skipped)."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     names = [c.name for c in checker.columns]
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
+    try:
         pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering caches the whole file
-        present = [n for n in names if n in pf.schema_arrow.names]
-        batches = pf.iter_batches(batch_size=CHUNK_ROWS, columns=present)
-        line_offset, unit = 0, "row"
-    else:
-        import pyarrow.csv as pcsv
-
-        try:
-            reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=8 << 20),
-                                   convert_options=pcsv.ConvertOptions(
-                                       strings_can_be_null=False,  # an empty cell is "", as upstream
-                                       column_types={c.name: pa.string() for c in checker.columns
-                                                     if c.kind == "str"}))
-        except pa.ArrowInvalid as exc:
-            raise BadInputError(path, f"unreadable CSV ({exc})") from None
-        # records, not physical lines: a quoted cell may span lines
-        batches, line_offset, unit = reader, 0, "row"
+    except (pa.ArrowException, OSError) as exc:
+        raise BadInputError(path, f"not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+    present = [n for n in names if n in pf.schema_arrow.names]
+    for col in checker.columns:
+        if col.required and col.name not in present:
+            raise BadInputError(path, "required column is missing from the file", column=col.name)
+    batches = pf.iter_batches(batch_size=CHUNK_ROWS, columns=present)
     n = 0
     while True:
         try:
             batch = next(batches)
         except StopIteration:
             return
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            reason = "invalid_utf8" if "utf" in str(exc).lower() else "bad_row"
-            raise BadInputError(path, f"unreadable ({reason}): {exc}", **{unit: n + line_offset + 1}) from None
-        for col in checker.columns:
-            if col.required and col.name not in batch.schema.names:
-                raise BadInputError(path, "required column is missing from the file", column=col.name)
-        positions = range(n + 1 + line_offset, n + 1 + line_offset + batch.num_rows)
+        except (pa.ArrowException, OSError) as exc:  # a truncated or corrupt file
+            raise BadInputError(path, f"unreadable Parquet data after row {n} ({type(exc).__name__}: {exc})") from None
+        positions = range(n + 1, n + 1 + batch.num_rows)
         n += batch.num_rows
-        if prefilter is not None:
-            batch, keep = prefilter(batch)
-            positions = [positions[i] for i in keep]
-        for row, pos in zip(batch.to_pylist(), positions):
-            if path.suffix.lower() == ".csv":  # CSV gives "" for empty cells and numbers as numbers
-                row = _csv_row(row, checker.columns)
-            row = checker.check(row, path, **{unit: pos})
+        checker.records += batch.num_rows
+        try:
+            part, keep = prefilter(batch) if prefilter is not None else (batch, None)
+            rows = part.to_pylist()
+            if keep is not None:
+                positions = [positions[i] for i in keep]
+        except (UnicodeDecodeError, pa.ArrowInvalid):  # text that is not UTF-8 (kernels or to_pylist)
+            rows, positions = _utf8_rows(batch, positions, path, checker)
+        for row, pos in zip(rows, positions):
+            row = checker.check(row, path, row=pos)
             if row is not None:
-                yield row, unit, pos
+                yield row, "row", pos
 
 
-def _csv_row(row: dict, columns: list[Column]) -> dict:
-    """CSV cells are text: parse JSON for list/dict columns, stringify numbers for str ones."""
-    out = dict(row)
-    for col in columns:
-        v = out.get(col.name)
-        if col.kind in ("list", "dict") and isinstance(v, str) and v.strip()[:1] in ("[", "{"):
-            try:
-                out[col.name] = json.loads(v)
-            except json.JSONDecodeError:
-                pass
-        elif col.kind == "str" and isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[col.name] = str(v)
-    return out
+def _utf8_rows(batch, positions, path, checker) -> tuple[list, list]:
+    """The rows of a batch one by one; a row whose text cannot be decoded is invalid_utf8."""
+    rows, kept = [], []
+    for i, pos in enumerate(positions):
+        try:
+            rows.append(batch.slice(i, 1).to_pylist()[0])
+            kept.append(pos)
+        except UnicodeDecodeError:
+            bad = next((name for name in batch.schema.names if _undecodable(batch.column(name).slice(i, 1))), None)
+            checker.bad("invalid_utf8", path, "invalid UTF-8 in a text value", row=pos, column=bad)
+    return rows, kept
+
+
+def _undecodable(arr) -> bool:
+    try:
+        arr.to_pylist()
+        return False
+    except UnicodeDecodeError:
+        return True
 
 
 def iter_file(path: Path, columns: list[Column], on_bad_rows: str, stats: ReadStats,
               prefilter=None) -> Iterator[tuple[dict, str, int]]:
-    """Rows of one local file as (row dict, "line"|"row", number)."""
+    """Rows of one local file as (row dict, "line"|"row", number).  An empty file (0 bytes, or
+    no rows at all) is an error: a source silently built from nothing is worse."""
     checker = RowChecker(columns, on_bad_rows, stats)
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".csv"):
-        yield from _iter_arrow(path, checker, prefilter)
-    elif suffix in (".json", ".jsonl"):
-        if _first_char(path) == "[":
-            yield from _iter_json_array(path, checker)
-        else:
-            yield from _iter_jsonl(path, checker)
+    fmt, _ = file_kind(path)
+    if fmt is None:
+        raise _unsupported(path)
+    try:
+        if os.stat(path).st_size == 0:
+            raise BadInputError(path, "the file is empty (0 bytes)")
+    except OSError as exc:
+        raise BadInputError(path, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    if fmt == ".parquet":
+        rows = _iter_parquet(path, checker, prefilter)
+    elif fmt == ".csv":
+        rows = _iter_csv(path, checker)
     else:
-        raise ResetkitError(f"{path}: unsupported file type {suffix!r} (use {', '.join(SUFFIXES)})")
+        first = _first_char(path)
+        if first == "[":
+            rows = _iter_json_array(path, checker)
+        elif first == "{" and fmt == ".json" and _is_column_object(path):
+            rows = _iter_json_columns(path, checker)
+        else:
+            rows = _iter_jsonl(path, checker)
+    yield from rows
+    if not checker.records:
+        raise BadInputError(path, "the file has no rows")
 
 
 def chunks(rows: Iterator[tuple[dict, str, int]], path: Path, size: int = CHUNK_ROWS) -> Iterator[Chunk]:
@@ -351,50 +816,60 @@ def parse_hub_id(spec: str) -> tuple[str, str | None, str | None]:
 
 
 def looks_local(spec: str) -> bool:
-    return os.path.exists(spec) or spec.startswith((".", "/", "~")) or Path(spec).suffix.lower() in SUFFIXES
+    return os.path.exists(spec) or spec.startswith((".", "/", "~")) or file_kind(spec)[0] is not None
 
 
-def load_hub(repo: str, config: str | None, revision: str | None, source_name: str):
-    """``datasets.load_dataset`` of a Hub id; returns (DatasetDict, fingerprint).
+def hub_files(repo: str, config: str | None, revision: str | None,
+              source_name: str) -> tuple[dict[str, list[Path]], dict]:
+    """The data files of one config of a Hub dataset, per split, as local paths in the Hub
+    cache (downloaded with ``huggingface_hub``; HF_ENDPOINT, HF_HOME and HF_TOKEN apply), and
+    the input fingerprint (repo, config, the exact commit).
 
-    Offline or unreachable Hub -> one clear ResetkitError that says how to pass local files.
+    The files are chosen as the Hub chooses them (``layout``: the card's ``configs``, config
+    folders, split names), then read like local files -- so Hub input takes the same
+    streaming and columnar paths.  Offline (HF_HUB_OFFLINE=1) or unreachable, a snapshot
+    already in the cache is used; without one, one clear ResetkitError says what to do.
     """
-    hint = (f"download it and pass --source {source_name}=PATH (a file or a folder of "
-            f"train*/validation*/test* files)")
+    from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+
+    where = f"Hub dataset {repo!r}" + (f" at {revision!r}" if revision else "")
     try:
-        import datasets
-
-        ds = datasets.load_dataset(repo, config, revision=revision)
+        if constants.HF_HUB_OFFLINE:
+            raise ConnectionError("offline")
+        info = HfApi().dataset_info(repo, revision=revision)
+        names = [s.rfilename for s in info.siblings or []]
+        configs = []
+        if "README.md" in names:
+            readme = hf_hub_download(repo, "README.md", repo_type="dataset", revision=info.sha)
+            configs = read_card_configs(Path(readme))
+        selected = layout(names, configs, config, where)
+        wanted = sorted(f for files in selected.values() for f in files)
+        folder = Path(snapshot_download(repo, repo_type="dataset", revision=info.sha, allow_patterns=wanted))
+        sha = info.sha
+    except ResetkitError:
+        raise
     except Exception as exc:  # noqa: BLE001 - the Hub client raises many kinds; all mean "not here"
-        msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        offline = " (HF_HUB_OFFLINE=1 is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
-        raise ResetkitError(f"cannot load {source_name} from the Hub id {repo!r}{offline}: {msg}. "
-                            f"To work offline, {hint}.") from None
-    rev = revision
-    try:  # the exact commit, when the Hub answers
-        from huggingface_hub import HfApi
+        try:  # a snapshot already in the Hub cache
+            folder = Path(snapshot_download(repo, repo_type="dataset", revision=revision, local_files_only=True))
+            names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+            configs = read_card_configs(folder / "README.md")
+            selected = layout(names, configs, config, where)
+            sha = folder.name
+        except ResetkitError:
+            raise
+        except Exception:  # noqa: BLE001
+            raise _hub_error(repo, source_name, exc) from None
+    if not selected:
+        raise ResetkitError(f"{where}: no data files ({', '.join(FORMATS)}) for config {config or 'default'!r}")
+    files = {split: [folder / f for f in fs] for split, fs in selected.items()}
+    return files, {"repo": repo, "config": config, "revision": sha}
 
-        rev = HfApi().dataset_info(repo, revision=revision).sha
-    except Exception:  # noqa: BLE001
-        pass
-    return ds, {"repo": repo, "config": config, "revision": rev or "main"}
 
-
-def iter_hub_split(ds, split: str, columns: list[Column], on_bad_rows: str, stats: ReadStats,
-                   label: str, prefilter=None) -> Iterator[tuple[dict, str, int]]:
-    """Rows of one split of a loaded Hub dataset, checked like local rows."""
-    checker = RowChecker(columns, on_bad_rows, stats)
-    table = ds[split].data.table if hasattr(ds[split].data, "table") else ds[split].data
-    n = 0
-    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
-        positions = list(range(n + 1, n + 1 + batch.num_rows))
-        n += batch.num_rows
-        keep_cols = [c.name for c in columns if c.name in batch.schema.names]
-        batch = batch.select(keep_cols)
-        if prefilter is not None:
-            batch, keep = prefilter(batch)
-            positions = [positions[i] for i in keep]
-        for row, pos in zip(batch.to_pylist(), positions):
-            row = checker.check(row, f"{label}[{split}]", row=pos)
-            if row is not None:
-                yield row, "row", pos
+def _hub_error(repo: str, source_name: str, exc: Exception) -> ResetkitError:
+    msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    why = "HF_HUB_OFFLINE=1 is set and it is not in the Hub cache" if offline else msg
+    return ResetkitError(
+        f"cannot load {source_name} from the Hub id {repo!r} ({why}). To build without the Hub, pass "
+        f"--source {source_name}=PATH (a downloaded file, or a folder such as a Hub snapshot), or build "
+        f"from the sources you have, without this one, with --only NAME[,NAME...].")

@@ -41,10 +41,12 @@ def test_json_array_streams_across_buffer_boundaries(tmp_path, monkeypatch):
         assert unit == "line" and lines[n - 1].strip() == "{"
 
 
-def test_empty_json_array(tmp_path):
-    path = tmp_path / "e.json"
-    path.write_text(" [ ] ")
-    assert read_all(path)[0] == []
+@pytest.mark.parametrize("text", [" [ ] ", "", "\n\n", "instruction,response\n"])
+def test_an_empty_file_is_reported_not_read_as_zero_rows(tmp_path, text):
+    path = tmp_path / ("e.csv" if "," in text else "e.json")
+    path.write_text(text)
+    with pytest.raises(BadInputError, match=r"e\.(json|csv): the file (is empty \(0 bytes\)|has no rows)"):
+        read_all(path, "skip")
 
 
 def test_jsonl_bad_json_names_file_and_line(tmp_path):
@@ -157,30 +159,135 @@ def test_source_without_hub_id_says_where_to_get_it(store):
         build_corpus(store, "cd-train", {})
 
 
-def test_hub_path_reads_a_real_datasetdict(store, tmp_path, monkeypatch):
-    """Everything after the download: a DatasetDict from `datasets` feeds the same rules.
+# -- compressed files ----------------------------------------------------------------------
+def _compress(data: bytes, suffix: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
 
-    Only the network step is replaced (the Hub is unreachable here): `load_hub` returns what
-    `datasets.load_dataset` gives for the sample Parquet files, with a Hub-style fingerprint.
-    """
-    import datasets
+    import zstandard
 
-    from builders.corpora import sample_sources
-    from builders.samples.make_samples import HERE
+    return {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress,
+            ".zst": zstandard.ZstdCompressor().compress}[suffix](data)
 
-    def fake_load_hub(repo, config, revision, source_name):
-        assert (repo, config) == ("microsoft/ms_marco", "v2.1")
-        ds = datasets.load_dataset("parquet", data_files={"train": str(HERE / "ms_marco" / "train.parquet")},
-                                   cache_dir=str(tmp_path / "cache"))
-        return ds, {"repo": repo, "config": config, "revision": revision or "main"}
 
-    monkeypatch.setattr(reader, "load_hub", fake_load_hub)
-    specs = {k: v for k, v in sample_sources("cd-train").items() if k != "ms_marco"}
-    v = build_corpus(store, "cd-train", specs)
-    rows = [r for r in v.read("train").to_pylist() if r["source"] == "ms_marco"]
-    local = build_corpus(store, "cd-train", sample_sources("cd-train"), name="local")
-    assert rows == [r for r in local.read("train").to_pylist() if r["source"] == "ms_marco"]
-    assert v.manifest["inputs"]["ms_marco"] == {"repo": "microsoft/ms_marco", "config": "v2.1", "revision": "main"}
-    assert v.manifest["dropped"]["ms_marco"]["no_well_formed_answer"] == 3
-    header = (v.path / "README.md").read_text()
-    assert "Hub `microsoft/ms_marco`" in header
+ROWS = [{"instruction": f"q{i} é", "response": "line\none" if i % 3 else "r", "n": i} for i in range(50)]
+
+
+def _plain_files(tmp_path):
+    """The same rows as JSONL, a JSON array and CSV (uncompressed)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.DictWriter(out, ["instruction", "response", "n"])
+    w.writeheader()
+    w.writerows(ROWS)
+    return {".jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS).encode(),
+            ".json": json.dumps(ROWS, indent=1, ensure_ascii=False).encode(),
+            ".csv": out.getvalue().encode()}
+
+
+@pytest.mark.parametrize("comp", [".gz", ".bz2", ".xz", ".zst"])
+def test_compressed_json_jsonl_csv_read_like_plain_ones(tmp_path, comp, monkeypatch):
+    monkeypatch.setattr(reader, "READ_BYTES", 64)   # many reads: the stream is decompressed piece by piece
+    for fmt, data in _plain_files(tmp_path).items():
+        plain, packed = tmp_path / f"train{fmt}", tmp_path / f"train{fmt}{comp}"
+        plain.write_bytes(data)
+        packed.write_bytes(_compress(data, comp))
+        assert read_all(packed) == read_all(plain)
+        assert [r["n"] for r, _, _ in read_all(packed)[0]] == list(range(50))
+    assert reader.file_kind("x/train.jsonl.zst") == (".jsonl", ".zst")
+    assert reader.file_kind("train.parquet.gz") == (None, ".gz")   # Parquet compresses itself
+    assert reader.looks_local("dpr/retriever-results.json.gz")
+
+
+def test_truncated_compressed_file_is_one_clear_error(tmp_path):
+    data = _compress(_plain_files(tmp_path)[".jsonl"] * 50, ".gz")
+    path = tmp_path / "train.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadInputError, match=r"train\.jsonl\.gz: corrupt or truncated gz data \(EOFError"):
+        read_all(path, "skip")
+    path.write_bytes(b"this is not gzip at all\n")
+    with pytest.raises(BadInputError, match=r"corrupt or truncated gz data \(BadGzipFile"):
+        read_all(path)
+
+
+def test_folder_with_compressed_files(tmp_path):
+    (tmp_path / "train.jsonl.gz").write_bytes(_compress(_plain_files(tmp_path)[".jsonl"], ".gz"))
+    (tmp_path / "dev.csv.xz").write_bytes(_compress(_plain_files(tmp_path)[".csv"], ".xz"))
+    splits = reader.local_splits(tmp_path)
+    assert {s: [p.name for p in ps] for s, ps in splits.items()} == {
+        "train": ["train.jsonl.gz"], "validation": ["dev.csv.xz"]}
+
+
+# -- CSV -----------------------------------------------------------------------------------
+def test_csv_multiline_cells_beyond_arrow_block_size(tmp_path):
+    """CNN/DM-like rows (newline-joined highlights, quotes, commas) in a CSV well over
+    pyarrow's 8 MiB block: read whole, record numbers exact (the old reader failed with
+    "CSV parser got out of sync with chunker", mislabelled invalid_utf8 because an article
+    said "outfit")."""
+    import csv
+
+    path = tmp_path / "train.csv"
+    n = 6000
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["article", "highlights", "id"])
+        for i in range(n):
+            article = f'Article {i}: a "new" outfit, and more.\n\nSecond paragraph. ' + "word " * 300
+            w.writerow([article, f"Line one of {i}.\nLine two, with a comma.\nThird \"quoted\".", f"{i:040x}"])
+    assert path.stat().st_size > 9 << 20
+    cols = [Column("article"), Column("highlights"), Column("id", "any")]
+    rows, stats = read_all(path, cols=cols)
+    assert len(rows) == n and stats.dropped == {}
+    assert rows[4321][0]["highlights"] == 'Line one of 4321.\nLine two, with a comma.\nThird "quoted".'
+    assert rows[4321][1:] == ("row", 4322) and rows[-1][0]["id"] == f"{n - 1:040x}"
+
+
+def test_csv_extra_column_names_row_and_line_and_is_skippable(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('instruction,response,n\n"a\nb",x,1\nc,y,2,EXTRA\nd,"outfit\nutf",3\n', encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"c\.csv, line 4, row 2: 4 cells, but the header has 3") as exc:
+        read_all(path)
+    assert exc.value.row == 2
+    rows, stats = read_all(path, "skip")
+    assert [r["n"] for r, _, _ in rows] == [1, 3] and stats.dropped == {"column_count": 1}
+
+
+def test_csv_invalid_utf8_is_its_own_reason_and_outfit_is_not(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b'instruction,response\n"an outfit",ok\n"bad \xff byte",x\nutf-8 fine,\xc3\xa9\n')
+    with pytest.raises(BadInputError, match=r"line 3, row 2: invalid UTF-8"):
+        read_all(path, cols=COLS[:3])
+    rows, stats = read_all(path, "skip", cols=COLS[:3])
+    assert [r["instruction"] for r, _, _ in rows] == ["an outfit", "utf-8 fine"]
+    assert stats.dropped == {"invalid_utf8": 1}
+
+
+def test_csv_missing_required_column_in_header(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("instruction,output\na,b\n")
+    with pytest.raises(BadInputError, match=r"c\.csv, column 'response': required column is missing from the header"):
+        read_all(path)
+
+
+# -- JSON text that UTF-8 cannot hold --------------------------------------------------------
+def test_lone_surrogate_escapes_are_invalid_utf8(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"instruction": "ok \\ud83d\\ude00", "response": "b"}\n'
+                    '{"instruction": "lone \\ud800", "response": "b"}\n')
+    with pytest.raises(BadInputError, match=r"s\.jsonl, line 2: not valid UTF-8 text"):
+        read_all(path)
+    rows, stats = read_all(path, "skip")
+    assert rows[0][0]["instruction"] == "ok 😀" and stats.dropped == {"invalid_utf8": 1}
+
+
+def test_json_array_with_bad_bytes_skips_just_that_element(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes(b'[\n{"instruction": "a", "response": "b"},\n{"instruction": "\xff", "response": "b"},\n'
+                     b'{"instruction": "c", "response": "\\udc00"},\n{"instruction": "d", "response": "e"}\n]')
+    with pytest.raises(BadInputError, match=r"a\.json, line 3: not valid UTF-8"):
+        read_all(path)
+    rows, stats = read_all(path, "skip")
+    assert [r["instruction"] for r, _, _ in rows] == ["a", "d"] and stats.dropped == {"invalid_utf8": 2}
