@@ -551,14 +551,15 @@ def iter_column_pieces(fh: BinaryIO) -> Iterator[tuple]:
     coro = ijson.kvitems_coro(Target(), "", map_type=map_type, use_float=True)
 
     def drain():
+        done = dict(ended)
+        ended.clear()
         for i, sink in enumerate(sinks):
             while len(sink.values) >= CHUNK_ROWS:
                 yield ("rows", i, *sink.take(CHUNK_ROWS))
-        for i, name in ended:
-            if sinks[i].values:
-                yield ("rows", i, *sinks[i].take(len(sinks[i].values)))
-            yield ("end", i, name)
-        ended.clear()
+            if i in done:
+                if sink.values:
+                    yield ("rows", i, *sink.take(len(sink.values)))
+                yield ("end", i, done[i])
 
     while True:
         data = fh.read(READ_BYTES)
@@ -594,7 +595,9 @@ def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, 
                         names[i] = rest[0]
                         spills[i].close()
         except (ijson.JSONError, NotColumnOriented) as exc:  # IncompleteJSONError is a JSONError
-            raise BadInputError(path, f"not a valid column-oriented JSON object ({exc})") from None
+            why = exc.args[0] if exc.args else type(exc).__name__
+            why = (why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)).splitlines()[0]
+            raise BadInputError(path, f"not a valid column-oriented JSON object ({why})") from None
         except OSError as exc:
             raise ResetkitError(f"{path}: cannot write its columns to the temporary folder {tmp} "
                                 f"({exc.strerror or exc}); set TMPDIR to a folder with room") from None

@@ -291,3 +291,201 @@ def test_json_array_with_bad_bytes_skips_just_that_element(tmp_path):
         read_all(path)
     rows, stats = read_all(path, "skip")
     assert [r["instruction"] for r, _, _ in rows] == ["a", "d"] and stats.dropped == {"invalid_utf8": 2}
+
+
+# -- MS MARCO's column-oriented JSON object ----------------------------------------------------
+MARCO_COLS = [Column("query"), Column("query_id", "any"), Column("query_type", required=False),
+              Column("answers", "list", required=False), Column("passages", "any"),
+              Column("wellFormedAnswers", "any", required=False)]
+
+
+def marco_rows(n: int) -> list[dict]:
+    """Rows in the publisher's per-row shape: passages a list of {is_selected, url,
+    passage_text}, wellFormedAnswers the string "[]" when there is none."""
+    return [{"answers": [f"answer {i}"],
+             "passages": [{"is_selected": int(j == i % 3), "url": f"http://example.com/{i}/{j}",
+                           "passage_text": f"passage {j} of {i}: \"quoted\" é, {{braces}}\n"} for j in range(3)],
+             "query": f"query {i}", "query_id": 1000 + i, "query_type": "DESCRIPTION",
+             "wellFormedAnswers": [f"Well formed {i}."] if i % 4 == 0 else "[]"} for i in range(n)]
+
+
+def write_column_object(path, rows, *, indent=None, compress=None, order=None) -> None:
+    """pandas ``DataFrame.to_json()`` layout (orient="columns"): {col: {"0": v, ...}, ...}."""
+    cols = order or list(rows[0])
+    obj = {c: {str(i): r[c] for i, r in enumerate(rows)} for c in cols}
+    data = json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
+    path.write_bytes(_compress(data, compress) if compress else data)
+
+
+@pytest.mark.parametrize("indent, compress", [(None, ".gz"), (2, None), (None, ".zst")])
+def test_column_oriented_object_streams_into_rows(tmp_path, monkeypatch, indent, compress):
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 7)     # rows cross pieces; columns cross reads
+    monkeypatch.setattr(reader, "READ_BYTES", 100)
+    rows = marco_rows(40)
+    path = tmp_path / ("train_v2.1.json" + (compress or ""))
+    write_column_object(path, rows, indent=indent, compress=compress)
+    got, stats = read_all(path, cols=MARCO_COLS)
+    assert [r for r, _, _ in got] == [{c.name: r[c.name] for c in MARCO_COLS} for r in rows]
+    assert [(unit, n) for _, unit, n in got] == [("row", i) for i in range(1, 41)]
+    assert got[1][0]["wellFormedAnswers"] == "[]" and got[0][0]["passages"][0]["is_selected"] == 1
+
+
+def test_column_object_pieces_never_exceed_chunk_rows(tmp_path, monkeypatch):
+    """Only CHUNK_ROWS rows of one column are handed on at a time, in file order, with each
+    column's end marked (what keeps the memory bounded on the 809k-row file)."""
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 5)
+    path = tmp_path / "m.json"
+    write_column_object(path, marco_rows(12))
+    pieces = list(reader.iter_column_pieces(open(path, "rb")))
+    sizes = [len(p[3]) for p in pieces if p[0] == "rows"]
+    assert sizes == [5, 5, 2] * 6
+    assert [p[2] for p in pieces if p[0] == "end"] == list(marco_rows(1)[0])
+
+
+def test_column_object_errors_name_the_file(tmp_path):
+    rows = marco_rows(5)
+    path = tmp_path / "m.json"
+    obj = {c: {str(i): r[c] for i, r in enumerate(rows)} for c in rows[0]}
+    del obj["query"]["4"]
+    path.write_text(json.dumps(obj))
+    with pytest.raises(BadInputError, match=r"m\.json: columns have different numbers of rows \(answers: 5.*query: 4"):
+        read_all(path, cols=MARCO_COLS)
+    obj = {c: {str(i): r[c] for i, r in enumerate(rows)} for c in rows[0]}
+    obj["query"] = {str(i): obj["query"][str(i)] for i in (1, 0, 2, 3, 4)}
+    path.write_text(json.dumps(obj))
+    with pytest.raises(BadInputError, match=r"m\.json, row 1: columns 'answers' and 'query' list rows in a different order"):
+        read_all(path, cols=MARCO_COLS)
+    path.write_text(json.dumps({"query": {"0": "a", "1": "b"}, "answers": [1, 2]}))
+    with pytest.raises(BadInputError, match=r"not a valid column-oriented JSON object .*'answers' is not an object"):
+        read_all(path, cols=MARCO_COLS)
+    path.write_text(json.dumps(obj)[:-200])   # truncated
+    with pytest.raises(BadInputError, match=r"m\.json: not a valid column-oriented JSON object"):
+        read_all(path, cols=MARCO_COLS)
+    obj = {c: {str(i): r[c] for i, r in enumerate(rows)} for c in rows[0]}
+    del obj["query"]
+    path.write_text(json.dumps(obj))
+    with pytest.raises(BadInputError, match=r"m\.json, row 1, column 'query': required column is missing"):
+        read_all(path, cols=MARCO_COLS)
+
+
+def test_jsonl_starting_like_a_column_object_stays_jsonl(tmp_path):
+    """Only .json files are tried as one object; a .jsonl file is always one row per line."""
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"query": {"0": "x"}}\n{"query": {"0": "y"}}\n')
+    got, _ = read_all(path, cols=[Column("query", "dict")])
+    assert [r["query"] for r, _, _ in got] == [{"0": "x"}, {"0": "y"}]
+
+
+# -- Hub-layout folders (a downloaded snapshot) -----------------------------------------------
+MARCO_CARD = """---
+dataset_info:
+- config_name: v1.1
+- config_name: v2.1
+configs:
+- config_name: v1.1
+  data_files:
+  - split: validation
+    path: v1.1/validation-*
+  - split: train
+    path: v1.1/train-*
+  - split: test
+    path: v1.1/test-*
+- config_name: v2.1
+  data_files:
+  - split: validation
+    path: v2.1/validation-*
+  - split: train
+    path: v2.1/train-*
+  - split: test
+    path: v2.1/test-*
+---
+# Dataset Card for "ms_marco"
+"""
+
+
+def _marco_snapshot(root, card=True):
+    from builders.samples.make_samples import HERE
+
+    sample = pq.read_table(HERE / "ms_marco" / "train.parquet")
+    for config, shards in (("v1.1", 1), ("v2.1", 2)):
+        (root / config).mkdir(parents=True)
+        table = sample if config == "v2.1" else sample.set_column(
+            sample.schema.get_field_index("query"), "query", pa.array([f"v1.1 query {i}" for i in range(sample.num_rows)]))
+        for k in range(shards):
+            part = table.slice(k * table.num_rows // shards, table.num_rows // shards + (table.num_rows % shards if k else 0))
+            pq.write_table(part, root / config / f"train-{k:05d}-of-{shards:05d}.parquet")
+        pq.write_table(table.slice(0, 2), root / config / "validation-00000-of-00001.parquet")
+    if card:
+        (root / "README.md").write_text(MARCO_CARD)
+    (root / ".gitattributes").write_text("*.parquet filter=lfs\n")
+    return root
+
+
+@pytest.mark.parametrize("card", [True, False])
+def test_snapshot_folder_reads_only_the_configured_config(tmp_path, card):
+    root = _marco_snapshot(tmp_path / "ms_marco", card)
+    splits = reader.local_splits(root, config="v2.1")
+    assert {s: [p.relative_to(root).as_posix() for p in ps] for s, ps in splits.items()} == {
+        "train": ["v2.1/train-00000-of-00002.parquet", "v2.1/train-00001-of-00002.parquet"],
+        "validation": ["v2.1/validation-00000-of-00001.parquet"]}
+    if card:
+        with pytest.raises(ResetkitError, match=r"several configs \(v1\.1, v2\.1\)"):
+            reader.local_splits(root)
+        with pytest.raises(ResetkitError, match=r"no config 'v3' \(its configs: v1\.1, v2\.1\)"):
+            reader.local_splits(root, config="v3")
+
+
+def test_build_from_a_snapshot_folder_uses_v2_1_only(store, tmp_path):
+    from builders.corpora import sample_sources
+
+    root = _marco_snapshot(tmp_path / "ms_marco")
+    specs = sample_sources("cd-train")
+    v = build_corpus(store, "cd-train", {**specs, "ms_marco": str(root)})
+    ours = [r for r in v.read("train").to_pylist() if r["source"] == "ms_marco"]
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "train.parquet").write_bytes((root / "v2.1" / "train-00000-of-00002.parquet").read_bytes())
+    ref = build_corpus(store, "cd-train", {**specs, "ms_marco": str(specs["ms_marco"])}, name="ref")
+    expected = [r for r in ref.read("train").to_pylist() if r["source"] == "ms_marco"]
+    assert ours == expected and ours and not any("v1.1" in r["question"] for r in ours)
+
+
+def test_hub_layout_rules():
+    names = ["README.md", "data/train-00000-of-00002-abc.parquet", "data/train-00001-of-00002-abc.parquet",
+             "data/validation-00000-of-00001-def.parquet", "2023-04-12_oasst_all.messages.jsonl.gz"]
+    assert reader.layout(names, [], None, "x") == {
+        "train": names[1:3], "validation": [names[3]]}
+    assert reader.layout(["databricks-dolly-15k.jsonl", "README.md"], [], None, "x") == {
+        "train": ["databricks-dolly-15k.jsonl"]}    # no split named: every data file is train
+    assert reader.layout(["v1.1/ms_marco-test.parquet", "v1.1/ms_marco-train.parquet"], [], "v1.1", "x") == {
+        "test": ["v1.1/ms_marco-test.parquet"], "train": ["v1.1/ms_marco-train.parquet"]}
+    configs = [{"config_name": "self_instruct", "data_files": "self_instruct/train-*"},
+               {"config_name": "human_eval", "data_files": [{"split": "train", "path": ["human_eval/*.parquet"]}]}]
+    files = ["self_instruct/train-00000-of-00001.parquet", "human_eval/train-00000-of-00001.parquet",
+             "self_instruct/deep/train-x.parquet"]
+    assert reader.layout(files, configs, "self_instruct", "x") == {"train": [files[0]]}   # * stays in its folder
+    assert reader.layout(files, configs, "human_eval", "x") == {"train": [files[1]]}
+
+
+def test_column_object_with_bad_bytes_is_one_line(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_bytes(b'{"query": {"0": "a", "1": "b\xff"}, "query_id": {"0": 1, "1": 2}}')
+    with pytest.raises(BadInputError) as exc:
+        read_all(path, cols=MARCO_COLS[:2])
+    assert "invalid bytes in UTF8 string" in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.skipif(any(c.name == "passages" and c.kind == "dict" for c in
+                        __import__("builders.sources.ms_marco", fromlist=["SOURCE"]).SOURCE.columns),
+                    reason="the MS MARCO adapter does not take the publisher's row shape yet "
+                           "(helper data-src's branch adds it; this test runs once both are merged)")
+def test_build_cd_train_from_the_publishers_single_object(store, tmp_path):
+    from builders.corpora import sample_sources
+
+    rows = marco_rows(40)
+    path = tmp_path / "train_v2.1.json.gz"
+    write_column_object(path, rows, compress=".gz")
+    v = build_corpus(store, "cd-train", {**sample_sources("cd-train"), "ms_marco": str(path)})
+    got = [r for r in v.read("train").to_pylist() if r["source"] == "ms_marco"]
+    assert [r["response"] for r in got] == [f"Well formed {i}." for i in range(0, 40, 4)]
+    assert v.manifest["dropped"]["ms_marco"]["no_well_formed_answer"] == 30
