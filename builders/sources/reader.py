@@ -822,6 +822,9 @@ def looks_local(spec: str) -> bool:
     return os.path.exists(spec) or spec.startswith((".", "/", "~")) or file_kind(spec)[0] is not None
 
 
+PARQUET_EXPORT = "refs/convert/parquet"   # the Hub's Parquet conversion of script-based datasets
+
+
 def hub_files(repo: str, config: str | None, revision: str | None,
               source_name: str) -> tuple[dict[str, list[Path]], dict]:
     """The data files of one config of a Hub dataset, per split, as local paths in the Hub
@@ -829,49 +832,75 @@ def hub_files(repo: str, config: str | None, revision: str | None,
     the input fingerprint (repo, config, the exact commit).
 
     The files are chosen as the Hub chooses them (``layout``: the card's ``configs``, config
-    folders, split names), then read like local files -- so Hub input takes the same
-    streaming and columnar paths.  Offline (HF_HUB_OFFLINE=1) or unreachable, a snapshot
-    already in the cache is used; without one, one clear ResetkitError says what to do.
+    folders, split names); a repo whose main branch holds no data files (only a loading
+    script, as ``yizhongw/self_instruct``) is read from the Hub's Parquet conversion
+    (``refs/convert/parquet``, one folder per config).  Then they are read like local files,
+    so Hub input takes the same streaming and columnar paths.  Offline (HF_HUB_OFFLINE=1) or
+    unreachable, the files a build downloaded before are used from the cache; without them,
+    one clear ResetkitError says what to do.
     """
     from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 
     where = f"Hub dataset {repo!r}" + (f" at {revision!r}" if revision else "")
-    try:
-        if constants.HF_HUB_OFFLINE:
-            raise ConnectionError("offline")
-        info = HfApi().dataset_info(repo, revision=revision)
+
+    def online(rev: str | None):
+        info = HfApi().dataset_info(repo, revision=rev)
         names = [s.rfilename for s in info.siblings or []]
         configs = []
         if "README.md" in names:
-            readme = hf_hub_download(repo, "README.md", repo_type="dataset", revision=info.sha)
-            configs = read_card_configs(Path(readme))
+            configs = read_card_configs(Path(hf_hub_download(repo, "README.md", repo_type="dataset", revision=rev)))
         selected = layout(names, configs, config, where)
+        if not selected:
+            return None, {}
         wanted = sorted(f for files in selected.values() for f in files)
-        folder = Path(snapshot_download(repo, repo_type="dataset", revision=info.sha, allow_patterns=wanted))
-        sha = info.sha
-    except ResetkitError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the Hub client raises many kinds; all mean "not here"
-        try:  # a snapshot already in the Hub cache
-            folder = Path(snapshot_download(repo, repo_type="dataset", revision=revision, local_files_only=True))
-            names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-            configs = read_card_configs(folder / "README.md")
-            selected = layout(names, configs, config, where)
-            sha = folder.name
+        return Path(snapshot_download(repo, repo_type="dataset", revision=rev, allow_patterns=wanted)), selected
+
+    def cached(rev: str | None):
+        folder = Path(snapshot_download(repo, repo_type="dataset", revision=rev, local_files_only=True,
+                                        allow_patterns=["README.md"]))
+        names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+        return folder, layout(names, read_card_configs(folder / "README.md"), config, where)
+
+    revisions = [revision] if revision else [None, PARQUET_EXPORT]
+    folder, selected, error = None, {}, None
+    for rev in revisions:
+        try:
+            if constants.HF_HUB_OFFLINE:
+                raise ConnectionError("offline")
+            folder, selected = online(rev)
         except ResetkitError:
             raise
-        except Exception:  # noqa: BLE001
-            raise _hub_error(repo, source_name, exc) from None
+        except Exception as exc:  # noqa: BLE001 - the Hub client raises many kinds; all mean "not here"
+            error = error or exc
+            try:
+                folder, selected = cached(rev)
+            except ResetkitError:
+                raise
+            except Exception:  # noqa: BLE001
+                continue
+        if selected:
+            break
     if not selected:
+        if error is not None and folder is None:
+            raise _hub_error(repo, source_name, error)
         raise ResetkitError(f"{where}: no data files ({', '.join(FORMATS)}) for config {config or 'default'!r}")
     files = {split: [folder / f for f in fs] for split, fs in selected.items()}
-    return files, {"repo": repo, "config": config, "revision": sha}
+    return files, {"repo": repo, "config": config, "revision": folder.name}
 
 
 def _hub_error(repo: str, source_name: str, exc: Exception) -> ResetkitError:
+    from huggingface_hub import errors
+
     msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    why = "HF_HUB_OFFLINE=1 is set and it is not in the Hub cache" if offline else msg
+    if offline:
+        why = "HF_HUB_OFFLINE=1 is set and it is not in the Hub cache"
+    elif isinstance(exc, errors.RepositoryNotFoundError):
+        why = "repository not found, or private or gated: log in or set HF_TOKEN"
+    elif isinstance(exc, errors.RevisionNotFoundError):
+        why = "revision not found"
+    else:
+        why = msg
     return ResetkitError(
         f"cannot load {source_name} from the Hub id {repo!r} ({why}). To build without the Hub, pass "
         f"--source {source_name}=PATH (a downloaded file, or a folder such as a Hub snapshot), or build "

@@ -149,7 +149,7 @@ def test_hub_id_offline_is_clear_and_fast(tmp_path):
     assert time.time() - t0 < 60
     assert p.returncode == 2
     assert "cannot load dolly from the Hub id 'databricks/databricks-dolly-15k'" in p.stderr
-    assert "--source dolly=PATH" in p.stderr and "Traceback" not in p.stderr
+    assert "--source dolly=PATH" in p.stderr and "--only NAME" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "s" / "if-train").exists() or not any(
         d for d in (tmp_path / "s" / "if-train").iterdir() if not d.name.startswith("."))
 
