@@ -224,3 +224,48 @@ def test_parquet_large_strings_give_identical_output(tmp_path, monkeypatch):
                              for k in ("instruction", "context", "response", "category")}), path)
     *_, fast_splits = _same_both_ways(tmp_path, {**files, "dolly": str(path)}, monkeypatch)
     assert fast_splits == 4
+
+
+@pytest.mark.parametrize("comp", [".gz", ".zst", ".xz", ".bz2"])
+def test_compressed_inputs_take_the_columnar_path_with_identical_output(tmp_path, monkeypatch, comp):
+    """JSONL and a JSON array, compressed, give the same version as the plain files, and the
+    JSONL still takes the fast path (read block by block from the decompressing stream)."""
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    pack = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress,
+            ".zst": zstandard.ZstdCompressor().compress}[comp]
+    plain = sample_sources("if-train")
+    packed = dict(plain)
+    for name in ("dolly", "sharegpt", "self_instruct"):
+        src = Path(plain[name])
+        dst = tmp_path / (src.name + comp)
+        dst.write_bytes(pack(src.read_bytes()))
+        packed[name] = str(dst)
+    a = _build(tmp_path / "plain", plain, monkeypatch, True)
+    b = _same_both_ways(tmp_path / "packed", packed, monkeypatch)
+    assert a[1:3] == b[1:3] and b[3] == 4
+
+
+def test_invalid_utf8_is_never_vouched_for(tmp_path):
+    """Arrow's JSON and Parquet readers take any bytes as text: the fast path checks the
+    UTF-8 of every table and hands bad input to the row path (which names or skips the row)."""
+    cols = [Column("instruction"), Column("response")]
+    good = b'{"instruction": "a", "response": "b"}\n'
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(good * 3)
+    assert columnar.read_split([path], cols, None).num_rows == 3
+    path.write_bytes(good + b'{"instruction": "a\xff", "response": "b"}\n' + good)
+    assert columnar.read_split([path], cols, None) is None
+    path.write_bytes(good + b'{"instruction": "lone \\ud800", "response": "b"}\n')
+    assert columnar.read_split([path], cols, None) is None
+    arr = pa.StringArray.from_buffers(2, pa.py_buffer(pa.array([0, 1, 3], pa.int32()).buffers()[1]),
+                                      pa.py_buffer(b"a\xc3("))
+    pq.write_table(pa.table({"instruction": arr, "response": ["x", "y"]}), tmp_path / "d.parquet")
+    assert columnar.read_split([tmp_path / "d.parquet"], cols, None) is None
+    for text in (b"", b'{"instruction": "a", "response": "b"} {"instruction": "c", "response": "d"}\n'):
+        path.write_bytes(text)   # empty, and two objects on one line: the row path decides
+        assert columnar.read_split([path], cols, None) is None
