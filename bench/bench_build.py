@@ -3,6 +3,8 @@
     .venv/bin/python bench/bench_build.py               # full paper scale
     .venv/bin/python bench/bench_build.py --quick       # 10x smaller
     .venv/bin/python bench/bench_build.py --repeat 3    # each measurement 3 times (noisy machines)
+    .venv/bin/python bench/bench_build.py --only hub    # if-train and cd-train from a (local) Hub
+    .venv/bin/python bench/bench_build.py --only marco-json   # MS MARCO's single JSON object
 
 Generates upstream-format files under bench/data/build[-quick]/ (once; reused after):
 Dolly 15,011 rows (JSONL), OASST-1 88,838 messages (Hub Parquet, struct labels), ShareGPT
@@ -16,6 +18,21 @@ Measures, each in a fresh process: ``resetkit build if-train`` and ``resetkit bu
 cd-train`` (wall time and peak RSS via wait4), and the floor: a bare pyarrow read of the
 same input files (json.load for the JSON list, which pyarrow cannot read) plus a Parquet
 write of the same output tables.  Writes bench/results/build.md.
+
+``--only hub``: the same inputs served by the local fake Hub (tests/helpers/fake_hub.py, a
+real HTTP server on 127.0.0.1) in the real repos' layouts -- Dolly's JSONL, OASST-1's
+``data/*.parquet``, ShareGPT's JSON array, Self-Instruct's Parquet conversion
+(``refs/convert/parquet``), MS MARCO ``v2.1/`` and CNN/DailyMail ``3.0.0/`` Parquet with
+``configs`` in their cards -- and built with no ``--source`` but NQ's (it has no Hub id).
+The first build downloads into a fresh HF_HOME (reported, not compared); the second, from
+the Hub cache, is compared with its floor: a bare pyarrow read of the same cached files plus
+the Parquet write of the same output.
+
+``--only marco-json``: MS MARCO v2.1 train as the publisher ships it, one column-oriented
+JSON object (``train_v2.1.json.gz``, 808,731 rows, passages as lists of {is_selected, url,
+passage_text}, ``wellFormedAnswers`` "[]" when none; generated once), built with ``--only
+ms_marco``; floor: one streaming pass of the same parser (``reader.iter_column_pieces``,
+ijson's C backend) over the same file plus the Parquet write of the same output.
 """
 
 from __future__ import annotations
@@ -177,15 +194,30 @@ def generate(out: Path, scale: float, seed: int = 0) -> dict[str, Path]:
     return paths
 
 
-def measure(cmd: list[str]) -> tuple[float, float, float]:
+# a small process that runs the command and reports its usage: started from this (large)
+# process, a child's peak RSS would include ours, as subprocess starts children with vfork
+MEASURE_CODE = """
+import json, os, sys, time
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+json.dump({"wall": time.perf_counter() - t, "cpu": usage.ru_utime + usage.ru_stime,
+           "rss": usage.ru_maxrss / 2**20, "code": os.waitstatus_to_exitcode(status)}, open(sys.argv[1], "w"))
+"""
+
+
+def measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, peak RSS GiB) of one command in a fresh process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
+    report = ROOT / "bench" / "out" / f".measure-{os.getpid()}.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", MEASURE_CODE, str(report), *cmd], cwd=ROOT, env=env, check=True)
+    r = json.loads(report.read_text())
+    report.unlink()
+    if r["code"] != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20
+    return r["wall"], r["cpu"], r["rss"]
 
 
 FLOOR_CODE = """
@@ -223,23 +255,193 @@ print(json.dumps({"read": read, "write": write, "cpu": read_cpu + write_cpu}))
 """
 
 
-def floor(inputs: list[Path], outputs: list[Path], scratch: Path) -> dict:
+def floor(inputs: list[Path], outputs: list[Path], scratch: Path, code: str = FLOOR_CODE) -> dict:
     files = []
     for p in inputs:
         files += sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
     scratch.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run([sys.executable, "-c", FLOOR_CODE, json.dumps([str(f) for f in files]),
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([str(f) for f in files]),
                           json.dumps([str(o) for o in outputs]), str(scratch)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     shutil.rmtree(scratch)
     return json.loads(out.stdout)
+
+
+# the floor of the single JSON object: one pass of the reader's own ijson parse, values dropped
+MARCO_FLOOR_CODE = FLOOR_CODE.replace(
+    """for p in inputs:
+    p = pathlib.Path(p)
+    if p.suffix == ".parquet":""", """from builders.sources import reader
+for p in inputs:
+    p = pathlib.Path(p)
+    if p.name.endswith(".json.gz"):
+        with reader.open_data(p) as fh:
+            for _ in reader.iter_column_pieces(fh):
+                pass
+    elif p.suffix == ".parquet":""")
+
+
+def generate_marco_json(path: Path, n: int, seed: int = 1) -> Path:
+    """MS MARCO v2.1 train in the publisher's form: one column-oriented JSON object
+    ({"answers": {"0": [...], ...}, "passages": {"0": [{"is_selected", "url", "passage_text"},
+    ...]}, ...}, as pandas writes it), gzip-compressed, written column by column and chunk by
+    chunk (the file is never in memory).  ~19% of rows have a well-formed answer."""
+    import gzip
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    columns = ["answers", "passages", "query", "query_id", "query_type", "wellFormedAnswers"]
+
+    def values(column: str, start: int, k: int, rng) -> list:
+        if column == "answers":
+            return [[a] for a in texts(rng, k, 60).to_pylist()]
+        if column == "passages":
+            per = 10
+            body = texts(rng, k * per, 350).to_pylist()
+            chosen = rng.integers(0, per, k)
+            return [[{"is_selected": int(j == chosen[i]), "url": f"http://example.com/{start + i}/{j}",
+                      "passage_text": body[i * per + j]} for j in range(per)] for i in range(k)]
+        if column == "query":
+            return texts(rng, k, 40).to_pylist()
+        if column == "query_id":
+            return list(range(start, start + k))
+        if column == "query_type":
+            return ["DESCRIPTION"] * k
+        has = rng.random(k) < 0.19
+        return [[w] if h else "[]" for w, h in zip(texts(rng, k, 120).to_pylist(), has)]
+
+    with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as fh:
+        fh.write("{")
+        for c, column in enumerate(columns):
+            fh.write(("," if c else "") + json.dumps(column) + ":{")
+            rng = np.random.default_rng([seed, c])
+            for start in range(0, n, CHUNK):
+                k = min(CHUNK, n - start)
+                body = json.dumps({str(start + i): v for i, v in enumerate(values(column, start, k, rng))},
+                                  ensure_ascii=False)
+                fh.write(("," if start else "") + body[1:-1])
+            fh.write("}")
+        fh.write("}")
+    tmp.rename(path)
+    return path
+
+
+def hub_repos(paths: dict[str, Path], data: Path) -> dict[str, dict]:
+    """The benchmark inputs as Hub repos, laid out as the real ones are:
+    repo -> {"files": {path in repo: local file or bytes}, "export": {...} (refs/convert/parquet)}."""
+    def card(configs: dict[str, dict[str, str]]) -> bytes:
+        yaml = "configs:\n" + "".join(
+            f"- config_name: {name}\n  data_files:\n" + "".join(
+                f"  - split: {s}\n    path: {p}\n" for s, p in splits.items()) for name, splits in configs.items())
+        return f"---\n{yaml}---\n".encode()
+
+    si_parquet = data / "self_instruct-train.parquet"   # what the Hub's Parquet conversion holds
+    if not si_parquet.exists():
+        import pyarrow.json as pj
+
+        pq.write_table(pj.read_json(paths["self_instruct"]), si_parquet, compression="zstd")
+    return {
+        "databricks/databricks-dolly-15k": {"files": {"README.md": b"---\nlicense: cc-by-sa-3.0\n---\n",
+                                                      "databricks-dolly-15k.jsonl": paths["dolly"]}},
+        "OpenAssistant/oasst1": {"files": {
+            "README.md": card({"default": {"train": "data/train-*"}}),
+            "data/train-00000-of-00001-b42a775f407cee45.parquet": paths["oasst1"] / "train-00000-of-00001.parquet"}},
+        "LLMs/Alpaca-ShareGPT": {"files": {"README.md": b"---\nlicense: apache-2.0\n---\n",
+                                           "alpaca_sharedgpt_data.json": paths["sharegpt"]}},
+        "yizhongw/self_instruct": {"files": {"README.md": b"---\nlicense: apache-2.0\n---\n",
+                                             "self_instruct.py": b"# loading script\n"},
+                                   "export": {"self_instruct/train/0000.parquet": si_parquet}},
+        "microsoft/ms_marco": {"files": {
+            "README.md": card({"v2.1": {"train": "v2.1/train-*"}}),
+            "v2.1/train-00000-of-00001.parquet": paths["ms_marco"] / "train-00000-of-00001.parquet"}},
+        "abisee/cnn_dailymail": {"files": {
+            "README.md": card({"3.0.0": {"train": "3.0.0/train-*"}}),
+            "3.0.0/train-00000-of-00001.parquet": paths["cnn_dailymail"] / "train-00000-of-00001.parquet"}},
+    }
+
+
+def run_hub(paths: dict[str, Path], data: Path, store: Path, corpora: list, run: int) -> list[dict]:
+    """Both corpora from the local fake Hub: a cold build (downloads) and a warm one (cache)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.helpers.fake_hub import FakeHub
+
+    rows = []
+    home = store.parent / "hf-home"
+    shutil.rmtree(home, ignore_errors=True)
+    with FakeHub(token="hf_benchmark") as hub:
+        for repo, spec in hub_repos(paths, data).items():
+            hub.add_dataset(repo, spec["files"])
+            if "export" in spec:
+                r = hub.repos[f"datasets/{repo}"]
+                r.branches["refs/convert/parquet"] = r.new_commit(r.branches["main"], spec["export"], "parquet")
+        env = {**{k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_DATASETS_OFFLINE")},
+               "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(home), "HF_HUB_OFFLINE": "0",
+               "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+        for corpus, _names in corpora:
+            local = ["nq"] if corpus == "cd-train" else []
+            for phase in ("download + build", "build from the Hub cache"):
+                shutil.rmtree(store / corpus, ignore_errors=True)
+                cmd = [sys.executable, "-m", "resetkit.cli", "build", corpus, "--store", str(store), "--no-progress"]
+                for name in local:
+                    cmd += ["--source", f"{name}={paths[name]}"]
+                wall, cpu, rss = measure(cmd, env)
+                version = sorted((store / corpus).glob("[0-9a-f]*"))[0]
+                outputs = sorted((version / "data").glob("*.parquet"))
+                cached = [p for p in (home / "hub").rglob("*") if "snapshots" in p.parts and p.is_file()
+                          and p.suffix != ".md"]
+                inputs = sorted({p for p in cached if any(n in str(p) for n in _HUB_REPO_KEYS[corpus])} |
+                                {paths[n] for n in local})
+                f = floor(inputs, outputs, store.parent / "floor")
+                rows.append(_row(f"{corpus} (Hub: {phase})", run, wall, cpu, rss, f, version, inputs, outputs))
+                _print(rows[-1])
+    return rows
+
+
+_HUB_REPO_KEYS = {"if-train": ["databricks-dolly", "oasst1", "Alpaca-ShareGPT", "self_instruct"],
+                  "cd-train": ["ms_marco", "cnn_dailymail"]}
+
+
+def run_marco_json(data: Path, store: Path, n: int, run: int) -> list[dict]:
+    t0 = time.perf_counter()
+    path = generate_marco_json(data / "ms_marco_json" / "train_v2.1.json.gz", n)
+    print(f"single-object file ready in {time.perf_counter() - t0:.0f}s: {path}", flush=True)
+    shutil.rmtree(store / "cd-train", ignore_errors=True)
+    cmd = [sys.executable, "-m", "resetkit.cli", "build", "cd-train", "--only", "ms_marco", "--source",
+           f"ms_marco={path}", "--store", str(store), "--no-progress"]
+    wall, cpu, rss = measure(cmd)
+    version = sorted((store / "cd-train").glob("[0-9a-f]*"))[0]
+    outputs = sorted((version / "data").glob("*.parquet"))
+    f = floor([path], outputs, store.parent / "floor", MARCO_FLOOR_CODE)
+    row = _row("cd-train (MS MARCO, one JSON object, .json.gz)", run, wall, cpu, rss, f, version, [path], outputs)
+    _print(row)
+    return [row]
+
+
+def _row(corpus, run, wall, cpu, rss, f, version, inputs, outputs) -> dict:
+    manifest = json.loads((version / "manifest.json").read_text())
+    return {"corpus": corpus, "run": run, "wall": wall, "cpu": cpu, "floor_cpu": f["cpu"], "rss": rss,
+            "floor": f["read"] + f["write"], "floor_read": f["read"], "floor_write": f["write"],
+            "rows": sum(s["rows"] for s in manifest["splits"].values()),
+            "in_gb": sum(Path(p).stat().st_size for p in inputs) / 2**30,
+            "out_gb": sum(o.stat().st_size for o in outputs) / 2**30}
+
+
+def _print(r: dict) -> None:
+    print(f"{r['corpus']} (run {r['run']}): build {r['wall']:.1f}s, floor {r['floor']:.1f}s (read "
+          f"{r['floor_read']:.1f} + write {r['floor_write']:.1f}), ratio {r['wall'] / r['floor']:.2f}; CPU "
+          f"{r['cpu']:.1f}s vs {r['floor_cpu']:.1f}s; peak RSS {r['rss']:.2f} GiB", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="Benchmark corpus builds at paper scale.")
     ap.add_argument("--quick", action="store_true", help="10x smaller inputs")
     ap.add_argument("--repeat", type=int, default=1, help="measure each build and its floor N times")
-    ap.add_argument("--only", choices=["if-train", "cd-train"], help="benchmark one corpus")
+    ap.add_argument("--only", choices=["if-train", "cd-train", "hub", "marco-json"],
+                    help="one measurement: a corpus from local files, both from the (local) Hub, "
+                         "or MS MARCO's single JSON object")
     args = ap.parse_args()
     scale = 0.1 if args.quick else 1.0
     data = ROOT / "bench" / "data" / ("build-quick" if args.quick else "build")
@@ -249,9 +451,14 @@ def main() -> None:
     store = ROOT / "bench" / "out" / ("build-quick" if args.quick else "build") / "store"
     shutil.rmtree(store, ignore_errors=True)
     rows = []
-    corpora = [(c, n) for c, n in (("if-train", ["dolly", "oasst1", "sharegpt", "self_instruct"]),
-                                   ("cd-train", ["nq", "ms_marco", "cnn_dailymail"]))
-               if args.only in (None, c)]
+    all_corpora = [("if-train", ["dolly", "oasst1", "sharegpt", "self_instruct"]),
+                   ("cd-train", ["nq", "ms_marco", "cnn_dailymail"])]
+    corpora = [(c, n) for c, n in all_corpora if args.only in (None, c)]
+    for run in range(1, args.repeat + 1):
+        if args.only in (None, "hub"):
+            rows += run_hub(paths, data, store, all_corpora, run)
+        if args.only in (None, "marco-json"):
+            rows += run_marco_json(data, store, max(10, int(SCALE["ms_marco"] * scale)), run)
     for run, (corpus, names) in ((r, c) for r in range(1, args.repeat + 1) for c in corpora):
         shutil.rmtree(store / corpus, ignore_errors=True)
         cmd = [sys.executable, "-m", "resetkit.cli", "build", corpus, "--store", str(store), "--no-progress"]

@@ -778,7 +778,7 @@ def iter_file(path: Path, columns: list[Column], on_bad_rows: str, stats: ReadSt
         raise _unsupported(path)
     try:
         if os.stat(path).st_size == 0:
-            raise BadInputError(path, "the file is empty (0 bytes)")
+            raise BadInputError(path, "the file has no rows (it is empty: 0 bytes)")
     except OSError as exc:
         raise BadInputError(path, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
     if fmt == ".parquet":

@@ -45,7 +45,7 @@ def test_json_array_streams_across_buffer_boundaries(tmp_path, monkeypatch):
 def test_an_empty_file_is_reported_not_read_as_zero_rows(tmp_path, text):
     path = tmp_path / ("e.csv" if "," in text else "e.json")
     path.write_text(text)
-    with pytest.raises(BadInputError, match=r"e\.(json|csv): the file (is empty \(0 bytes\)|has no rows)"):
+    with pytest.raises(BadInputError, match=r"e\.(json|csv): the file has no rows"):
         read_all(path, "skip")
 
 
