@@ -22,8 +22,9 @@ input is appended to the instruction on its own line and also kept in ``meta.inp
 card counts them.
 
 Where the templates are ambiguous -- a prompt ``"A\\nB\\n\\n"`` is ``"{instruction}\\n{input}\\n\\n"``
-or ``"{instruction}\\n\\n"`` with a two-line instruction -- the reading with an input wins
-(upstream instructions are single lines, inputs often several paragraphs).  A prompt no
+or ``"{instruction}\\n\\n"`` with a two-line instruction -- the templates without an
+``Output:`` label are read with a one-line instruction and the rest as the input (upstream's
+instructions are single lines; inputs are often several paragraphs).  A prompt no
 template produces (hand-edited, or stripped of its trailing newlines) is read leniently:
 an ``Output:`` label at the end is removed and a line starting with ``Input:`` starts the
 input (any whitespace around the labels), else the whole prompt is the instruction;
@@ -56,7 +57,7 @@ TEMPLATES: list[tuple[str, str]] = [
     ("{instruction} Output:", r"(?P<i>.*) Output:"),
     ("Task: {instruction}\n\n{input}\n\n", r"Task: (?P<i>.*?)\n\n(?P<x>.+)\n\n"),
     ("Task: {instruction}\n\n", r"Task: (?P<i>.*)\n\n"),
-    ("{instruction}\n\n{input}\n\n", r"(?P<i>.*?)\n\n(?P<x>.+)\n\n"),
+    ("{instruction}\n\n{input}\n\n", r"(?P<i>[^\n]*)\n\n(?P<x>.+)\n\n"),
     ("{instruction}\n{input}\n\n", r"(?P<i>[^\n]*)\n(?P<x>.+)\n\n"),
     ("{instruction}\n\n", r"(?P<i>.*)\n\n"),
     ("{instruction}\n", r"(?P<i>.*)\n"),
