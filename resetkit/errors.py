@@ -10,6 +10,11 @@ class ResetkitError(click.ClickException):
 
     exit_code = 2
 
+    def __init__(self, message: str):
+        from .secrets import redact_text
+
+        super().__init__(redact_text(message))  # a key echoed by a server or in a URL is never shown
+
 
 class BadInputError(ResetkitError):
     """Malformed input data; the message names the file, the line/row and the column."""

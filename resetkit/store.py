@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .errors import ResetkitError
 from .registry import suggest
+from .secrets import redact_table
 
 DEFAULT_SHARD_ROWS = 250_000
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, write_statistics=True)
@@ -353,6 +354,7 @@ class VersionWriter:
                 chunk = pa.Table.from_batches([chunk])
             if schema is not None:
                 chunk = chunk.select(schema.names).cast(schema)
+            chunk = redact_table(chunk)  # no known secret in any cell (resetkit/secrets.py)
             if self._schema is None:
                 self._schema = chunk.schema
             elif not chunk.schema.equals(self._schema):
