@@ -225,6 +225,8 @@ def refresh_catalog(store: Store) -> Path:
             con.execute("CREATE VIEW resetkit_catalog AS SELECT " + _quote(fp) + " AS fingerprint, "
                         + _quote(str(store.root)) + " AS store")
         os.replace(tmp, path)
+    except (OSError, duckdb.Error) as exc:
+        raise ResetkitError(f"cannot write {path}: {str(exc).strip()}") from None
     finally:
         for p in (tmp, tmp.with_name(tmp.name + ".wal")):
             if p.exists():
