@@ -368,6 +368,57 @@ class Store:
         return removed
 
     @contextlib.contextmanager
+    def stage_lock(self, name: str, key: str, stage: str, *, log=None):
+        """Let one run at a time make output ``name`` from ``key`` (a pool's version id, the pool
+        a judge scores...): a second identical run waits here, saying for whom, then finds the
+        first one's work done instead of paying for it again.
+
+        An flock on ``STORE/.locks/<name>-<stage>-<hash of key>.lock``: the kernel frees it when its
+        holder dies, so a killed run never blocks the next.  The holder writes its pid, host and
+        start time into the file for the waiting message.
+        """
+        import socket
+        import sys
+
+        locks = self.root / ".locks"
+        path = locks / f"{name}-{stage}-{short_hash(key, 16)}.lock"
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+", encoding="utf-8")
+        except OSError as exc:
+            if exc.errno in WRITE_ERRNOS:
+                raise store_write_error(self.root, exc, f"the {stage} lock of {name}") from None
+            raise
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                try:
+                    holder = json.loads(fh.read() or "{}")
+                except ValueError:
+                    holder = {}
+                who = (f"pid {holder['pid']} on {holder.get('host', '?')} (since {holder.get('since', '?')})"
+                       if "pid" in holder else "another resetkit run")
+                print(f"waiting for {who} running {stage} on {name} ({key}) to finish: identical runs take "
+                      f"turns and share the work; Ctrl-C to stop waiting (lock: {path})",
+                      file=log or sys.stderr, flush=True)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage,
+                                 "output": name, "key": key,
+                                 "since": _dt.datetime.now().isoformat(timespec="seconds")}))
+            fh.flush()
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    fh.truncate(0)
+                    fh.flush()
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
     def lock(self, name: str):
         """The short lock of ``name``'s commits (the renames and LATEST)."""
         (self.root / name).mkdir(parents=True, exist_ok=True)
