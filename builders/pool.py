@@ -320,8 +320,6 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
     Returns the committed DatasetVersion.  Same inputs and config -> same version; if that
     version exists already it is returned without generating anything.
     """
-    from tqdm.auto import tqdm
-
     ex, grid, backend, examples, drops = _prepare(store, examples_ref, cfg, name, split)
     info = backend.model_info()
     config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_FIELDS}
@@ -330,6 +328,13 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
     model_input = {"model": info["model"], "revision": info["revision"]}
     writer = store.create(name, builder="pool", config=config, parents=[ex], builder_version=BUILDER_VERSION,
                           inputs={"examples": ex.ref, "model": model_input})
+    with store.stage_lock(name, writer.version, "pool"):  # identical runs take turns, nothing paid twice
+        return _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, name, split, progress)
+
+
+def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, name, split, progress):
+    from tqdm.auto import tqdm
+
     existing = store.root / name / writer.version
     if (existing / "manifest.json").is_file():
         backend.close()
