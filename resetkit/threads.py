@@ -81,18 +81,14 @@ def apply_threads(threads: int | None = None, processes: int = 1) -> int:
     Sets ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (read by
     libraries loaded later and by child processes: vLLM engines, Ray workers, DeepSpeed
     launchers), ``OMP_WAIT_POLICY=PASSIVE`` unless set, and torch's intra-op threads when
-    torch is importable."""
+    torch is imported already (an import later reads ``OMP_NUM_THREADS``)."""
     n = resolve_threads(threads, processes)
     for var in THREAD_VARS:
         os.environ[var] = str(n)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch = sys.modules.get("torch")
-    if torch is None:
-        try:
-            import torch
-        except ImportError:
-            return n
-    torch.set_num_threads(n)
+    if torch is not None:  # otherwise torch reads OMP_NUM_THREADS when it is imported
+        torch.set_num_threads(n)
     return n
 
 
