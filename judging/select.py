@@ -367,8 +367,8 @@ def run_select(store: Store, pool_ref: str, scores_ref: str | None = None,
                      {"w_task": cfg.w_task, "w_instr": cfg.w_instr, "w_faith": cfg.w_faith},
                      what=cfg.sql or "top1.sql")
             cols = {d[0] for d in con.execute("SELECT * FROM winners LIMIT 0").description}
-            if "n_tied" not in cols:           # a custom top1.sql that does not count ties
-                con.execute("ALTER TABLE winners ADD COLUMN n_tied BIGINT")
+            if "tied" not in cols:             # a custom top1.sql that does not mark ties
+                con.execute("ALTER TABLE winners ADD COLUMN tied BOOLEAN")
             min_score = None if cfg.min_score is None else float(cfg.min_score)
             _execute(con, "CREATE TEMP TABLE selection AS " + texts["selection.sql"],
                      {**{k: params[k] for k in ("candidate_files", "score_files", "example_files",

@@ -17,6 +17,6 @@ SELECT
     (SELECT count(*) FILTER (WHERE greedy) FROM selection) AS greedy_winners,
     (SELECT count(*) FILTER (WHERE duplicate_of IS NOT NULL) FROM selection) AS duplicate_winners,
     (SELECT count(*) FROM winners AS w SEMI JOIN selection AS s USING (example_id)
-      WHERE w.n_tied > 1) AS tied_winners,
+      WHERE w.tied) AS tied_winners,
     (SELECT count(*) FROM winners AS w SEMI JOIN selection AS s USING (example_id)
-      WHERE w.n_tied > 1 AND w.score = 0) AS tied_winners_at_zero
+      WHERE w.tied AND w.score = 0) AS tied_winners_at_zero

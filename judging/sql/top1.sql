@@ -20,8 +20,9 @@
 -- deterministic.  The winner is taken with one arg_min aggregate over the key
 -- (-score, temperature, candidate_id) - a hash aggregate per example, much cheaper in time and
 -- memory than ranking every candidate with a window (QUALIFY row_number() ... = 1).
--- n_tied counts the distinct texts (score_key) of the example's eligible candidates that share
--- the top score: above 1, the winner was decided by the tie-break.
+-- tied: several distinct texts (score_key) of the example's eligible candidates share the top
+-- score exactly, so the tie-break decided the winner (found in the same aggregate: the smallest
+-- and the largest score_key at the top score differ).
 --
 -- Output: one row per example of the pool; winner columns are NULL when no candidate of the
 -- example is eligible (n_eligible = 0).  n_<reason> count the candidates ruled out per reason.
@@ -41,12 +42,8 @@ WITH scored AS (
              AS score
     FROM candidate_signals
 ),
-best AS (
-    SELECT example_id, max(score) FILTER (WHERE ineligible IS NULL) AS best_score
-    FROM scored GROUP BY example_id
-),
 top AS (
-    SELECT s.example_id,
+    SELECT example_id,
            count(*) AS n_candidates,
            count(*) FILTER (WHERE ineligible IS NULL) AS n_eligible,
            count(*) FILTER (WHERE ineligible = 'error') AS n_error,
@@ -54,17 +51,20 @@ top AS (
            count(*) FILTER (WHERE ineligible = 'missing_task_score') AS n_missing_task_score,
            count(*) FILTER (WHERE ineligible = 'missing_instr_score') AS n_missing_instr_score,
            count(*) FILTER (WHERE ineligible = 'missing_faith_score') AS n_missing_faith_score,
-           count(DISTINCT s.score_key) FILTER (WHERE ineligible IS NULL
-                                                AND abs(s.score - b.best_score) <= 1e-12) AS n_tied,
            arg_min({'candidate_id': candidate_id, 'score': score, 's_task': s_task,
                     's_instr': s_instr, 's_faith': s_faith},
                    {'neg_score': -score, 'temperature': coalesce(temperature, 1e9),
                     'candidate_id': candidate_id})
-               FILTER (WHERE ineligible IS NULL) AS w
-    FROM scored AS s JOIN best AS b USING (example_id)
-    GROUP BY s.example_id
+               FILTER (WHERE ineligible IS NULL) AS w,
+           -- the smallest and the largest text at the top score: different -> a tie
+           arg_min(score_key, {'neg_score': -score, 'score_key': score_key})
+               FILTER (WHERE ineligible IS NULL) AS top_text_first,
+           arg_max(score_key, {'score': score, 'score_key': score_key})
+               FILTER (WHERE ineligible IS NULL) AS top_text_last
+    FROM scored
+    GROUP BY example_id
 )
 SELECT example_id, n_candidates, n_eligible, n_error, n_unknown_example, n_missing_task_score,
-       n_missing_instr_score, n_missing_faith_score, n_tied,
+       n_missing_instr_score, n_missing_faith_score, top_text_first <> top_text_last AS tied,
        w.candidate_id, w.score, w.s_task, w.s_instr, w.s_faith
 FROM top
