@@ -83,7 +83,10 @@ def run_duckdb(path: str, variant: str = "shipped"):
     cfg = SelectConfig()
     with tempfile.TemporaryDirectory() as tmp:
         con = _connect(cfg, tmp)
-        con.execute(f"CREATE VIEW candidate_signals AS SELECT * FROM read_parquet('{path}')")
+        # columns signals.sql adds beyond the synthetic file: no duplicates, no temperature (ties -> id)
+        con.execute("CREATE VIEW candidate_signals AS SELECT *, candidate_id AS score_key, "
+                    "NULL::DOUBLE AS temperature, true AS has_instr_metric, true AS has_faith_metric "
+                    f"FROM read_parquet('{path}')")
         sql = sql_text("top1.sql")
         if variant == "qualify":  # the slower window form, for reference
             sql = QUALIFY_SQL

@@ -4,12 +4,14 @@
 --
 -- Reads the relation winners (top1.sql).  Parameters:
 --   $candidate_files, $example_files, $score_files, $judge_versions   as in signals.sql
+--   $min_score   NULL, or the score a winner must be above to be selected (--min-score)
 -- Rows come sorted by example_id, so selecting twice writes identical files.
 WITH judge_versions AS (
     SELECT v.judge, v.version FROM (SELECT unnest($judge_versions) AS v)
 ),
 won AS (
-    SELECT * FROM winners WHERE candidate_id IS NOT NULL
+    SELECT * FROM winners
+    WHERE candidate_id IS NOT NULL AND ($min_score IS NULL OR score > $min_score)
 ),
 cand AS (
     SELECT c.*, coalesce(c.duplicate_of, c.candidate_id) AS score_key
