@@ -409,6 +409,7 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
         return DatasetVersion(name, writer.version, existing)
 
     plan = make_plan(examples, grid, cfg)
+    key = info.get("key", info["model"])
     ids = {(p.example_id, d.sample_index): candidate_id(p.example_id, key, info["revision"], p.template, d,
                                                          cfg.max_new_tokens, stops_for(p.template, cfg),
                                                          cfg.system_prompt if p.template == "chat" else None)
