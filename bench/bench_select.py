@@ -215,7 +215,7 @@ def generate_store(n_examples: int, k: int, root: Path, seed: int = 0) -> None:
         "instruction": pa.array(np.char.add("instruction ", ex_ids.to_numpy(zero_copy_only=False).astype(str))),
         "question": pa.nulls(n_examples, pa.string()), "context": pa.array([filler] * n_examples),
         "passages": pa.array([[]] * n_examples, pa.list_(pa.string())),
-        "response": pa.array(["gold"] * n_examples), "references": pa.array([["gold"]] * n_examples),
+        "response": pa.array(["gold"] * n_examples), "refs": pa.array([["gold"]] * n_examples),
         "prompt": pa.array(np.char.add("### Instruction: ", ex_ids.to_numpy(zero_copy_only=False).astype(str))),
         "template": pa.array(["alpaca"] * n_examples), "meta": pa.array(["{}"] * n_examples)})
     with store.create("examples", builder="bench", config={"n": n_examples}) as w:

@@ -5,7 +5,7 @@
 
 Each judge (registry below: name -> "module:Class") scores the candidates whose example
 task it covers (DESIGN.md §5) and emits rows of resetkit.schemas.SCORES.  Example fields
-(task, objective, instruction, question, context, references) come from the examples
+(task, objective, instruction, question, context, refs) come from the examples
 dataset named in the pool manifest's ``extra["examples"]``.
 
 Incremental: the newest earlier ``scores`` version of the same pool is read; its rows are

@@ -57,13 +57,13 @@ POOL_COLUMNS = ("example_id", "candidate_id", "duplicate_of", "finish_reason", "
                 "model", "model_revision", "backend", "num_tokens")
 SCORE_COLUMNS = ("candidate_id", "judge", "metric", "value", "judge_version")
 EXAMPLE_COLUMNS = ("id", "source", "objective", "task", "split", "instruction", "question", "context",
-                   "references")
+                   "refs")
 
 SELECTION = pa.schema([
     ("example_id", pa.string()), ("source", pa.string()), ("objective", pa.string()),
     ("task", pa.string()), ("split", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
     ("template", pa.string()), ("instruction", pa.string()), ("question", pa.string()),
-    ("context", pa.string()), ("references", pa.list_(pa.string())),
+    ("context", pa.string()), ("refs", pa.list_(pa.string())),
     ("score", pa.float64()), ("s_task", pa.float64()), ("s_instr", pa.float64()),
     ("s_faith", pa.float64()), ("metrics", pa.string()),
     ("candidate_id", pa.string()), ("temperature", pa.float64()), ("top_k", pa.int32()),

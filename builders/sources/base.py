@@ -9,7 +9,7 @@ their parents) override ``examples`` instead.
 
 A partial example holds ``uid`` (upstream id or content, hashed with the source name into
 the stable ``id``), ``instruction``, and optionally ``question``, ``passages``, ``context``,
-``response``, ``references``, ``meta``.
+``response``, ``refs``, ``meta``.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class Source:
         else:
             model_input = context
         response = ex.get("response")
-        refs = ex.get("references")
+        refs = ex.get("refs")
         if refs is None:
             refs = [response] if response is not None else []
         return {
@@ -155,7 +155,7 @@ class Source:
             "context": context,
             "passages": passages,
             "response": response,
-            "references": refs,
+            "refs": refs,
             "prompt": templates.render(ctx.template, ex["instruction"], model_input),
             "template": ctx.template,
             "meta": json.dumps(ex["meta"], sort_keys=True, ensure_ascii=False) if ex.get("meta") else "{}",
@@ -172,7 +172,7 @@ class Source:
         from resetkit.schemas import EXAMPLES
 
         n = part.num_rows
-        response = part.column("response")  # one Array for the references' ListArray
+        response = part.column("response")  # one Array for the refs' ListArray
         response = response.chunk(0) if response.num_chunks == 1 else response.combine_chunks()
         instruction = part.column("instruction")
         ids = _ids(self.name, part)
@@ -184,7 +184,7 @@ class Source:
             "question": pa.nulls(n, pa.string()), "context": pa.nulls(n, pa.string()),
             "passages": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string())),
             "response": response,
-            "references": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), response),
+            "refs": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), response),
             "prompt": pc.binary_join_element_wise(prefix, instruction, suffix, ""),
             "template": const(ctx.template), "meta": part.column("meta"),
         }

@@ -55,7 +55,7 @@ class DPRSource(Source):
         if isinstance(passages, str):
             return passages
         return {"uid": f"{question}\x00{answers}", "instruction": templates.TASK_INSTRUCTIONS[self.task],
-                "question": question, "passages": passages, "response": answers[0], "references": answers,
+                "question": question, "passages": passages, "response": answers[0], "refs": answers,
                 "meta": {"n_ctxs": len(row["ctxs"])}}
 
     def card_notes(self, notes: dict[str, int]) -> str | None:

@@ -130,7 +130,7 @@ class MSMarco(Source):
         from .. import templates
 
         return {"uid": str(row["query_id"]), "instruction": templates.TASK_INSTRUCTIONS[self.task],
-                "question": query, "passages": passages, "response": refs[0], "references": refs,
+                "question": query, "passages": passages, "response": refs[0], "refs": refs,
                 "meta": {"query_id": row["query_id"], "query_type": row.get("query_type"),
                          "answers": row.get("answers")}}
 

@@ -39,7 +39,7 @@ class Vicuna(Source):
         if not instruction:
             return "empty_instruction"
         return {"uid": str(row["question_id"]), "instruction": instruction, "response": None,
-                "references": [], "meta": {"category": row.get("category"),
+                "refs": [], "meta": {"category": row.get("category"),
                                            "question_id": row["question_id"]}}
 
 

@@ -32,7 +32,7 @@ metrics AS (   -- every metric of the winner (and of the text it duplicates), as
 )
 SELECT w.example_id, e.source, e.objective, e.task, e.split,
        c.prompt, c.text AS response, c.template,
-       e.instruction, e.question, e.context, e.references,
+       e.instruction, e.question, e.context, e.refs,
        w.score, w.s_task, w.s_instr, w.s_faith,
        coalesce(m.metrics, '{}') AS metrics,
        w.candidate_id, c.temperature, c.top_k, c.top_p, c.seed, c.arm, c.sample_index,

@@ -64,7 +64,7 @@ def test_koala_test_set(store, if_train):
     assert len(rows) == 30 and v.manifest["dropped"] == {}
     assert [json.loads(r["meta"])["koala_id"] for r in rows] == [f"koala_{i}" for i in range(30)]
     assert rows[2]["instruction"] == "List the layers of the TCP/IP model and for each layer identify one protocol."
-    assert all(r["references"] == [] and r["response"] is None for r in rows)
+    assert all(r["refs"] == [] and r["response"] is None for r in rows)
 
 
 # -- Alpaca ----------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def test_alpaca_data_json(store, if_train):
     assert "What is the capital of France?" not in instructions                # an OASST-1 sample prompt
     assert "What are the three primary colors?" in instructions
     assert v.manifest["dropped"]["alpaca"] == {"has_context": 5, "no_output_marker": 1, "seen_in_training": 2}
-    assert len(rows) == 12 and not any("<nooutput>" in ref for r in rows for ref in r["references"])
+    assert len(rows) == 12 and not any("<nooutput>" in ref for r in rows for ref in r["refs"])
 
 
 # -- Self-Instruct: both release forms of the same rows -----------------------------------------------
@@ -145,7 +145,7 @@ def test_ms_marco_documented_row(tmp_path):
     other.write_text(json.dumps(row) + "\n")
     rows, drops = read_examples("ms_marco", other)
     assert drops == {} and rows[0]["passages"] == [row["passages"][0]["passage_text"]]
-    assert rows[0]["references"] == row["wellFormedAnswers"] and rows[0]["question"] == ". what is a corporation?"
+    assert rows[0]["refs"] == row["wellFormedAnswers"] and rows[0]["question"] == ". what is a corporation?"
     assert json.loads(rows[0]["meta"])["query_type"] == "DESCRIPTION"
 
 

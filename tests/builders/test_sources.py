@@ -160,7 +160,7 @@ def test_if_eval_unseen_and_unique(built):
     assert d["vicuna"] == {"seen_in_training": 1, "empty_instruction": 1}
     assert d["koala"] == {"empty_instruction": 1, "duplicate": 1}
     vic = by_source(rows, "vicuna")
-    assert vic[0]["response"] is None and vic[0]["references"] == []
+    assert vic[0]["response"] is None and vic[0]["refs"] == []
     assert built["if-eval"].manifest["parents"][0]["name"] == "if-train"
 
 
@@ -169,7 +169,7 @@ def test_dpr_passage_rules(built):
     rows = by_source(rows_of(built["cd-train"], "train"), "nq")
     assert all(1 <= len(r["passages"]) <= 5 for r in rows)
     assert all(r["context"] == "\n".join(r["passages"]) for r in rows)
-    assert all(any(mentions(p, r["references"]) for p in r["passages"]) for r in rows)
+    assert all(any(mentions(p, r["refs"]) for p in r["passages"]) for r in rows)
     sixth = next(r for r in rows if r["question"] == "when did the first moon landing happen")
     assert len(sixth["passages"]) == 5 and "Only here: 1969" in sixth["passages"][-1]   # swapped in
     computed = next(r for r in rows if r["question"] == "who painted the mona lisa")
@@ -213,8 +213,8 @@ def test_ms_marco_well_formed_answers(built):
     qids = {json.loads(r["meta"])["query_id"] for r in rows}
     assert qids == {19001, 19005, 19006, 19008}   # [], [""], ["[]"] out; no selected passage out
     marathon = next(r for r in rows if json.loads(r["meta"])["query_id"] == 19005)
-    assert marathon["references"] == ["A marathon is 42.195 kilometres long."]
-    assert marathon["response"] == marathon["references"][0]
+    assert marathon["refs"] == ["A marathon is 42.195 kilometres long."]
+    assert marathon["response"] == marathon["refs"][0]
     sixth = next(r for r in rows if json.loads(r["meta"])["query_id"] == 19006)
     assert len(sixth["passages"]) == 5 and sixth["passages"][-1].startswith("Passage 5")
     assert all(len(r["passages"]) <= 5 for r in rows) and rows[0]["task"] == "abstractive_qa"
@@ -308,10 +308,10 @@ def test_ms_marco_publisher_row_shape_row_path(store, tmp_path):
     v = build_corpus(store, "cd-train", {"ms_marco": path}, only=["ms_marco"])
     rows = {json.loads(r["meta"])["query_id"]: r for r in v.read().to_pylist()}
     assert set(rows) == {1, 3, 4}
-    assert rows[1]["references"] == ["A corporation is a legal entity."]
+    assert rows[1]["refs"] == ["A corporation is a legal entity."]
     assert len(rows[1]["passages"]) == 5 and rows[1]["passages"][1].startswith("Passage 1: a corporation")
     assert rows[3]["passages"][-1].startswith("Passage 6: a corporation")                # swapped in
-    assert rows[4]["references"] == ["First answer.", "Second answer."]
+    assert rows[4]["refs"] == ["First answer.", "Second answer."]
     assert json.loads(rows[1]["meta"])["query_type"] == "DESCRIPTION"
     assert v.manifest["dropped"]["ms_marco"] == {"no_well_formed_answer": 1}
 

@@ -16,7 +16,7 @@ def _example(eid, source, objective, task):
     return {"id": eid, "source": source, "objective": objective, "task": task, "split": "train",
             "instruction": f"instruction {eid}", "question": "q?" if "qa" in task else None,
             "context": "some context" if task != "open_ended" else None, "passages": [],
-            "response": f"gold {eid}", "references": [f"gold {eid}"], "prompt": f"PROMPT {eid}",
+            "response": f"gold {eid}", "refs": [f"gold {eid}"], "prompt": f"PROMPT {eid}",
             "template": "alpaca", "meta": "{}"}
 
 
@@ -109,7 +109,7 @@ def test_hand_checked_winners_and_counts(store):
     assert (rows["e2"]["n_candidates"], rows["e2"]["n_eligible"]) == (4, 2)
     assert rows["e3"]["candidate_id"] == "c9" and rows["e3"]["score"] == pytest.approx(1.8)
     assert rows["e3"]["response"] == "text of c9" and rows["e3"]["prompt"] == "PROMPT e3"
-    assert rows["e3"]["source"] == "cnn" and rows["e3"]["references"] == ["gold e3"]
+    assert rows["e3"]["source"] == "cnn" and rows["e3"]["refs"] == ["gold e3"]
     m = sel.manifest
     assert m["selection"]["examples_in"] == 4 and m["selection"]["selected"] == 3
     assert m["selection"]["examples_without_eligible"] == 1

@@ -16,7 +16,7 @@ from resetkit.schemas import EXAMPLES
 def _examples(store, name, n, split_of=lambda i: "train"):
     rows = [{"id": f"{name}-{i}", "source": "dolly" if i % 2 else "oasst1", "objective": "instruction",
              "task": "open_ended", "split": split_of(i), "instruction": f"do {i}", "question": None,
-             "context": None, "passages": [], "response": f"answer {i}", "references": [f"answer {i}"],
+             "context": None, "passages": [], "response": f"answer {i}", "refs": [f"answer {i}"],
              "prompt": f"P{i}", "template": "alpaca", "meta": "{}"} for i in range(n)]
     with store.create(name, builder="test", config={"n": n}) as w:
         for split in sorted({r["split"] for r in rows}):
