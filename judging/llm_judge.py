@@ -26,6 +26,7 @@ Cost control:
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -201,7 +202,7 @@ class _Limiter:
     def __init__(self, n: int):
         self.max = self.limit = self.lowest = n
         self.active = self.epoch = self.ok = 0
-        self._waiters: list = []
+        self._waiters: collections.deque = collections.deque()
 
     async def acquire(self) -> int:
         while self.active >= self.limit:
@@ -216,10 +217,14 @@ class _Limiter:
         self._wake()
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
+        """Wake as many waiters as there are free slots (one each, in order: waking every
+        waiter on every reply would cost O(waiters) a reply)."""
+        free = self.limit - self.active
+        while free > 0 and self._waiters:
+            fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
+                free -= 1
 
     def timed_out(self, epoch: int) -> bool:
         """A request started at ``epoch`` timed out: True when it is retried without counting as a
