@@ -499,6 +499,13 @@ class LLMJudge(Judge):
                     if budget is not None:
                         budget.settle(reserve, 0.0)
                     error, wait = f"{type(exc).__name__}: {str(exc)[:300]}", _backoff(retries)
+                except ValueError as exc:  # a body labelled JSON that is not JSON: a malformed 200
+                    return self._reply(key, msgs, f"<invalid JSON: {exc}>", bound, reserve, budget, cache,
+                                       replies, fail, stop, limiter, bar)
+                except openai.APIError as exc:  # any other client error: a failed request
+                    if budget is not None:
+                        budget.settle(reserve, reserve)
+                    error = f"{type(exc).__name__}: {str(exc)[:300]}"
                 else:
                     return self._reply(key, msgs, resp, bound, reserve, budget, cache, replies, fail,
                                        stop, limiter, bar)
@@ -652,7 +659,12 @@ def _collect_batch(judge, todo, keys, cache, replies, failures, client, state_pa
         for line in client.files.content(file_id).text.splitlines():
             if not line.strip():
                 continue
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a malformed output line: its request is "no result returned" below
+            if not isinstance(rec, dict):
+                continue
             key = rec.get("custom_id")
             if key not in wanted:
                 continue

@@ -45,7 +45,7 @@ class Fault:
     """What to do instead of a normal reply: an HTTP error status (with optional Retry-After
     seconds), a hang of ``seconds`` before replying normally, ``drop`` (close the connection
     without any reply), or ``body``: a reply of ``status`` (default 200) with this body (bytes
-    as they are, anything else as JSON): malformed or hostile replies."""
+    as they are, anything else as JSON; ``content_type`` to label it): malformed or hostile replies."""
 
     status: int | None = None
     retry_after: float | None = None
@@ -53,6 +53,7 @@ class Fault:
     drop: bool = False
     message: str = "scripted failure"
     body: object = None
+    content_type: str | None = None
 
 
 def default_reply(body: dict, path: str) -> dict:
@@ -100,8 +101,12 @@ class OpenAIServer:
             self._faults += [Fault(seconds=seconds) for _ in range(n)]
 
     def reply_next(self, n: int = 1, *, body, status: int = 200) -> None:
+        self.fault_next(*[Fault(status=status, body=body) for _ in range(n)])
+
+    def fault_next(self, *faults: Fault) -> None:
+        """Answer the next requests with these faults, in order."""
         with self._lock:
-            self._faults += [Fault(status=status, body=body) for _ in range(n)]
+            self._faults += list(faults)
 
     def drop_next(self, n: int = 1) -> None:
         with self._lock:
@@ -162,7 +167,8 @@ class OpenAIServer:
                     return self._drop()
                 if fault is not None and fault.body is not None:
                     entry["status"] = fault.status or 200
-                    if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes)):
+                    if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes),
+                                content_type=fault.content_type):
                         self.close_connection = True
                     return
                 if fault is not None and fault.status:

@@ -36,11 +36,17 @@ def chat(content, usage=None):
 
 MALFORMED = {
     "nonjson": b"<html>502 Bad Gateway</html>",
+    "badjson": Fault(body=b'{"choices": [{"message": ', content_type="application/json"),
+    "jsonnull": Fault(body=b"null", content_type="application/json"),
     "msgnull": {**chat("x"), "choices": [{"index": 0, "finish_reason": "stop", "message": None}]},
     "nochoices": {**chat("x"), "choices": []},
     "contentnull": chat(None, {"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}),
     "empty": chat("", {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}),
 }
+
+
+def as_fault(reply):
+    return reply if isinstance(reply, Fault) else Fault(body=reply)
 
 
 def rated(body, path):
@@ -70,7 +76,7 @@ def cached_keys(store):
 def test_judge_malformed_replies_are_retryable_error_rows_never_cached(store):
     judge_pool(store, ["A fine answer."] + [f"<<{m}>>" for m in MALFORMED])
     with OpenAIServer(reply=rated) as srv:
-        srv.fault = lambda body, path: (Fault(body=MALFORMED[mark_of(body)]) if mark_of(body) else None)
+        srv.fault = lambda body, path: (as_fault(MALFORMED[mark_of(body)]) if mark_of(body) else None)
         cfg = JudgeConfig(judge_base_url=srv.base_url, judge_max_retries=0, judge_concurrency=4)
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         rows = {r["candidate_id"]: r for r in v.read().to_pylist()}
@@ -94,13 +100,13 @@ def test_judge_malformed_replies_are_retryable_error_rows_never_cached(store):
 def test_pool_backend_malformed_replies_are_error_rows(chat_mode):
     with OpenAIServer() as srv:
         b = OpenAIBackend("tiny", base_url=srv.base_url, concurrency=1, max_retries=0, chat=chat_mode)
-        kinds = ["nonjson", "msgnull" if chat_mode else "contentnull", "nochoices"]
+        kinds = ["nonjson", "badjson", "jsonnull", "msgnull" if chat_mode else "contentnull", "nochoices"]
         for kind in kinds:
-            body = MALFORMED[kind]
+            fault = as_fault(MALFORMED[kind])
             if not chat_mode and kind == "contentnull":  # completions: "text": null
-                body = {"id": "c", "object": "text_completion", "created": 0, "model": "m",
-                        "choices": [{"index": 0, "text": None, "finish_reason": "stop"}]}
-            srv.reply_next(1, body=body)
+                fault = Fault(body={"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                                    "choices": [{"index": 0, "text": None, "finish_reason": "stop"}]})
+            srv.fault_next(fault)
         reqs = [GenRequest(f"k{i}", f"prompt {i}", 0.5, 0, 1.0, i, 8) for i in range(len(kinds) + 1)]
         res = b.generate(reqs)
         b.close()
