@@ -108,6 +108,10 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
                      f"{s.get('failed', 0)}, tokens {s.get('prompt_tokens', 0)}+"
                      f"{s.get('completion_tokens', 0)}, "
                      f"USD {s.get('usd', 0):.4f}")
+            if s.get("malformed") or s.get("timeouts"):
+                extra += f"; malformed replies {s.get('malformed', 0)}, timeouts {s.get('timeouts', 0)}"
+                if s.get("lowest_concurrency", 0) < (cfg.judge_concurrency or 0):
+                    extra += f" (concurrency lowered to {s['lowest_concurrency']})"
             if s.get("stopped_at_budget"):
                 extra += " -- stopped at the --max-usd budget: rerun with a higher budget to finish"
             if s.get("batch_pending"):
