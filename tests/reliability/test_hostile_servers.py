@@ -176,7 +176,9 @@ def test_over_reported_usage_stops_at_once_at_default_concurrency(store, tmp_pat
         sent = len(srv.log)
     assert sent <= 10 + 32           # at most the requests in flight when the first bad reply came
     assert store.versions("scores") == []
-    assert len(cached_keys(store)) >= 9   # what was paid for is kept: a rerun does not pay again
+    # what was received before the stop is kept (a rerun does not pay for it again); replies still
+    # on their way when it stopped are abandoned
+    assert 1 <= len(cached_keys(store)) <= sent
 
 
 def test_missing_usage_is_charged_at_the_bound(store, tmp_path):
