@@ -188,7 +188,7 @@ def test_slow_server_lowers_the_concurrency_instead_of_losing_calls(store):
     succeeds."""
     judge_pool(store, 48)
     with OpenAIServer(reply=rated, latency=0.1, capacity=2) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_timeout=0.5, judge_max_retries=1)
+        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_timeout=0.5, judge_max_retries=2)
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
     st = v.manifest["judge_stats"]["llm"]
     assert st["failed"] == 0 and st["calls"] == 48 and st["timeouts"] > 0
