@@ -23,14 +23,16 @@ from resetkit.cli_store import store_option
 @click.option("--nli-device", default=None, help="auto, cpu, cuda, cuda:N.")
 @click.option("--judge-model", default=None, help="LLM judge model (default gpt-4-0613).")
 @click.option("--judge-base-url", default=None,
-              help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. "
-                   "The key is read from $OPENAI_API_KEY only.")
+              help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (a key in its query, "
+                   "?api-key=..., is sent and never shown). The key is $OPENAI_API_KEY, needed "
+                   "up front only for OpenAI's own API.")
 @click.option("--judge-prompt", default=None, help="paper (Table 5, default) or single-v1 (FastChat), "
                                                    "or a prompt .yaml file.")
 @click.option("--judge-concurrency", type=int, default=None, help="LLM requests in flight (default 32).")
 @click.option("--judge-prices", default=None, type=click.Path(dir_okay=False),
               help="YAML of USD per 1M tokens {model: {input: X, output: Y}}.")
-@click.option("--max-usd", type=float, default=None, help="Stop the LLM judge cleanly at this spend.")
+@click.option("--max-usd", type=float, default=None,
+              help="Hard cap on the LLM judge's spend: no request starts whose worst case could cross it.")
 @click.option("--dry-run", is_flag=True,
               help="Print what would be judged (calls, tokens, USD); write nothing.")
 @click.option("--batch", is_flag=True, default=None,
@@ -69,6 +71,7 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
       resetkit judge pool --judges summac --nli-model ./my-nli-model
       OPENAI_API_KEY=... resetkit judge pool --judges llm --max-usd 5
       resetkit judge pool --judges llm --judge-base-url http://127.0.0.1:8000/v1 --judge-model my-judge
+      resetkit judge pool --judges llm --judge-base-url 'https://proxy.example/v1?api-key=...'
       resetkit judge pool --judges llm --dry-run
       resetkit judge pool@3fa2c1 --judges llm --batch --no-wait
       resetkit judge pool --judges span,em,rouge,summac --engine ray --ray-address auto
@@ -105,6 +108,10 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
                      f"{s.get('failed', 0)}, tokens {s.get('prompt_tokens', 0)}+"
                      f"{s.get('completion_tokens', 0)}, "
                      f"USD {s.get('usd', 0):.4f}")
+            if s.get("malformed") or s.get("timeouts"):
+                extra += f"; malformed replies {s.get('malformed', 0)}, timeouts {s.get('timeouts', 0)}"
+                if s.get("lowest_concurrency", 0) < (cfg.judge_concurrency or 0):
+                    extra += f" (concurrency lowered to {s['lowest_concurrency']})"
             if s.get("stopped_at_budget"):
                 extra += " -- stopped at the --max-usd budget: rerun with a higher budget to finish"
             if s.get("batch_pending"):

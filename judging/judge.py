@@ -70,13 +70,15 @@ class JudgeConfig:
     judge_prompt: str = field("paper", help="Judge prompt: 'paper' (Table 5) or 'single-v1' (FastChat).")
     judge_temperature: float = field(0.0, help="Judge sampling temperature (paper: 0).")
     judge_max_tokens: int = field(512, help="Judge max completion tokens (paper: 512).")
-    judge_concurrency: int = field(32, help="Requests in flight at once.")
+    judge_concurrency: int = field(32, help="Requests in flight at most (halved on a burst of timeouts, "
+                                           "raised back slowly).")
     judge_max_retries: int = field(6, help="Retries per request on 429/5xx/timeouts (exponential backoff, "
                                            "Retry-After honoured).")
     judge_timeout: float = field(120.0, help="Seconds per request before it is retried.")
     judge_prices: str | None = field(None, help="YAML/JSON file of USD per 1M tokens: "
                                                 "{model: {input: X, output: Y}} (default: built-in table).")
-    max_usd: float | None = field(None, help="Stop the LLM judge cleanly once this many USD are spent.")
+    max_usd: float | None = field(None, help="Hard cap on the LLM judge's spend in USD (a guaranteed bound is "
+                                             "reserved per request in flight).")
     batch: bool = field(False, help="Use the OpenAI Batch API (half price; resumable while pending).")
     batch_poll_seconds: float = field(30.0, help="Seconds between Batch API status polls.")
     batch_wait: bool = field(True, help="Wait for a submitted batch to finish (else exit; rerun resumes).")

@@ -1,23 +1,31 @@
 """The instruction-following judge: an LLM rates each answer 1-10 (paper §2.2, Table 5).
 
 Any OpenAI-compatible endpoint and model (``judge_model``, default ``gpt-4-0613``;
-``judge_base_url``); the key is read from ``$OPENAI_API_KEY`` only and never written
-anywhere.  Temperature 0, at most 512 tokens.  The rating is parsed as FastChat does
-(``[[r]]``, else ``[r]``) and normalised r/10; a reply without a rating (or with one
-outside 0-10) gives a null value with the raw text kept and the reason in ``error``.
-An empty answer is null ("empty answer") and costs no call.
+``judge_base_url``).  The key is ``$OPENAI_API_KEY`` (needed up front only for OpenAI's own
+API; a local server gets a placeholder) or a credential in the base URL's query; neither is
+ever written or printed (resetkit/secrets.py).  Temperature 0, at most 512 tokens.  The
+rating is parsed as FastChat does (``[[r]]``, else ``[r]``) and normalised r/10; a reply
+without a rating (or with one outside 0-10) gives a null value with the raw text kept and
+the reason in ``error``.  An empty answer is null ("empty answer") and costs no call.
 
-Cost control:
-- every reply is kept in a content-addressed cache (sqlite, ``STORE/.cache/llm_judge/``;
-  key = sha256 of model + full messages + decoding parameters), so a rerun makes zero
-  calls and a crash loses nothing that was paid for; tokens and USD are recorded per call;
-- requests run concurrently (``judge_concurrency``) through ``openai.AsyncOpenAI``, whose
-  own retries (``judge_max_retries``, exponential backoff honouring Retry-After) cover
-  429, 5xx and timeouts; a request that still fails is a null row with the error, which
-  the next run retries;
-- ``max_usd``: before each call its worst-case cost (prompt estimate + max_tokens) is
-  reserved; no call starts that could cross the budget, so the run stops cleanly under
-  it and keeps everything so far (unjudged candidates are picked up by the next run);
+What a paid run promises (docs/judges.md, "What a paid run promises"):
+- every good reply is committed to a content-addressed cache (sqlite WAL,
+  ``STORE/.cache/llm_judge/``; key = sha256 of model + full messages + decoding parameters)
+  before its request counts as done: a kill -9 loses no reply that was received, and a
+  rerun asks for nothing that is cached.  A cache that cannot be written (disk full) stops
+  the run at once with one line; no further request is sent;
+- the endpoint is checked before any work (a dead port is one line); the first request
+  goes alone, then ``judge_concurrency`` at once; retries (``judge_max_retries``; 429/5xx/
+  connection errors, exponential backoff honouring Retry-After) are done here, and a
+  timeout halves the concurrency (once per burst) and is retried, so a slow server is
+  not flooded; a 401/403 stops the run at that reply;
+- a malformed 200 (not JSON, no choices, null message/content, empty text) is an error
+  row, never cached, retried by the next run, like a request that failed after its retries;
+  a run in which every request failed exits non-zero (judging/cli.py);
+- ``max_usd`` is a hard cap: each request reserves a guaranteed bound (prompt UTF-8 bytes
+  plus the chat format's tokens, plus ``max_tokens``), no request starts whose reservation
+  would cross the cap, a reply without usage is charged its bound, and a reply reporting
+  more than its bound stops the run at once (the bound holds for byte-level BPE models);
 - ``plan`` (``--dry-run``) estimates calls, tokens (chars/4 for the prompt, a typical
   150-token reply) and USD; ``batch`` sends the uncached requests through the Batch API
   at half price, keeping the batch id under the cache folder so a rerun resumes it.
@@ -26,6 +34,7 @@ Cost control:
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -201,7 +210,7 @@ class _Limiter:
     def __init__(self, n: int):
         self.max = self.limit = self.lowest = n
         self.active = self.epoch = self.ok = 0
-        self._waiters: list = []
+        self._waiters: collections.deque = collections.deque()
 
     async def acquire(self) -> int:
         while self.active >= self.limit:
@@ -216,10 +225,14 @@ class _Limiter:
         self._wake()
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
+        """Wake as many waiters as there are free slots (one each, in order: waking every
+        waiter on every reply would cost O(waiters) a reply)."""
+        free = self.limit - self.active
+        while free > 0 and self._waiters:
+            fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
+                free -= 1
 
     def timed_out(self, epoch: int) -> bool:
         """A request started at ``epoch`` timed out: True when it is retried without counting as a
@@ -467,6 +480,7 @@ class LLMJudge(Judge):
                     # the server may still answer (and bill) it: the bound counts against the cap
                     if budget is not None:
                         budget.settle(reserve, reserve)
+                        self.usage["usd_unconfirmed"] = self.usage.get("usd_unconfirmed", 0.0) + reserve
                     self.usage["timeouts"] += 1
                     if limiter.timed_out(epoch) and free < MAX_FREE_TIMEOUT_RETRIES:
                         free += 1
@@ -485,6 +499,13 @@ class LLMJudge(Judge):
                     if budget is not None:
                         budget.settle(reserve, 0.0)
                     error, wait = f"{type(exc).__name__}: {str(exc)[:300]}", _backoff(retries)
+                except ValueError as exc:  # a body labelled JSON that is not JSON: a malformed 200
+                    return self._reply(key, msgs, f"<invalid JSON: {exc}>", bound, reserve, budget, cache,
+                                       replies, fail, stop, limiter, bar)
+                except openai.APIError as exc:  # any other client error: a failed request
+                    if budget is not None:
+                        budget.settle(reserve, reserve)
+                    error = f"{type(exc).__name__}: {str(exc)[:300]}"
                 else:
                     return self._reply(key, msgs, resp, bound, reserve, budget, cache, replies, fail,
                                        stop, limiter, bar)
@@ -638,7 +659,12 @@ def _collect_batch(judge, todo, keys, cache, replies, failures, client, state_pa
         for line in client.files.content(file_id).text.splitlines():
             if not line.strip():
                 continue
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a malformed output line: its request is "no result returned" below
+            if not isinstance(rec, dict):
+                continue
             key = rec.get("custom_id")
             if key not in wanted:
                 continue

@@ -103,6 +103,8 @@ class OpenAIBackend(Backend):
             return GenResult(r.key, None, None, "error", redact_text(f"{type(exc).__name__}: {exc}"))
         except MalformedReply as exc:
             return GenResult(r.key, None, None, "error", str(exc))
+        except ValueError as exc:  # a body labelled JSON that is not JSON
+            return GenResult(r.key, None, None, "error", f"malformed reply (invalid JSON): {exc}")
         return GenResult(r.key, redact_content(text), tokens[1] if tokens else None, finish or "stop")
 
     async def _run_all(self, requests: list[GenRequest], on_done) -> list[GenResult]:

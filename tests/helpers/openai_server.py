@@ -24,7 +24,15 @@ hook may return a ``Fault`` for fully custom scripting.  ``capacity`` makes a sl
 at most that many requests are worked on at once (``latency`` each), the others queue, and a
 request the client gave up on still holds its worker until done (as on a real server).
 The query string of a request (``?api-key=...``) is kept in ``log`` as ``query``, the
-Authorization header as ``auth``.
+Authorization header as ``auth``; ``calls`` counts completion requests, ``statuses`` their
+answers by status.
+
+The Batch API is served too (``POST /v1/files`` multipart, ``GET /v1/files/{id}/content``,
+``POST /v1/batches``, ``GET /v1/batches/{id}``): a batch completes after ``batch_polls``
+status reads, each of its requests answered as a live request would be (``fault`` statuses
+and ``reply``, logged with ``batch=True``).  ``GET /_stats`` returns the counters (for a
+server in another process: ``ServerProcess``).  The LLM judge's scripted replies
+(``<<directive>>`` in the answer) are in tests/judging/fake_openai.py, built on this server.
 """
 
 from __future__ import annotations
@@ -32,8 +40,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import threading
 import time
+import uuid
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -45,7 +56,7 @@ class Fault:
     """What to do instead of a normal reply: an HTTP error status (with optional Retry-After
     seconds), a hang of ``seconds`` before replying normally, ``drop`` (close the connection
     without any reply), or ``body``: a reply of ``status`` (default 200) with this body (bytes
-    as they are, anything else as JSON): malformed or hostile replies."""
+    as they are, anything else as JSON; ``content_type`` to label it): malformed or hostile replies."""
 
     status: int | None = None
     retry_after: float | None = None
@@ -53,6 +64,7 @@ class Fault:
     drop: bool = False
     message: str = "scripted failure"
     body: object = None
+    content_type: str | None = None
 
 
 def default_reply(body: dict, path: str) -> dict:
@@ -71,8 +83,12 @@ def default_reply(body: dict, path: str) -> dict:
 
 class OpenAIServer:
     def __init__(self, *, latency: float = 0.0, reply: Callable | None = None, models=("tiny",),
-                 port: int = 0, capacity: int | None = None):
+                 port: int = 0, capacity: int | None = None, batch_polls: int = 2):
         self.latency = latency
+        self.batch_polls = batch_polls
+        self.statuses: Counter = Counter()
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
         self._workers = threading.Semaphore(capacity) if capacity else None
         self.reply = reply or default_reply
         self.fault: Callable | None = None
@@ -100,8 +116,12 @@ class OpenAIServer:
             self._faults += [Fault(seconds=seconds) for _ in range(n)]
 
     def reply_next(self, n: int = 1, *, body, status: int = 200) -> None:
+        self.fault_next(*[Fault(status=status, body=body) for _ in range(n)])
+
+    def fault_next(self, *faults: Fault) -> None:
+        """Answer the next requests with these faults, in order."""
         with self._lock:
-            self._faults += [Fault(status=status, body=body) for _ in range(n)]
+            self._faults += list(faults)
 
     def drop_next(self, n: int = 1) -> None:
         with self._lock:
@@ -112,6 +132,93 @@ class OpenAIServer:
         open connection is dropped without a reply."""
         with self._lock:
             self._die_after = self._served + n
+
+    @property
+    def calls(self) -> int:
+        """Completion requests that reached the server (batch ones included)."""
+        return len(self.log)
+
+    @property
+    def max_inflight(self) -> int:
+        return self.max_in_flight
+
+    def completion(self, body: dict, path: str) -> dict:
+        """The JSON payload of a normal reply to ``body`` (from ``reply``)."""
+        out = self.reply(body, path)
+        out = {"text": out} if isinstance(out, str) else dict(out)
+        text = out["text"]
+        n = out.get("completion_tokens", len(text.split()))
+        pt = out.get("prompt_tokens", 1)
+        usage = out.get("usage", {"prompt_tokens": pt, "completion_tokens": n, "total_tokens": n + pt})
+        finish = out.get("finish_reason", "stop")
+        if path.rstrip("/").endswith("/chat/completions"):
+            return {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion", "created": 0,
+                    "model": body.get("model"), "usage": usage, "choices": [{
+                        "index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}]}
+        return {"id": "cmpl-" + uuid.uuid4().hex[:12], "object": "text_completion", "created": 0,
+                "model": body.get("model"), "usage": usage, "choices": [{
+                    "index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+
+    def _count(self, status) -> None:
+        with self._lock:
+            self.statuses[status] += 1
+
+    # -- Batch API -----------------------------------------------------------------------------
+    def _upload(self, content_type: str, raw: bytes) -> dict:
+        from email.parser import BytesParser
+
+        msg = BytesParser().parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+        content, filename = b"", "upload"
+        for part in msg.get_payload():
+            if part.get_param("name", header="content-disposition") == "file":
+                content = part.get_payload(decode=True)
+                filename = part.get_filename() or filename
+        fid = "file-" + uuid.uuid4().hex[:12]
+        self.files[fid] = content
+        return {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": filename, "purpose": "batch", "status": "processed"}
+
+    def _new_batch(self, req: dict) -> dict:
+        bid = "batch_" + uuid.uuid4().hex[:12]
+        self.batches[bid] = {"id": bid, "object": "batch", "endpoint": req["endpoint"],
+                             "input_file_id": req["input_file_id"], "completion_window": req["completion_window"],
+                             "status": "validating", "created_at": int(time.time()), "output_file_id": None,
+                             "error_file_id": None, "polls": 0}
+        return {k: v for k, v in self.batches[bid].items() if k != "polls"}
+
+    def _poll_batch(self, bid: str) -> dict:
+        b = self.batches[bid]
+        b["polls"] += 1
+        if b["status"] != "completed":
+            if b["polls"] >= self.batch_polls:
+                self._run_batch(b)
+            else:
+                b["status"] = "in_progress"
+        return {k: v for k, v in b.items() if k != "polls"}
+
+    def _run_batch(self, batch: dict) -> None:
+        out = []
+        for line in self.files[batch["input_file_id"]].decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            body, path = req["body"], req["url"]
+            with self._lock:
+                self.log.append({"path": path, "body": body, "time": time.monotonic(), "status": None,
+                                 "batch": True})
+            fault = self.fault(body, path) if self.fault else None
+            if fault is not None and fault.status:
+                status, payload = fault.status, {"error": {"message": fault.message, "type": "scripted"}}
+            else:
+                status, payload = 200, self.completion(body, path)
+            self.log[-1]["status"] = status
+            self._count(status)
+            out.append(json.dumps({"id": "req-" + uuid.uuid4().hex[:8], "custom_id": req["custom_id"],
+                                   "response": {"status_code": status, "body": payload}, "error": None}))
+        fid = "file-" + uuid.uuid4().hex[:12]
+        self.files[fid] = ("\n".join(out) + "\n").encode("utf-8")
+        batch.update(status="completed", output_file_id=fid, completed_at=int(time.time()),
+                     request_counts={"total": len(out), "completed": len(out), "failed": 0})
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -133,10 +240,20 @@ class OpenAIServer:
                 pass
 
             def do_GET(self):
-                if self.path.split("?")[0].rstrip("/") == "/v1/models":
+                path = self.path.split("?")[0].rstrip("/")
+                if path == "/v1/models":
                     return self._send(200, {"object": "list", "data": [
                         {"id": m, "object": "model", "created": 0, "owned_by": "test"}
                         for m in server.models]})
+                if path.endswith("/_stats"):
+                    return self._send(200, {"calls": server.calls, "max_inflight": server.max_in_flight,
+                                            "statuses": {str(k): v for k, v in server.statuses.items()}})
+                m = re.search(r"/files/([\w-]+)/content$", path)
+                if m and m.group(1) in server.files:
+                    return send(self, 200, server.files[m.group(1)], raw=True)
+                m = re.search(r"/batches/([\w-]+)$", path)
+                if m and m.group(1) in server.batches:
+                    return self._send(200, server._poll_batch(m.group(1)))
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self):
@@ -144,11 +261,15 @@ class OpenAIServer:
                 raw = self.rfile.read(length)
                 if server.dead:
                     return self._drop()
+                path, _, query = self.path.partition("?")
+                if path.endswith("/files"):
+                    return self._send(200, server._upload(self.headers["Content-Type"], raw))
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     return self._send(400, {"error": {"message": "invalid JSON"}})
-                path, _, query = self.path.partition("?")
+                if path.endswith("/batches"):
+                    return self._send(200, server._new_batch(body))
                 entry = {"path": path, "body": body, "time": time.monotonic(), "status": None,
                          "query": query, "auth": self.headers.get("Authorization")}
                 with server._lock:
@@ -162,11 +283,14 @@ class OpenAIServer:
                     return self._drop()
                 if fault is not None and fault.body is not None:
                     entry["status"] = fault.status or 200
-                    if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes)):
+                    server._count(entry["status"])
+                    if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes),
+                                content_type=fault.content_type):
                         self.close_connection = True
                     return
                 if fault is not None and fault.status:
                     entry["status"] = fault.status
+                    server._count(fault.status)
                     headers = ({"Retry-After": f"{fault.retry_after:g}"}
                                if fault.retry_after is not None else {})
                     return self._send(fault.status, {"error": {"message": fault.message, "type": "scripted"}},
@@ -188,23 +312,9 @@ class OpenAIServer:
                     return self._send(404, {"error": {"message": f"no route {path}"}})
                 if server.dead:
                     return self._drop()
-                out = server.reply(body, self.path)
-                out = {"text": out} if isinstance(out, str) else dict(out)
-                text = out["text"]
-                n = out.get("completion_tokens", len(text.split()))
-                pt = out.get("prompt_tokens", 1)
-                usage = out.get("usage", {"prompt_tokens": pt, "completion_tokens": n, "total_tokens": n + pt})
-                finish = out.get("finish_reason", "stop")
-                if path.rstrip("/") == "/v1/chat/completions":
-                    payload = {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
-                               "model": body.get("model"), "usage": usage, "choices": [{
-                                   "index": 0, "finish_reason": finish,
-                                   "message": {"role": "assistant", "content": text}}]}
-                else:
-                    payload = {"id": "cmpl-test", "object": "text_completion", "created": 0,
-                               "model": body.get("model"), "usage": usage, "choices": [{
-                                   "index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+                payload = server.completion(body, path)
                 entry["status"] = 200
+                server._count(200)
                 entry["sent"] = send(self, 200, payload)  # False: the client had gone
                 if not entry["sent"]:
                     self.close_connection = True
@@ -253,19 +363,24 @@ class OpenAIServer:
         return False
 
 
-def _serve_forever(conn, kwargs):  # child process entry point
-    srv = OpenAIServer(**kwargs).start()
+def _serve_forever(conn, cls, kwargs):  # child process entry point
+    srv = cls(**kwargs).start()
     conn.send(srv.base_url)
     conn.recv()  # any message (or the parent's exit) stops it
     srv.stop()
 
 
 class ServerProcess:
-    """An OpenAIServer in a child process (its own GIL, like a real server): for benchmarks.
+    """An OpenAIServer (or a subclass: ``server_class``) in a child process (its own GIL, like a
+    real server): for benchmarks.
 
-    ``with ServerProcess(latency=0.1) as base_url: ...`` (no scripting across processes)."""
+    ``with ServerProcess(latency=0.1) as base_url: ...`` (no scripting across processes;
+    ``stats()`` reads the counters over HTTP)."""
 
-    def __init__(self, **kwargs):
+    server_class = None
+
+    def __init__(self, server_class=None, **kwargs):
+        self.cls = server_class or self.server_class or OpenAIServer
         self.kwargs = kwargs
 
     def __enter__(self) -> str:
@@ -273,9 +388,16 @@ class ServerProcess:
 
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_forever, args=(child, self.kwargs), daemon=True)
+        self._proc = ctx.Process(target=_serve_forever, args=(child, self.cls, self.kwargs), daemon=True)
         self._proc.start()
-        return self._conn.recv()
+        self.base_url = self._conn.recv()
+        return self.base_url
+
+    def stats(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base_url + "/_stats") as r:
+            return json.loads(r.read())
 
     def __exit__(self, *exc):
         try:

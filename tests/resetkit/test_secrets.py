@@ -35,3 +35,57 @@ def test_store_manifest_and_card_are_redacted(store, monkeypatch):
         if path.is_file():
             data = path.read_bytes()
             assert b"hf_abcdefghijklmnopqrstuvwxyz" not in data and b"me:pw" not in data, path
+
+
+def test_credentials_in_urls_inside_texts_and_bare_query_fragments():
+    text = ("Error for url 'https://u:pw123456@h.example/v1/chat?api-key=AAA111&x=1&sig=S%2Fig&token=T0K' "
+            "and /v1/models?access_token=ZZZ999&page=2")
+    out = redact_text(text)
+    for secret in ("AAA111", "S%2Fig", "T0K", "ZZZ999", "pw123456"):
+        assert secret not in out, out
+    assert "x=1" in out and "page=2" in out and "h.example/v1/chat?api-key=***" in out
+
+
+def test_reply_texts_keep_code_but_lose_known_secrets_and_url_credentials(monkeypatch):
+    from resetkit import secrets
+    from resetkit.secrets import redact_content, register_url
+
+    monkeypatch.setattr(secrets, "_REGISTERED", set())  # registered values last for the process
+    monkeypatch.setenv("OPENAI_API_KEY", "env-key-value-42")
+    register_url("http://proxy.local/v1?api-key=url-key-value-7")
+    text = ("def f(key=value, token=None): return sorted(d, key=len)  # env-key-value-42 "
+            "url-key-value-7 https://store.example/c.bin?sv=2&sig=abcdef https://docs.example/a?b=1")
+    out = redact_content(text)
+    assert "def f(key=value, token=None): return sorted(d, key=len)" in out
+    assert "env-key-value-42" not in out and "url-key-value-7" not in out and "sig=abcdef" not in out
+    assert "https://store.example/c.bin?sv=2&sig=***" in out and "https://docs.example/a?b=1" in out
+
+
+def test_url_credentials_and_split_query():
+    from resetkit.secrets import split_query, url_credentials
+
+    url = "https://me:secretpw@h/v1?api-key=K1&key=K2&x=1&sig=K3&api_key=K4&password=K5&token=K6"
+    assert sorted(url_credentials(url)) == ["K1", "K2", "K3", "K4", "K5", "K6", "secretpw"]
+    assert split_query("http://h:1/v1?api-key=abc&x=1") == ("http://h:1/v1", {"api-key": "abc", "x": "1"})
+    assert split_query("http://h:1/v1") == ("http://h:1/v1", {})
+
+
+def test_store_masks_known_secrets_in_parquet_cells(store, monkeypatch):
+    from resetkit import secrets
+    from resetkit.secrets import register_secret
+
+    monkeypatch.setattr(secrets, "_REGISTERED", set())
+    monkeypatch.setenv("OPENAI_API_KEY", "cell-secret-0123")
+    register_secret("registered-secret-77")
+    with store.create("toy", builder="toy", config={}) as w:
+        w.write("train", pa.table({"text": ["ok", "echo cell-secret-0123!", "registered-secret-77"],
+                                   "n": [1, 2, 3]}))
+    assert w.result.read().column("text").to_pylist() == ["ok", "echo ***!", "***"]
+
+
+def test_resetkit_errors_are_redacted(monkeypatch):
+    from resetkit.errors import ResetkitError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "error-secret-9876")
+    err = ResetkitError("server said: bad key error-secret-9876 at http://h/v1?api-key=qqqqqq")
+    assert "error-secret-9876" not in err.message and "qqqqqq" not in err.message
