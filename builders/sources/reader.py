@@ -588,8 +588,10 @@ def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, 
                     if i not in spills:
                         spills[i] = open(Path(tmp) / f"{i}.marshal", "wb")
                         counts[i] = 0
-                    if kind == "rows":
-                        marshal.dump(tuple(rest), spills[i])
+                    if kind == "rows":  # length-prefixed: marshal.load on a file reads value by value
+                        data = marshal.dumps(tuple(rest))
+                        spills[i].write(len(data).to_bytes(8, "little"))
+                        spills[i].write(data)
                         counts[i] += len(rest[1])
                     else:
                         names[i] = rest[0]
@@ -616,10 +618,10 @@ def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, 
         try:
             n = 0
             while True:
-                try:
-                    pieces = [marshal.load(f) for f in readers]
-                except EOFError:
+                lengths = [int.from_bytes(f.read(8), "little") for f in readers]
+                if not lengths[0]:
                     return
+                pieces = [marshal.loads(f.read(size)) for f, size in zip(readers, lengths)]
                 keys = pieces[0][0]
                 for col, (other, _) in zip(cols[1:], pieces[1:]):
                     if other != keys:
