@@ -122,38 +122,52 @@ def _unsupported(path) -> ResetkitError:
 _DECOMPRESS_ERRORS: tuple = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError)
 
 
+class _Decompressed(io.RawIOBase):
+    """A decompressing stream whose errors name the file: only errors raised while
+    decompressing are turned into a BadInputError (not, say, a full disk while the caller
+    writes something else)."""
+
+    def __init__(self, fh, path: Path, comp: str, errors: tuple):
+        self.fh, self.path, self.comp, self.errors = fh, path, comp, errors
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            return self.fh.readinto(buffer)
+        except self.errors as exc:
+            raise BadInputError(self.path, f"corrupt or truncated {self.comp[1:]} data ({type(exc).__name__}: "
+                                f"{exc})") from None
+
+
 @contextlib.contextmanager
 def open_data(path: Path) -> Iterator[BinaryIO]:
-    """The bytes of a data file, decompressed as a stream when its name says so.  Errors
-    while opening or decompressing become one ``BadInputError`` naming the file."""
+    """The bytes of a data file, decompressed as a stream when its name says so.  A file that
+    cannot be opened, and corrupt or truncated compressed data, are one ``BadInputError``
+    naming the file."""
     _, comp = file_kind(path)
     try:
         raw = open(path, "rb")
     except OSError as exc:
         raise BadInputError(path, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
-    errors = _DECOMPRESS_ERRORS
     try:
+        if comp is None:
+            yield raw
+            return
+        errors = _DECOMPRESS_ERRORS
         if comp == ".gz":
             fh = gzip.GzipFile(fileobj=raw, mode="rb")
         elif comp == ".bz2":
             fh = bz2.BZ2File(raw, mode="rb")
         elif comp == ".xz":
             fh = lzma.LZMAFile(raw, mode="rb")
-        elif comp == ".zst":
+        else:
             import zstandard
 
             errors = errors + (zstandard.ZstdError,)
-            fh = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True),
-                                   READ_BYTES)
-        else:
-            fh = raw
-        try:
-            yield fh
-        except errors as exc:
-            if comp is None or isinstance(exc, BadInputError):
-                raise
-            raise BadInputError(path, f"corrupt or truncated {comp[1:]} data ({type(exc).__name__}: "
-                                f"{exc})") from None
+            fh = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        yield io.BufferedReader(_Decompressed(fh, path, comp, errors), READ_BYTES)
     finally:
         raw.close()
 
@@ -588,8 +602,10 @@ def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, 
                     if i not in spills:
                         spills[i] = open(Path(tmp) / f"{i}.marshal", "wb")
                         counts[i] = 0
-                    if kind == "rows":
-                        marshal.dump(tuple(rest), spills[i])
+                    if kind == "rows":  # length-prefixed: marshal.load on a file reads value by value
+                        data = marshal.dumps(tuple(rest))
+                        spills[i].write(len(data).to_bytes(8, "little"))
+                        spills[i].write(data)
                         counts[i] += len(rest[1])
                     else:
                         names[i] = rest[0]
@@ -616,10 +632,10 @@ def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, 
         try:
             n = 0
             while True:
-                try:
-                    pieces = [marshal.load(f) for f in readers]
-                except EOFError:
+                lengths = [int.from_bytes(f.read(8), "little") for f in readers]
+                if not lengths[0]:
                     return
+                pieces = [marshal.loads(f.read(size)) for f, size in zip(readers, lengths)]
                 keys = pieces[0][0]
                 for col, (other, _) in zip(cols[1:], pieces[1:]):
                     if other != keys:

@@ -262,3 +262,26 @@ def test_unknown_repo_and_config_are_one_line(hub, tmp_path):
                           "--source", "ms_marco=microsoft/ms_marco:v3.0"], hub, tmp_path)
     assert code == 2 and "Traceback" not in out
     assert "no config 'v3.0' (its configs: v1.1, v2.1)" in out
+
+
+def test_fake_hub_answers_the_client_as_the_hub_does(hub, monkeypatch):
+    """The routes the build does not exercise on every run, through the real client:
+    paths-info, a tree below a folder, LFS metadata, a branch by name, and an anonymous read
+    of a private repo."""
+    import huggingface_hub.constants as constants
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    api = HfApi(endpoint=hub.endpoint, token=False)
+    info = api.get_paths_info("microsoft/ms_marco", ["v2.1/train-00000-of-00001.parquet", "v2.1", "nope"],
+                              repo_type="dataset")
+    assert [(type(i).__name__, i.path) for i in info] == [("RepoFile", "v2.1/train-00000-of-00001.parquet"),
+                                                         ("RepoFolder", "v2.1")]
+    assert info[0].lfs is not None and len(info[0].lfs.sha256) == 64
+    tree = [e.path for e in api.list_repo_tree("yizhongw/self_instruct", path_in_repo="self_instruct",
+                                               revision="refs/convert/parquet", recursive=True, repo_type="dataset")]
+    assert tree == ["self_instruct/train", "self_instruct/train/0000.parquet"]
+    hub.add_dataset("someone/private-set", {"train.jsonl": b'{"a": 1}\n'}, public=False)
+    with pytest.raises(RepositoryNotFoundError):
+        api.dataset_info("someone/private-set")

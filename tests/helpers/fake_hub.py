@@ -360,8 +360,10 @@ class FakeHub:
         return repo is not None and repo.public
 
     def _missing_repo(self, req: Request) -> bool:
+        """A repo an anonymous client may not see: missing or private (the Hub does not tell which)."""
         match = _REPO_ROUTE.match(req.path) or _RESOLVE_ROUTE.match(req.path) or _INFO_ROUTE.match(req.path)
-        return match is not None and f"{match['kind'] or 'models'}/{match['repo']}" not in self.repos
+        repo = self.repos.get(f"{match['kind'] or 'models'}/{match['repo']}") if match else None
+        return match is not None and (repo is None or not repo.public)
 
     def _resolve_file(self, req: Request) -> tuple[dict, bytes | Path]:
         """(headers, content) of a resolve request; raises HubError (RepoNotFound,
