@@ -137,8 +137,8 @@ def corpus_config(corpus: str, cfg: BuildConfig) -> dict:
 class OpenSource:
     """One source's input: files per split (local, or downloaded from the Hub).
 
-    ``others`` (the corpus's other sources) only shapes the error when a source cannot be
-    loaded from its default Hub id: it names the ``--only`` that leaves it out."""
+    ``others`` only shapes the error when a source cannot be loaded from its default Hub id:
+    the ``--only`` it suggests (the sources given with ``--source``, else all the others)."""
 
     def __init__(self, src, spec: str | None, others: list[str] = ()):
         self.src, self.spec = src, spec
@@ -462,7 +462,7 @@ def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: B
               for n in wanted}
     inputs = {n: o.fingerprint for n, o in opened.items()}
     config = {"corpus": corpus, **corpus_config(corpus, cfg)}
-    if only is not None:  # a subset is another dataset: its own version id (the full set adds no key)
+    if wanted != SOURCE_SETS[corpus]:  # a subset is another dataset: its own version id
         config["sources"] = wanted
     writer = store.create(name, builder=BUILDER, builder_version=BUILDER_VERSION, config=config,
                           inputs=inputs, parents=[train_ref] if train_ref else [])

@@ -229,6 +229,7 @@ def test_only_builds_from_the_named_sources_alone(store):
     assert build_corpus(store, "if-train", {"dolly": specs["dolly"]}, only=["dolly"]).version == one.version
     full = build_corpus(store, "if-train", specs)
     assert "sources" not in full.manifest["config"]
+    assert build_corpus(store, "if-train", specs, only=list(specs)).version == full.version   # all = no --only
 
 
 def test_only_names_are_checked(store):

@@ -11,7 +11,7 @@ import pytest
 from builders.corpora import build_corpus, sample_sources
 from builders.samples import make_samples
 from builders.sources import SOURCES, get
-from builders.sources.base import Context, mentions, pick_passages
+from builders.sources.base import Context, clean, mentions, pick_passages
 from builders.sources.oasst1 import quality
 from builders.sources.self_instruct import strip_scaffolding
 
@@ -585,3 +585,25 @@ def test_dpr_uses_the_files_flags_and_says_which(store, tmp_path):
                                                 "gold_from:hasanswer": 2}
     card = (v.path / "README.md").read_text()
     assert "the file's `has_answer` flag (DPR): 2 passages" in card and "`hasanswer` flag: 2 passages" in card
+
+
+def test_self_instruct_column_parser_agrees_with_the_row_parser_on_random_prompts():
+    """parse_columns (RE2 matches + literal cuts) == parse_prompt (Python regexes with groups)
+    on prompts glued from the templates' pieces, where the templates overlap in every way."""
+    import random
+
+    import pyarrow as pa
+
+    from builders.sources.self_instruct import parse_columns, parse_prompt
+
+    pieces = ["Task: ", "Task:", "\n", "\n\n", "Input: ", "\nInput: ", "\n\nInput: ", "Input:", "Output:", " Output:",
+              "\nOutput:", "\n\nOutput:", "a", "b c", " ", "\u2003", "é"]
+    rng = random.Random(12)
+    prompts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 7))) for _ in range(6000)] + [None]
+    i, x, t = (a.to_pylist() for a in parse_columns(pa.array(prompts, pa.string())))
+    assert len(set(t)) == 14  # every template was hit, and some prompts none
+    for k, p in enumerate(prompts):
+        if p is None:
+            assert (i[k], x[k], t[k]) == (None, None, None)
+            continue
+        assert (clean(i[k]), clean(x[k]), t[k]) == parse_prompt(p), repr(p)
