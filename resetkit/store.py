@@ -146,6 +146,12 @@ def _pid_dead(pid: int) -> bool:
     return False
 
 
+def _name_the_file(exc: OSError, path: Path) -> None:
+    """Arrow's write errors name no file: give a full disk's error the path being written."""
+    if exc.errno in DISK_ERRNOS and not exc.filename:
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+
+
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) -> Path:
     """Write one Parquet file atomically (temp file + rename in the same folder)."""
     path = Path(path)
@@ -154,6 +160,9 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) ->
     try:
         pq.write_table(table, tmp, **{**PARQUET_OPTIONS, **options})
         os.replace(tmp, path)
+    except OSError as exc:
+        _name_the_file(exc, path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -166,6 +175,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as exc:
+        _name_the_file(exc, path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -384,18 +396,17 @@ class Store:
         path = locks / f"{name}-{stage}-{short_hash(key, 16)}.lock"
         try:
             locks.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "a+", encoding="utf-8")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             if exc.errno in WRITE_ERRNOS:
                 raise store_write_error(self.root, exc, f"the {stage} lock of {name}") from None
             raise
-        with fh:
+        try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                fh.seek(0)
                 try:
-                    holder = json.loads(fh.read() or "{}")
+                    holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
                 except ValueError:
                     holder = {}
                 who = (f"pid {holder['pid']} on {holder.get('host', '?')} (since {holder.get('since', '?')})"
@@ -403,20 +414,19 @@ class Store:
                 print(f"waiting for {who} running {stage} on {name} ({key}) to finish: identical runs take "
                       f"turns and share the work; Ctrl-C to stop waiting (lock: {path})",
                       file=log or sys.stderr, flush=True)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage,
-                                 "output": name, "key": key,
-                                 "since": _dt.datetime.now().isoformat(timespec="seconds")}))
-            fh.flush()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage, "output": name,
+                               "key": key, "since": _dt.datetime.now().isoformat(timespec="seconds")})
+            with contextlib.suppress(OSError):  # who holds it: for the waiting message only
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, info.encode("utf-8"), 0)
             try:
                 yield
             finally:
                 with contextlib.suppress(OSError):
-                    fh.truncate(0)
-                    fh.flush()
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                    os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing releases the lock
 
     @contextlib.contextmanager
     def lock(self, name: str):
