@@ -596,6 +596,23 @@ class VersionWriter:
             out[split] = {"rows": state["rows"], "files": files}
         return out
 
+    def _move_in(self, target: Path) -> None:
+        if not target.exists():
+            os.rename(self.tmp, target)
+        elif _exchange(self.tmp, target):
+            # same inputs and config: the fresh (identical-data) build is in, in one step; the
+            # temp dir now holds the previous build (removed below, or swept if killed first)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:  # no atomic exchange here: move aside, move in; Store._recover repairs a kill between
+            trash = target.with_name(f".trash-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+            os.rename(target, trash)
+            try:
+                os.rename(self.tmp, target)
+            except OSError:
+                os.rename(trash, target)  # put the previous build back: never lose a version
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+
     def commit(self) -> DatasetVersion:
         splits = self._finish_splits(self._schema)
         if not splits:
@@ -633,27 +650,24 @@ class VersionWriter:
 
         target = self.store.root / self.name / self.version
         with self.store.lock(self.name):
-            if not target.exists():
-                os.rename(self.tmp, target)
-            elif _exchange(self.tmp, target):
-                # same inputs and config: the fresh (identical-data) build is in, in one step; the
-                # temp dir now holds the previous build (removed below, or swept if killed first)
-                shutil.rmtree(self.tmp, ignore_errors=True)
-            else:  # no atomic exchange here: move aside, move in; Store._recover repairs a kill between
-                trash = target.with_name(f".trash-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-                os.rename(target, trash)
-                try:
-                    os.rename(self.tmp, target)
-                except OSError:
-                    os.rename(trash, target)  # put the previous build back: never lose a version
-                    raise
-                shutil.rmtree(trash, ignore_errors=True)
+            # LATEST first: until the rename it names a version that is not there, and readers take the
+            # newest one that is (the previous); a kill at any point leaves no stale LATEST behind
             latest = self.store.root / self.name / "LATEST"
+            previous = latest.read_text(encoding="utf-8") if latest.is_file() else None
             try:
                 write_text_atomic(latest, self.version + "\n")
             except OSError:
                 # no room for 13 bytes: without LATEST the newest version is the newest built, this one
                 latest.unlink(missing_ok=True)
+            try:
+                self._move_in(target)
+            except BaseException:
+                with contextlib.suppress(OSError):  # not committed: LATEST as it was
+                    if previous is None:
+                        latest.unlink(missing_ok=True)
+                    else:
+                        write_text_atomic(latest, previous)
+                raise
         self.result = DatasetVersion(self.name, self.version, target)
         if (self.store.root / "catalog.duckdb").exists():  # the user asked for a catalog: keep it current
             import duckdb

@@ -98,6 +98,9 @@ def test_kill_at_every_step_of_a_commit(tmp_path, exchange, target):
         assert newest.read().num_rows == after[newest.version]
         if target == "rebuild":
             assert newest.version == latest_before
+        else:  # the new version is the newest as soon as it is there, never a stale LATEST
+            new = set(after) - set(before)
+            assert newest.version == (new.pop() if new else latest_before), kill_at
         assert store.names() == ["toy"]
         with store.create("toy", builder="toy", config={"next": 1}) as w:  # the next write sweeps
             w.write("train", pa.table({"id": ["n"]}))
