@@ -17,7 +17,7 @@ export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
 # .gguf models converted to model folders (once per file content)
 export RESETKIT_MODEL_CACHE := $(CACHE)/models
 
-.PHONY: install demo test test-vllm test-gpu test-asan bench lint clean
+.PHONY: install demo test test-vllm test-gpu test-asan test-reliability bench lint clean
 
 install: $(VENV)/.installed
 
@@ -80,6 +80,11 @@ test-asan: install
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 RESETKIT_NATIVE_THREADS=4 \
 	  $(PY) -m pytest -q -p no:cacheprovider $(NATIVE_TESTS); rc=$$?; \
 	  cp $(CACHE)/native-normal.so $(NATIVE_SO); exit $$rc
+
+# The whole reliability suite (docs/reliability.md): kill -9 at every commit step and several random
+# moments of each stage, concurrent runs, full disks (a tmpfs: needs root), SQL escapes.
+test-reliability: install
+	RESETKIT_SLOW_RELIABILITY=1 $(PY) -m pytest -q -m "not vllm" -p no:cacheprovider tests/reliability
 
 bench: install
 	$(PY) bench/run_all.py

@@ -147,6 +147,12 @@ def _pid_dead(pid: int) -> bool:
     return False
 
 
+def _name_the_file(exc: OSError, path: Path) -> None:
+    """Arrow's write errors name no file: give a full disk's error the path being written."""
+    if exc.errno in DISK_ERRNOS and not exc.filename:
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+
+
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) -> Path:
     """Write one Parquet file atomically (temp file + rename in the same folder)."""
     path = Path(path)
@@ -155,6 +161,9 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) ->
     try:
         pq.write_table(table, tmp, **{**PARQUET_OPTIONS, **options})
         os.replace(tmp, path)
+    except OSError as exc:
+        _name_the_file(exc, path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -167,6 +176,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+    except OSError as exc:
+        _name_the_file(exc, path)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -385,18 +397,17 @@ class Store:
         path = locks / f"{name}-{stage}-{short_hash(key, 16)}.lock"
         try:
             locks.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "a+", encoding="utf-8")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             if exc.errno in WRITE_ERRNOS:
                 raise store_write_error(self.root, exc, f"the {stage} lock of {name}") from None
             raise
-        with fh:
+        try:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                fh.seek(0)
                 try:
-                    holder = json.loads(fh.read() or "{}")
+                    holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
                 except ValueError:
                     holder = {}
                 who = (f"pid {holder['pid']} on {holder.get('host', '?')} (since {holder.get('since', '?')})"
@@ -404,20 +415,19 @@ class Store:
                 print(f"waiting for {who} running {stage} on {name} ({key}) to finish: identical runs take "
                       f"turns and share the work; Ctrl-C to stop waiting (lock: {path})",
                       file=log or sys.stderr, flush=True)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage,
-                                 "output": name, "key": key,
-                                 "since": _dt.datetime.now().isoformat(timespec="seconds")}))
-            fh.flush()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage, "output": name,
+                               "key": key, "since": _dt.datetime.now().isoformat(timespec="seconds")})
+            with contextlib.suppress(OSError):  # who holds it: for the waiting message only
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, info.encode("utf-8"), 0)
             try:
                 yield
             finally:
                 with contextlib.suppress(OSError):
-                    fh.truncate(0)
-                    fh.flush()
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                    os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing releases the lock
 
     @contextlib.contextmanager
     def lock(self, name: str):
@@ -588,6 +598,23 @@ class VersionWriter:
             out[split] = {"rows": state["rows"], "files": files}
         return out
 
+    def _move_in(self, target: Path) -> None:
+        if not target.exists():
+            os.rename(self.tmp, target)
+        elif _exchange(self.tmp, target):
+            # same inputs and config: the fresh (identical-data) build is in, in one step; the
+            # temp dir now holds the previous build (removed below, or swept if killed first)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:  # no atomic exchange here: move aside, move in; Store._recover repairs a kill between
+            trash = target.with_name(f".trash-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+            os.rename(target, trash)
+            try:
+                os.rename(self.tmp, target)
+            except OSError:
+                os.rename(trash, target)  # put the previous build back: never lose a version
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+
     def commit(self) -> DatasetVersion:
         splits = self._finish_splits(self._schema)
         if not splits:
@@ -625,27 +652,24 @@ class VersionWriter:
 
         target = self.store.root / self.name / self.version
         with self.store.lock(self.name):
-            if not target.exists():
-                os.rename(self.tmp, target)
-            elif _exchange(self.tmp, target):
-                # same inputs and config: the fresh (identical-data) build is in, in one step; the
-                # temp dir now holds the previous build (removed below, or swept if killed first)
-                shutil.rmtree(self.tmp, ignore_errors=True)
-            else:  # no atomic exchange here: move aside, move in; Store._recover repairs a kill between
-                trash = target.with_name(f".trash-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-                os.rename(target, trash)
-                try:
-                    os.rename(self.tmp, target)
-                except OSError:
-                    os.rename(trash, target)  # put the previous build back: never lose a version
-                    raise
-                shutil.rmtree(trash, ignore_errors=True)
+            # LATEST first: until the rename it names a version that is not there, and readers take the
+            # newest one that is (the previous); a kill at any point leaves no stale LATEST behind
             latest = self.store.root / self.name / "LATEST"
+            previous = latest.read_text(encoding="utf-8") if latest.is_file() else None
             try:
                 write_text_atomic(latest, self.version + "\n")
             except OSError:
                 # no room for 13 bytes: without LATEST the newest version is the newest built, this one
                 latest.unlink(missing_ok=True)
+            try:
+                self._move_in(target)
+            except BaseException:
+                with contextlib.suppress(OSError):  # not committed: LATEST as it was
+                    if previous is None:
+                        latest.unlink(missing_ok=True)
+                    else:
+                        write_text_atomic(latest, previous)
+                raise
         self.result = DatasetVersion(self.name, self.version, target)
         if (self.store.root / "catalog.duckdb").exists():  # the user asked for a catalog: keep it current
             import duckdb

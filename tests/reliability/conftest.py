@@ -46,6 +46,17 @@ class SmallDisk:
         subprocess.run(["mount", "-o", f"remount,{'ro' if on else 'rw'}", str(self.path)], check=True)
 
 
+SLOW_ENV = "RESETKIT_SLOW_RELIABILITY"
+
+
+@pytest.fixture(autouse=True)
+def _slow_reliability_only_when_asked(request):
+    """`slow_reliability` tests run under `make test-reliability` (which sets $RESETKIT_SLOW_RELIABILITY=1),
+    not in `make test`."""
+    if request.node.get_closest_marker("slow_reliability") and os.environ.get(SLOW_ENV) != "1":
+        pytest.skip(f"slow reliability test: run `make test-reliability` (or set {SLOW_ENV}=1)")
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     path = tmp_path / "disk"

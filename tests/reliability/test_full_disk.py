@@ -123,3 +123,29 @@ def test_read_only_store_is_one_line_naming_it(small_disk, reference):
         assert res.exit_code == 0 and res.output.splitlines()[1] == "28", res.output
     finally:
         small_disk.read_only(False)
+
+
+@pytest.mark.parametrize("leave_kb", [0, 24])
+def test_pool_on_a_full_disk_resumes_to_the_same_bytes(small_disk, tmp_path, leave_kb):
+    from tests.helpers.openai_server import OpenAIServer
+    from tests.helpers.pool_examples import make_examples
+
+    def pool(root, url):
+        return CliRunner().invoke(main, ["pool", "reset-seed", "--backend", "openai", "--model", "tiny",
+                                         "--base-url", url, "--store", str(root), "--max-new-tokens", "16",
+                                         "--concurrency", "2", "--shard-examples", "1", "--no-progress"])
+
+    reference, store = Store(tmp_path / "roomy"), Store(small_disk.path / "store")
+    make_examples(reference, 8)
+    make_examples(store, 8)
+    with OpenAIServer() as srv:
+        assert pool(reference.root, srv.base_url).exit_code == 0
+        small_disk.fill(leave_kb * 1024)
+        _one_clean_line(pool(store.root, srv.base_url), "disk full", str(store.root))
+        assert store.names() == ["reset-seed"] and _debris(small_disk.path) == []
+        small_disk.free()
+        res = pool(store.root, srv.base_url)
+    assert res.exit_code == 0, res.output
+    assert store.resolve("pool").version == reference.resolve("pool").version
+    assert _files(store.resolve("pool")) == _files(reference.resolve("pool"))
+    assert _debris(small_disk.path) == [] and not any((store.root / "pool" / ".work").glob("*/*"))

@@ -72,3 +72,30 @@ def test_command_whose_module_fails_to_import_says_why(monkeypatch):
     result = CliRunner().invoke(main, ["broken"])
     assert result.exit_code != 0
     assert "not available" in result.output and "no_such_module_xyz" in result.output
+
+
+def test_an_os_error_is_one_line_naming_the_path(tmp_path):
+    """Any OSError no command turned into a message (here: writing -o into a missing folder) is one
+    line naming the path, not a traceback (issue 14: every failure a user can fix is one line)."""
+    for fmt in ("csv", "json", "parquet"):
+        target = tmp_path / "missing-folder" / f"out.{fmt}"
+        result = CliRunner().invoke(main, ["sql", "SELECT 1 AS x", "--format", fmt, "-o", str(target),
+                                           "--store", str(tmp_path / "s")])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and str(target) in lines[0], result.output
+
+
+def test_os_error_messages():
+    import errno
+
+    from resetkit.errors import os_error_message
+
+    full = os_error_message(OSError(errno.ENOSPC, "No space left on device", "/data/store/x.parquet"))
+    assert full.startswith("/data/store/x.parquet: disk full (No space left on device)")
+    assert "run the same command again" in full
+    ro = os_error_message(OSError(errno.EROFS, "Read-only file system", "/ro/store"))
+    assert ro.startswith("/ro/store: Read-only file system") and "--store" in ro
+    moved = os_error_message(OSError(errno.EXDEV, "Invalid cross-device link", "/a", None, "/b"))
+    assert moved == "/a -> /b: Invalid cross-device link"
