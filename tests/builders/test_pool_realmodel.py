@@ -27,14 +27,21 @@ QUESTIONS = ["What is the capital of France?", "Explain what a noun is.", "Give 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    from resetkit.threads import apply_threads
-
+    """One torch thread: on a loaded 2-core machine 2 threads run several times slower."""
     import torch
 
+    from resetkit.threads import THREAD_VARS, apply_threads
+
     before = torch.get_num_threads()
+    env = {k: os.environ.get(k) for k in (*THREAD_VARS, "RESETKIT_THREADS", "OMP_WAIT_POLICY")}
     apply_threads(1)
     yield
     torch.set_num_threads(before)
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
