@@ -305,7 +305,7 @@ def bench_real(n_examples: int, max_new: int, concurrency: int, parts: list[str]
             gc.collect()
     if "serve" in parts:
         from builders.backends.openai_backend import OpenAIBackend
-        from tests.builders.test_pool_vllm_serve import start_server, stop_server
+        from tests.helpers.vllm_server import start_server, stop_server
 
         for caching in (True, False):
             log = DATA / f"server-{'cache' if caching else 'nocache'}.log"
