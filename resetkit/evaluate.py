@@ -176,7 +176,9 @@ def _length_counter(cfg: EvalConfig):
     try:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(name)
+        from .models import resolve_model
+
+        tok = AutoTokenizer.from_pretrained(resolve_model(name).path)   # a .gguf: its converted folder
     except Exception as exc:  # noqa: BLE001 - any load failure means: no tokenizer here
         if cfg.length_unit == "tokenizer":
             raise ResetkitError(f"cannot load tokenizer {name!r} to count lengths: {exc}") from exc

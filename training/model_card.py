@@ -59,7 +59,8 @@ def render_model_card(plan: dict, stage_index: int, results: dict) -> str:
         lines += [plan["description"].strip(), ""]
     if plan.get("paper"):
         lines += [f"Paper settings: {plan['paper']}", ""]
-    lines += ["## Lineage", "", f"- Base model: `{plan['base_model']}`"]
+    lines += ["## Lineage", "", f"- Base model: `{plan['base_model']}`"
+              + (f" (converted from GGUF to `{plan['base_model_folder']}`)" if plan.get("base_model_folder") else "")]
     for i, st in enumerate(chain):
         start = f"`{st['config']['model']}`" if i == 0 else f"the best checkpoint of stage `{chain[i - 1]['name']}`"
         refs = ", ".join(f"`{r}`" for r in st["config"]["data"])
