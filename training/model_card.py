@@ -20,6 +20,24 @@ def _hub_id(model: str) -> str | None:
     return model if _HUB_ID.match(model) and not model.startswith((".", "/")) else None
 
 
+def template_note(cfg: dict, tok: dict) -> str:
+    """Which template the examples were rendered with (SFTConfig.template), in words."""
+    chat = tok.get("chat_template_rows", 0)
+    n = tok.get("examples", 0)
+    setting = cfg.get("template", "plain")
+    system = cfg.get("system_prompt") or ""
+    chat_words = ("the model's own chat template (`chat`: the tokenizer's `apply_chat_template`, generation "
+                  "prompt added; only the assistant turn, its end-of-turn token included, is in the loss)"
+                  + (f", system prompt {system!r}" if system else ", no system prompt"))
+    plain_words = "`plain`: the stored prompts as they are (e.g. the paper's Alpaca/Vicuna templates), then the response and EOS"
+    if chat and chat >= n:
+        return f"{chat_words}; all {chat:,} training examples (template setting `{setting}`)."
+    if chat:
+        return (f"mixed (template setting `{setting}`): {chat:,} of {n:,} training examples in {chat_words}; "
+                f"the others {plain_words}.")
+    return f"{plain_words} (template setting `{setting}`)."
+
+
 def render_model_card(plan: dict, stage_index: int, results: dict) -> str:
     """Markdown card for the model written by ``plan["stages"][stage_index]``."""
     stage = plan["stages"][stage_index]
@@ -41,7 +59,8 @@ def render_model_card(plan: dict, stage_index: int, results: dict) -> str:
         lines += [plan["description"].strip(), ""]
     if plan.get("paper"):
         lines += [f"Paper settings: {plan['paper']}", ""]
-    lines += ["## Lineage", "", f"- Base model: `{plan['base_model']}`"]
+    lines += ["## Lineage", "", f"- Base model: `{plan['base_model']}`"
+              + (f" (converted from GGUF to `{plan['base_model_folder']}`)" if plan.get("base_model_folder") else "")]
     for i, st in enumerate(chain):
         start = f"`{st['config']['model']}`" if i == 0 else f"the best checkpoint of stage `{chain[i - 1]['name']}`"
         refs = ", ".join(f"`{r}`" for r in st["config"]["data"])
@@ -55,7 +74,7 @@ def render_model_card(plan: dict, stage_index: int, results: dict) -> str:
     lines += ["", f"Store: `{plan['store']}`. The exact plan is in `resetkit-train.yaml` next to this card.", ""]
 
     tok = results.get("data", {}).get("train_tokens", {})
-    lines += ["## Training", "",
+    lines += ["## Training", "", "Prompt format: " + template_note(cfg, tok), "",
               f"Loss on response tokens only (prompt labels masked), EOS appended to every response. "
               f"{tok.get('examples', 0):,} training examples, {tok.get('tokens', 0):,} tokens "
               f"({tok.get('response_tokens', 0):,} in the loss); {tok.get('truncated', 0):,} cut at "
@@ -77,6 +96,11 @@ def render_model_card(plan: dict, stage_index: int, results: dict) -> str:
         "versions": ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items()),
     }
     lines += [f"| {k} | {v} |" for k, v in shown.items()]
+    if results.get("checkpoints_kept") is not None:
+        from .sft import describe_checkpoints
+
+        lines += ["", "Checkpoints: " + describe_checkpoints(results["checkpoints_kept"],
+                                                           results.get("save_total_limit", 0)) + "."]
     lines += ["", "## Evaluation (perplexity on the held-out set)", ""]
     best = results.get("best_model_checkpoint")
     lines += [f"Kept checkpoint: `{best}` (lowest evaluation loss {results.get('best_eval_loss')})."

@@ -140,6 +140,9 @@ def make_plan(recipe: str, *, store, model: str | None = None, data=(), override
     data_by_stage = _split_data_args(list(data), names)
     common, per_stage = _split_overrides(parse_overrides(overrides), names)
 
+    base_source = None
+    if model is not None:
+        model, base_source = resolve_gguf(model)
     stages = []
     for i, spec in enumerate(stage_specs):
         base = _config_part(load_recipe(spec["recipe"]) if spec["recipe"] else raw)
@@ -181,7 +184,8 @@ def make_plan(recipe: str, *, store, model: str | None = None, data=(), override
         "paper": raw.get("paper", ""),
         "store": str(store.root),
         "output_dir": output,
-        "base_model": stages[0]["config"]["model"],
+        "base_model": base_source or stages[0]["config"]["model"],
+        **({"base_model_folder": stages[0]["config"]["model"]} if base_source else {}),
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "stages": stages,
     }
@@ -190,6 +194,19 @@ def make_plan(recipe: str, *, store, model: str | None = None, data=(), override
 def stage_config(stage: dict) -> SFTConfig:
     """The SFTConfig of one plan stage."""
     return build(SFTConfig, stage["config"])
+
+
+def resolve_gguf(model: str) -> tuple[str, str | None]:
+    """A ``.gguf`` file becomes its converted model folder (resetkit.models: converted once,
+    cached by content); returns (what to load, the .gguf as given or None)."""
+    from resetkit.models import is_gguf
+
+    path = Path(model).expanduser()
+    if not (path.is_file() and is_gguf(path)):
+        return model, None
+    from resetkit.models import resolve_model
+
+    return resolve_model(model).path, str(path.resolve())
 
 
 def check_model(model: str) -> None:

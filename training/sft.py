@@ -62,7 +62,10 @@ class SFTConfig:
     save_steps: int = field(100, help="Save a checkpoint every N steps (paper: 100).")
     eval_steps: int = field(100, help="Evaluate loss/perplexity on the evaluation set every N steps (paper: 100).")
     logging_steps: int = field(10, help="Log the training loss every N steps.")
-    save_total_limit: int = field(0, help="Keep at most N checkpoints (the best is always kept); 0 keeps all.")
+    save_total_limit: int = field(2, help=(
+        "Keep at most N checkpoints, deleting the oldest; the best (by evaluation loss) and the newest are "
+        "always kept, so 2 (the default) keeps exactly the best and the last. 0 keeps all. A ZeRO-3 "
+        "checkpoint holds the optimiser state: ~2 GB for a 135M model, ~80 GB for 7B."))
     load_best_model_at_end: bool = field(True, help="Finish with the checkpoint of lowest evaluation loss (paper: best by perplexity).")
     precision: str = field("auto", help="auto (bf16 where the hardware has it, else fp32), bf16, fp16 or fp32.")
     seed: int = field(42, help="Seed for initialisation, shuffling and the held-out split (paper: 3 seeds averaged).")
@@ -80,6 +83,13 @@ class SFTConfig:
         "(DataCollatorWithFlattening); the attention keeps examples apart."))
     gradient_checkpointing: bool = field(False, help="Recompute activations in the backward pass to save memory.")
     dataloader_num_workers: int = field(0, help="Data-loading worker processes.")
+    template: str = field("auto", help=(
+        "How an example becomes tokens. chat: the model's own chat template (user message, or the "
+        "already rendered chat prompt of a pool/selection, then the response and the end-of-turn token; "
+        "only the assistant turn is trained); plain: prompt + response + EOS as stored (the paper's "
+        "Alpaca/Vicuna prompts); auto (default): chat for rows whose `template` column is 'chat', "
+        "plain otherwise."))
+    system_prompt: str = field("", help="chat template: the system message for user-message prompts (default: none).")
 
 
 # -- light helpers (no torch) -------------------------------------------------------------------
@@ -92,6 +102,12 @@ def check_config(cfg: SFTConfig) -> None:
     for name in ("batch_size", "per_device_batch_size", "max_length", "save_steps", "eval_steps", "logging_steps"):
         if getattr(cfg, name) < 1:
             raise ResetkitError(f"{name} must be at least 1, got {getattr(cfg, name)}")
+    from .chat import TEMPLATES
+
+    if cfg.template not in TEMPLATES:
+        raise ResetkitError(f"template must be one of {', '.join(TEMPLATES)}, got {cfg.template!r}")
+    if cfg.save_total_limit < 0:
+        raise ResetkitError(f"save_total_limit must be 0 (keep all) or more, got {cfg.save_total_limit}")
     if not 0 < cfg.eval_fraction < 1:
         raise ResetkitError(f"eval_fraction must be in (0, 1), got {cfg.eval_fraction}")
     if cfg.load_best_model_at_end and cfg.save_steps % cfg.eval_steps:
@@ -145,7 +161,7 @@ def split_rows(version, cfg: SFTConfig) -> tuple[list[dict], list[dict], str]:
     The dataset's ``eval_split`` is used when present; otherwise a seeded ``eval_fraction`` of the
     train rows is held out (at least one row, and only when two or more rows exist).
     """
-    cols = list(REQUIRED_COLUMNS)
+    cols = list(REQUIRED_COLUMNS) + (["template"] if "template" in version.schema.names else [])
     train = version.read("train", columns=cols).to_pylist()
     if cfg.eval_split in version.splits and version.num_rows().get(cfg.eval_split, 1) > 0:
         evals = version.read(cfg.eval_split, columns=cols).to_pylist()
@@ -222,11 +238,22 @@ def tokenize_example(tokenizer, prompt: str, response: str, max_length: int) -> 
             "length": len(input_ids), "truncated": full > max_length}
 
 
-def tokenize_rows(tokenizer, rows: list[dict], max_length: int) -> tuple[list[dict], dict]:
-    """Tokenise rows; returns the features and counts (kept, truncated, dropped, tokens)."""
-    feats, truncated, dropped, tokens, response_tokens = [], 0, 0, 0, 0
+def tokenize_rows(tokenizer, rows: list[dict], max_length: int, *, template: str = "plain",
+                  system_prompt: str = "") -> tuple[list[dict], dict]:
+    """Tokenise rows; returns the features and counts (kept, truncated, dropped, tokens, chat rows).
+
+    ``template``: see SFTConfig.template (chat rows go through :class:`training.chat.ChatFormat`)."""
+    from .chat import ChatFormat, uses_chat
+
+    feats, truncated, dropped, tokens, response_tokens, chat_rows = [], 0, 0, 0, 0, 0
+    chat = None
     for r in rows:
-        f = tokenize_example(tokenizer, r["prompt"], r["response"], max_length)
+        if uses_chat(template, r.get("template")):
+            chat = chat or ChatFormat(tokenizer, system_prompt)
+            f = chat.example(r["prompt"], r["response"], max_length)
+            chat_rows += 1
+        else:
+            f = tokenize_example(tokenizer, r["prompt"], r["response"], max_length)
         if f is None:
             dropped += 1
             continue
@@ -235,7 +262,27 @@ def tokenize_rows(tokenizer, rows: list[dict], max_length: int) -> tuple[list[di
         response_tokens += sum(1 for t in f["labels"] if t != IGNORE_INDEX)
         feats.append(f)
     return feats, {"examples": len(feats), "truncated": truncated, "dropped_prompt_too_long": dropped,
-                   "tokens": tokens, "response_tokens": response_tokens}
+                   "tokens": tokens, "response_tokens": response_tokens, "chat_template_rows": chat_rows}
+
+
+def kept_checkpoints(output_dir: str | Path, best: str | None = None) -> list[dict]:
+    """The checkpoint folders left in ``output_dir`` (oldest first), marking the best and the last."""
+    found = sorted((int(p.name.split("-")[1]), p.name) for p in Path(output_dir).glob("checkpoint-*")
+                   if p.is_dir() and p.name.split("-")[1].isdigit())
+    best_name = Path(best).name if best else None
+    return [{"name": name, "step": step, "best": name == best_name, "last": i == len(found) - 1}
+            for i, (step, name) in enumerate(found)]
+
+
+def describe_checkpoints(kept: list[dict], limit: int) -> str:
+    """``kept checkpoint-6 (best), checkpoint-8 (last); ...`` for the console and the card."""
+    if not kept:
+        return "no checkpoint kept"
+    names = ", ".join(c["name"] + (f" ({'best, last' if c['best'] and c['last'] else 'best' if c['best'] else 'last'})"
+                                   if c["best"] or c["last"] else "") for c in kept)
+    rule = (f"older ones deleted (save_total_limit={limit}: the best and the newest are always kept; "
+            "0 keeps all)" if limit else "all kept (save_total_limit=0)")
+    return f"kept {names}; {rule}"
 
 
 def has_checkpoint(output_dir: str | Path) -> bool:
@@ -357,8 +404,9 @@ def train(cfg: SFTConfig, store, *, resume: bool = False, callbacks=()) -> dict:
     if collate_tok.pad_token_id is None:
         # labels are padded with -100 by the collator, so reusing EOS for padding never trains on it
         collate_tok.pad_token = collate_tok.eos_token
-    train_feats, train_tok_stats = tokenize_rows(tokenizer, train_rows, cfg.max_length)
-    eval_feats, eval_tok_stats = tokenize_rows(tokenizer, eval_rows, cfg.max_length)
+    fmt = {"template": cfg.template, "system_prompt": cfg.system_prompt}
+    train_feats, train_tok_stats = tokenize_rows(tokenizer, train_rows, cfg.max_length, **fmt)
+    eval_feats, eval_tok_stats = tokenize_rows(tokenizer, eval_rows, cfg.max_length, **fmt)
     if not train_feats or not eval_feats:
         raise ResetkitError(f"no example fits max_length={cfg.max_length} with a response token left "
                             f"(train {train_tok_stats}, eval {eval_tok_stats})")
@@ -451,6 +499,8 @@ def train(cfg: SFTConfig, store, *, resume: bool = False, callbacks=()) -> dict:
         "evaluations": [{"step": h["step"], "eval_loss": h["eval_loss"], "eval_perplexity": h.get("eval_perplexity")}
                         for h in evals],
         "resumed_from": resumed_from,
+        "save_total_limit": cfg.save_total_limit,
+        "checkpoints_kept": kept_checkpoints(cfg.output_dir, state.best_model_checkpoint),
         "world_size": world_size,
         "per_device_batch_size": per_device,
         "gradient_accumulation_steps": accum,

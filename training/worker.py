@@ -44,7 +44,7 @@ def run_plan(plan: dict, *, resume: bool = False) -> list[dict]:
 
     from .model_card import render_model_card
     from .recipes import stage_config
-    from .sft import has_checkpoint, train
+    from .sft import describe_checkpoints, has_checkpoint, train
 
     # torch.distributed's deprecation notes fire on every ZeRO step and bury the training log
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.distributed.*")
@@ -65,6 +65,7 @@ def run_plan(plan: dict, *, resume: bool = False) -> list[dict]:
                      f"{', '.join(cfg.data)} -> {cfg.output_dir}" + (" (resuming)" if stage_resume else ""))
         results = train(cfg, store, resume=stage_resume)
         if rank == 0:
+            con.echo(f"[resetkit] checkpoints: {describe_checkpoints(results['checkpoints_kept'], cfg.save_total_limit)}")
             card = render_model_card(plan, i, results)
             write_text_atomic(Path(cfg.output_dir) / "README.md", card)
             if len(plan["stages"]) > 1 and i == len(plan["stages"]) - 1:

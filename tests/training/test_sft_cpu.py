@@ -97,20 +97,35 @@ def test_upsample_to_largest():
 
 # -- the real run -------------------------------------------------------------------------------------
 
-def test_checkpoints_at_the_configured_interval(trained):
-    ckpts = sorted(int(p.name.split("-")[1]) for p in trained.glob("checkpoint-*"))
-    assert ckpts == [2, 4, 6, 8]
-    for step in ckpts:
-        ck = trained / f"checkpoint-{step}"
-        assert _state(ck)["global_step"] == step
+def test_best_and_last_checkpoints_kept(trained):
+    """Checkpoints every 2 steps; by default (save_total_limit=2) only the best and the last stay."""
+    state = _state(trained / "checkpoint-8")
+    evals = {h["step"]: h["eval_loss"] for h in state["log_history"] if "eval_loss" in h}
+    assert sorted(evals) == [2, 4, 6, 8]                      # saved and evaluated at the interval
+    best = f"checkpoint-{min(evals, key=evals.get)}"
+    assert Path(state["best_model_checkpoint"]).name == best
+    kept = sorted((p.name for p in trained.glob("checkpoint-*")), key=lambda n: int(n.split("-")[1]))
+    # the best and the last; when the last is the best, the one before it stays as well
+    assert kept == sorted({best, "checkpoint-8"} | ({"checkpoint-6"} if best == "checkpoint-8" else set()),
+                          key=lambda n: int(n.split("-")[1]))
+    for name in kept:
+        ck = trained / name
+        assert _state(ck)["global_step"] == int(name.split("-")[1])
         assert (ck / "model.safetensors").is_file()           # ZeRO-3 weights gathered on save
         assert any(ck.glob("global_step*"))                     # DeepSpeed's own state, for --resume
+    results = json.loads((trained / "training_results.json").read_text())
+    assert results["save_total_limit"] == 2
+    assert [c["name"] for c in results["checkpoints_kept"]] == kept
+    assert [c["name"] for c in results["checkpoints_kept"] if c["best"]] == [best]
+    note = f"{best} (best"
+    assert note in (trained / "README.md").read_text() and "save_total_limit=2" in (trained / "README.md").read_text()
 
 
 def test_console_is_quiet_and_the_log_has_the_rest(trained_run):
     out, proc = trained_run
     log = out / "resetkit-train.log"
     assert f"[resetkit] log: {log}" in proc.stdout and "done: 8 steps" in proc.stdout
+    assert "[resetkit] checkpoints: kept checkpoint-" in proc.stdout and "save_total_limit=2" in proc.stdout
     console = proc.stdout + proc.stderr
     for noise in ("Setting accelerator", "FutureWarning", "deprecated", "OMP_NUM_THREADS",
                   "Gradient accumulation steps mismatch", "Writing model shards", "{'loss'", "[WARNING]",
@@ -178,11 +193,13 @@ def test_model_card_lineage(trained, train_store, tiny_llama):
 
 
 def test_resume_continues_from_the_last_checkpoint(trained, train_store, tiny_llama, tmp_path):
-    # an interrupted run: checkpoints 2 and 4 were written, then the process died
+    # an interrupted run: the last checkpoint was not written, the process died
     out = tmp_path / "out"
-    shutil.copytree(trained, out, ignore=shutil.ignore_patterns("checkpoint-6", "checkpoint-8"))
+    shutil.copytree(trained, out, ignore=shutil.ignore_patterns("checkpoint-8"))
     for name in ("README.md", "training_results.json", "model.safetensors"):
         (out / name).unlink()
+    left = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert left and left[-1] < 8
     for ck in out.glob("checkpoint-*"):    # paths inside trainer_state point at the original folder
         state = _state(ck)
         state["best_model_checkpoint"] = str(out / Path(state["best_model_checkpoint"]).name)
@@ -194,15 +211,16 @@ def test_resume_continues_from_the_last_checkpoint(trained, train_store, tiny_ll
     assert again.returncode != 0 and "--resume" in again.stderr        # no silent restart over a run
     proc = run_train([*args, "--resume"])
     assert proc.returncode == 0, proc.stderr[-4000:]
+    start = left[-1]
     results = json.loads((out / "training_results.json").read_text())
-    assert Path(results["resumed_from"]).name == "checkpoint-4" and results["global_step"] == 8
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == [f"checkpoint-{s}" for s in (2, 4, 6, 8)]
+    assert Path(results["resumed_from"]).name == f"checkpoint-{start}" and results["global_step"] == 8
+    assert "checkpoint-8" in {p.name for p in out.glob("checkpoint-*")} and len(list(out.glob("checkpoint-*"))) <= 3
     # the same data order and RNG: the resumed steps reproduce the uninterrupted run's losses
     done = {h["step"]: h["loss"] for h in _state(trained / "checkpoint-8")["log_history"] if "loss" in h}
     resumed = {h["step"]: h["loss"] for h in _state(out / "checkpoint-8")["log_history"] if "loss" in h}
-    for step in (5, 6, 7, 8):
+    for step in range(start + 1, 9):
         assert resumed[step] == pytest.approx(done[step], rel=1e-3, abs=1e-3)
-    assert "checkpoint-4" in (out / "README.md").read_text()
+    assert f"checkpoint-{start}" in (out / "README.md").read_text()
 
 
 def test_two_stage_run_starts_stage_two_from_stage_one(train_store, tiny_llama, tmp_path):
@@ -210,11 +228,14 @@ def test_two_stage_run_starts_stage_two_from_stage_one(train_store, tiny_llama, 
 
     out = tmp_path / "two"
     proc = run_train(["cd-then-if", "--model", tiny_llama, "--store", train_store.root, "--output", out,
-                      "--set", "max_steps=2", "--set", "save_steps=2", "--set", "eval_steps=2",
+                      "--set", "max_steps=2", "--set", "save_steps=1", "--set", "eval_steps=1",
                       "--set", "batch_size=4", "--set", "max_length=64", "--set", "learning_rate=1e-3",
-                      "--deepspeed", "zero2"])
+                      "--deepspeed", "zero2", "--save-total-limit", "0"])
     assert proc.returncode == 0, proc.stderr[-4000:]
     one, two = out / "stage1-cd", out / "stage2-if"
+    for stage in (one, two):       # --save-total-limit 0 keeps every checkpoint
+        assert sorted(p.name for p in stage.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert proc.stdout.count("all kept (save_total_limit=0)") == 2
     plan = yaml.safe_load((out / "resetkit-train.yaml").read_text())
     assert plan["stages"][1]["config"]["model"] == str(one)
     r1 = json.loads((one / "training_results.json").read_text())
@@ -227,9 +248,9 @@ def test_two_stage_run_starts_stage_two_from_stage_one(train_store, tiny_llama, 
     assert "best checkpoint of stage `cd`" in card
     # resuming a finished run skips its finished stages
     again = run_train(["cd-then-if", "--model", tiny_llama, "--store", train_store.root, "--output", out,
-                       "--set", "max_steps=2", "--set", "save_steps=2", "--set", "eval_steps=2",
+                       "--set", "max_steps=2", "--set", "save_steps=1", "--set", "eval_steps=1",
                        "--set", "batch_size=4", "--set", "max_length=64", "--set", "learning_rate=1e-3",
-                       "--deepspeed", "zero2", "--resume"])
+                       "--deepspeed", "zero2", "--save-total-limit", "0", "--resume"])
     assert again.returncode == 0 and "nothing left to do" in again.stdout, again.stderr[-2000:]
 
 
@@ -246,7 +267,7 @@ def test_bf16_run_on_gpu(train_store, tiny_llama, tmp_path):
     assert all(math.isfinite(x) for x in losses) and sum(losses[-2:]) / 2 < losses[0] - 0.5
     evals = {h["step"]: h["eval_loss"] for h in _state(out / "checkpoint-8")["log_history"] if "eval_loss" in h}
     assert results["best_model_checkpoint"].endswith(f"checkpoint-{min(evals, key=evals.get)}")
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == [f"checkpoint-{s}" for s in (2, 4, 6, 8)]
+    assert "checkpoint-8" in {p.name for p in out.glob("checkpoint-*")}
     assert train_store.resolve("sel").ref in (out / "README.md").read_text()
 
 

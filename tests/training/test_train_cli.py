@@ -148,3 +148,21 @@ def test_nproc_two_really_runs(train_store, tiny_llama, tmp_path):
     assert "--num_gpus 2" in proc.stderr
     results = json.loads((out / "training_results.json").read_text())
     assert results["world_size"] == 2 and results["per_device_batch_size"] == 2
+
+
+def test_template_options_go_into_the_plan(train_store, tiny_llama, tmp_path):
+    from resetkit.cli import main
+
+    res = CliRunner().invoke(main, ["train", "reset", "--model", str(tiny_llama), "--data", "sel",
+                                    "--store", str(train_store.root), "--output", str(tmp_path / "o"), "--dry-run",
+                                    "--template", "chat", "--system-prompt", "Note: be brief.",
+                                    "--save-total-limit", "3"])
+    assert res.exit_code == 0, res.output
+    assert "template: chat" in res.output and "system_prompt: 'Note: be brief.'" in res.output
+    assert "save_total_limit: 3" in res.output
+    res = CliRunner().invoke(main, ["train", "reset", "--model", str(tiny_llama), "--data", "sel", "--dry-run",
+                                    "--store", str(train_store.root), "--output", str(tmp_path / "o")])
+    assert "template: auto" in res.output and "save_total_limit: 2" in res.output     # the defaults
+    res = CliRunner().invoke(main, ["train", "reset", "--model", str(tiny_llama), "--data", "sel", "--dry-run",
+                                    "--store", str(train_store.root), "--set", "save_total_limit=-1"])
+    assert res.exit_code == 2 and "save_total_limit must be 0 (keep all) or more" in res.output
