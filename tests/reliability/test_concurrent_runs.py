@@ -145,9 +145,9 @@ def test_two_identical_judge_runs_take_turns_and_pay_once(tmp_path):
     from tests.judging.pools import candidate, example, make_pool
 
     class GatedJudgeServer(FakeOpenAI):
-        def chat(self, body):
-            gate.wait()
-            return super().chat(body)
+        def _script(self, body, path):
+            gate.wait()  # every reply held (until open()): the first run stays busy
+            return super()._script(body, path)
 
     gate = _Gate()
     store = Store(tmp_path / "store")
