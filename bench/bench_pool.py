@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -261,6 +262,9 @@ async def _bare_client(url: str, reqs, concurrency: int):
         return await asyncio.gather(*(one(r) for r in reqs))
 
 
+ROUNDS = 3  # --real serve part: backend runs, between bare-client runs
+
+
 def bench_real(n_examples: int, max_new: int, concurrency: int, parts: list[str]) -> dict:
     """Backends on the real model, one torch thread each (see docs/pool.md, Threads)."""
     import asyncio
@@ -321,13 +325,20 @@ def bench_real(n_examples: int, max_new: int, concurrency: int, parts: list[str]
                 b = OpenAIBackend("smollm2", base_url=url, concurrency=concurrency, max_retries=2, timeout=600)
                 b.generate(reqs[:2])
                 suffix = "prefix_cache" if caching else "no_prefix_cache"
-                # bare client first and last, the backend between: both see the same machine load
-                bare1, _ = _measure(f"bare_{suffix}", bare, reqs, n_cand, cpu=server_cpu)
-                out[f"openai_{suffix}"], res = _measure(f"openai_{suffix}", b.generate, reqs, n_cand,
-                                                        cpu=server_cpu)
-                bare2, _ = _measure(f"bare_{suffix}", bare, reqs, n_cand, cpu=server_cpu)
-                out[f"server_{suffix}"] = {"first": bare1, "last": bare2,
-                                           "cand_per_s": (bare1["cand_per_s"] + bare2["cand_per_s"]) / 2}
+                # bare client and backend alternate (bare first and last), each rate the median of
+                # its runs: both see the same machine load on this shared machine
+                bares, ours = [], []
+                for i in range(2 * ROUNDS + 1):
+                    if i % 2 == 0:
+                        bares.append(_measure(f"bare_{suffix}", bare, reqs, n_cand, cpu=server_cpu)[0])
+                    else:
+                        m, res = _measure(f"openai_{suffix}", b.generate, reqs, n_cand, cpu=server_cpu)
+                        ours.append(m)
+                med = statistics.median
+                out[f"server_{suffix}"] = {"runs": bares, "cand_per_s": med(r["cand_per_s"] for r in bares),
+                                           "tokens_per_s": med(r["tokens_per_s"] for r in bares)}
+                out[f"openai_{suffix}"] = {"runs": ours, "cand_per_s": med(r["cand_per_s"] for r in ours),
+                                           "tokens_per_s": med(r["tokens_per_s"] for r in ours)}
                 out[f"openai_{suffix}"]["fraction_of_server"] = (out[f"openai_{suffix}"]["cand_per_s"]
                                                                  / out[f"server_{suffix}"]["cand_per_s"])
                 texts[f"openai_{suffix}"] = [r.text for r in res]

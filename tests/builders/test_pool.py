@@ -158,9 +158,19 @@ def test_cli_pool_and_bad_model(store, tiny_llama, tmp_path):
     make_examples(store, 4)
     runner = CliRunner()
     res = runner.invoke(main, ["pool", "reset-seed", "--model", str(tiny_llama), "--grid", "greedy",
-                               "--max-new-tokens", "4", "--store", str(store.root), "--no-progress"])
+                               "--max-new-tokens", "4", "--store", str(store.root), "--no-progress",
+                               "--threads", "1", "--stop", "\\n\\n", "--stop", "###"])
     assert res.exit_code == 0, res.output
     assert "wrote pool@" in res.output and "4 candidates for 4 examples" in res.output
+    m = store.resolve("pool").manifest
+    assert m["run"]["threads"] == 1 and m["prompts"]["stop"] == {"alpaca": ["\n\n", "###"]}
+    res = runner.invoke(main, ["pool", "reset-seed", "--model", str(tiny_llama), "--store", str(store.root),
+                               "--stop", "x", "--no-stop"])
+    assert res.exit_code == 2 and "--stop and --no-stop exclude each other" in res.output
+    (tmp_path / "dl").mkdir()
+    (tmp_path / "dl" / "m.Q4_0.gguf").write_bytes(b"GGUF" + bytes(60))
+    res = runner.invoke(main, ["pool", "reset-seed", "--model", str(tmp_path / "dl"), "--store", str(store.root)])
+    assert res.exit_code == 2 and "pass the file itself" in res.output and "m.Q4_0.gguf" in res.output
     res = runner.invoke(main, ["pool", "reset-seed", "--model", str(tmp_path / "missing"), "--store",
                                str(store.root), "--name", "other"])
     assert res.exit_code == 2 and "model path not found" in res.output
