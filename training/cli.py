@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from resetkit.cli_store import store_option
+from resetkit.threads import threads_option
 from resetkit.errors import ResetkitError
 
 
@@ -67,9 +68,10 @@ def _check_same_plan(old: dict, new: dict) -> None:
 @click.option("--launcher", type=click.Choice(["deepspeed", "torchrun"]), default="deepspeed", show_default=True,
               help="Launcher used with --nproc/--hostfile.")
 @click.option("--dry-run", is_flag=True, help="Check inputs, print the resolved plan and command, train nothing.")
+@threads_option
 @store_option
-def train(recipe, model, data, deepspeed, output, overrides, template, system_prompt, save_total_limit, resume, nproc, hostfile, launcher,
-          dry_run, store_dir):
+def train(recipe, model, data, deepspeed, output, overrides, template, system_prompt, save_total_limit, resume,
+          nproc, hostfile, launcher, dry_run, threads, store_dir):
     """Fine-tune with a recipe (paper A.3 settings) under DeepSpeed ZeRO-3.
 
     Recipes: cd, if, mtl, reset, reset-s, cd-then-if, if-then-cd (training/configs/*.yaml),
@@ -89,8 +91,11 @@ def train(recipe, model, data, deepspeed, output, overrides, template, system_pr
     import yaml
 
     from resetkit.store import Store, write_text_atomic
+    from resetkit.threads import apply_threads
 
     from . import launch
+
+    apply_threads(threads, processes=nproc or 1)  # per process; launched workers inherit OMP_NUM_THREADS
     from .recipes import PLAN_FILE, make_plan
     from .worker import read_plan
 

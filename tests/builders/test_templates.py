@@ -46,7 +46,7 @@ def test_task_instructions_are_the_papers():
     assert templates.TASK_INSTRUCTIONS["summarization"].startswith("Summarize the text in a few sentences.")
 
 
-@pytest.mark.parametrize("name", ["alpaca", "vicuna", "vicuna-paper"])
+@pytest.mark.parametrize("name", ["alpaca", "vicuna", "vicuna-paper", "chat"])
 def test_template_recorded_in_rows_card_and_manifest(store, name):
     v = build_corpus(store, "cd-train", sample_sources("cd-train"), template=name)
     rows = v.read("train").to_pylist()
@@ -63,3 +63,65 @@ def test_template_changes_the_version(store):
     a = build_corpus(store, "if-train", sample_sources("if-train"), template="alpaca")
     b = build_corpus(store, "if-train", sample_sources("if-train"), template="vicuna")
     assert a.version != b.version
+
+
+# -- the model's own chat template (issue 13 item 2) -------------------------------------------
+
+def test_chat_template_stores_the_user_message_and_has_no_markup():
+    assert templates.render("chat", "Do X.") == "Do X."
+    assert templates.render("chat", "Do X.", "Passage: p") == "Do X.\nPassage: p"
+    assert templates.affixes("chat") == ("", "")
+    assert templates.stop_strings("chat") == () and "### Instruction:" in templates.stop_strings("alpaca")
+    assert templates.stop_strings("vicuna") == ("USER:", "</s>") and templates.stop_strings(None) == ()
+
+
+@pytest.fixture(scope="module")
+def smol_tok(real_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(real_model)
+
+
+def test_chat_prompt_with_the_real_models_template(smol_tok):
+    p = templates.chat_prompt(smol_tok, "What is 2+2?")
+    assert p == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+                 "<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n")
+    s = templates.chat_prompt(smol_tok, "What is 2+2?", "Answer in one word.")
+    assert s.startswith("<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>user\n")
+    # idempotent: a rendered prompt (a pool's or a selection's prompt column) stays as it is
+    assert templates.is_rendered_chat(smol_tok, p) and not templates.is_rendered_chat(smol_tok, "What is 2+2?")
+    assert templates.model_prompt(smol_tok, p, "chat") == p
+    assert templates.model_prompt(smol_tok, "What is 2+2?", "chat") == p
+    assert templates.model_prompt(smol_tok, "### Instruction: x", "alpaca") == "### Instruction: x"
+    # tokenizing the text gives the template's own tokens (no BOS added twice)
+    ids = smol_tok.apply_chat_template([{"role": "user", "content": "What is 2+2?"}], add_generation_prompt=True,
+                                       tokenize=True, return_dict=True)["input_ids"]
+    assert smol_tok(p)["input_ids"] == list(ids)
+
+
+def test_chat_training_example_labels_only_the_assistant_turn(smol_tok):
+    ex = templates.chat_training_example(smol_tok, "What is 2+2?", "Four.", system="Be brief.")
+    ids, labels = ex["input_ids"], ex["labels"]
+    n_prompt = len(smol_tok(templates.chat_prompt(smol_tok, "What is 2+2?", "Be brief."))["input_ids"])
+    assert labels[:n_prompt] == [-100] * n_prompt
+    assert smol_tok.decode([t for t in labels if t != -100]) == "Four.<|im_end|>"
+    full = smol_tok.apply_chat_template([{"role": "system", "content": "Be brief."},
+                                         {"role": "user", "content": "What is 2+2?"},
+                                         {"role": "assistant", "content": "Four."}], tokenize=False)
+    assert smol_tok.decode(ids) == full.rstrip("\n")  # the template's conversation, up to the end of turn
+    # a rendered prompt (from a selection) gives the same example
+    rendered = templates.chat_prompt(smol_tok, "What is 2+2?", "Be brief.")
+    assert templates.chat_training_example(smol_tok, rendered, "Four.")["input_ids"] == ids
+    assert templates.chat_training_example(smol_tok, "What is 2+2?", "Four.", system="Be brief.",
+                                           max_length=n_prompt) is None
+    cut = templates.chat_training_example(smol_tok, "What is 2+2?", "Four.", system="Be brief.",
+                                          max_length=n_prompt + 1)
+    assert cut["truncated"] and cut["length"] == n_prompt + 1
+
+
+def test_a_tokenizer_without_chat_template_is_a_clear_error(tiny_llama):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    with pytest.raises(ResetkitError, match="has no chat template: use --template alpaca or vicuna"):
+        templates.chat_prompt(tok, "x")

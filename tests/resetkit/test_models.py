@@ -143,7 +143,7 @@ def test_threads_explicit_env_and_default(monkeypatch):
 
     before = torch.get_num_threads()
     monkeypatch.delenv("RESETKIT_THREADS")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "RESETKIT_THREADS"):
         monkeypatch.delenv(var, raising=False)
     try:
         assert apply_threads(1) == 1
