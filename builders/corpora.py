@@ -105,9 +105,11 @@ CONFIG_KEYS = {
 
 def build_corpus(store: Store | str, corpus: str, sources: dict[str, str] | None = None, *,
                  name: str | None = None, from_refs: list[str] | tuple = (), progress: bool = False,
-                 **options) -> DatasetVersion:
+                 only: list[str] | tuple | None = None, **options) -> DatasetVersion:
     """Build ``corpus`` into ``store``; ``sources`` maps source name -> local path or Hub id
-    (missing sources load from their default Hub id).  Options are ``BuildConfig`` fields.
+    (missing sources load from their default Hub id).  ``only`` builds the corpus from those
+    of its sources alone (the manifest, card and version id then name only them).  Options
+    are ``BuildConfig`` fields.
     """
     from resetkit.config import build as build_config
 
@@ -116,6 +118,12 @@ def build_corpus(store: Store | str, corpus: str, sources: dict[str, str] | None
     cfg = build_config(BuildConfig, {k: v for k, v in options.items() if v is not None})
     cfg.check()
     fn = CORPORA.get(corpus)
+    if only is not None:
+        if corpus not in SOURCE_SETS:
+            raise ResetkitError(f"--only picks the sources of if-train, if-eval, cd-train or cd-eval; {corpus} is "
+                                f"built from other corpora (use --from)")
+        return fn(store, corpus, dict(sources or {}), cfg, name=name or corpus, from_refs=list(from_refs),
+                  progress=progress, only=list(only))
     return fn(store, corpus, dict(sources or {}), cfg, name=name or corpus, from_refs=list(from_refs),
               progress=progress)
 
@@ -127,17 +135,26 @@ def corpus_config(corpus: str, cfg: BuildConfig) -> dict:
 
 # -- reading one source -------------------------------------------------------------------
 class OpenSource:
-    """One source's input: files per split (local, or downloaded from the Hub)."""
+    """One source's input: files per split (local, or downloaded from the Hub).
 
-    def __init__(self, src, spec: str | None):
+    ``others`` (the corpus's other sources) only shapes the error when a source cannot be
+    loaded from its default Hub id: it names the ``--only`` that leaves it out."""
+
+    def __init__(self, src, spec: str | None, others: list[str] = ()):
         self.src, self.spec = src, spec
         if spec is None or not reader.looks_local(spec):
             hub_spec = spec or src.hub_id
+            leave_out = (f", or build without it: --only {','.join(others)}" if spec is None and others else "")
             if not hub_spec:
                 raise ResetkitError(f"source {src.name!r} has no Hub id: get it from {src.where} and pass "
-                                    f"--source {src.name}=PATH")
+                                    f"--source {src.name}=PATH{leave_out}")
             repo, config, revision = reader.parse_hub_id(hub_spec)
-            self.files, self.fingerprint = reader.hub_files(repo, config, revision, src.name)
+            try:
+                self.files, self.fingerprint = reader.hub_files(repo, config, revision, src.name)
+            except ResetkitError as exc:
+                if not leave_out:
+                    raise
+                raise ResetkitError(f"{exc.message.rstrip('.')}{leave_out}.") from None
             self.splits = dict(self.files)
             self.label = repo
         else:
@@ -161,8 +178,16 @@ class OpenSource:
         """
         if type(self.src).convert_table is Source.convert_table:
             return None
-        table = columnar.read_split(self.files[split], self.src.columns, cfg.limit)
-        if table is None:
+        tables = []
+        for f in self.files[split]:  # file by file, so that an empty file is reported
+            t = columnar.read_split([f], self.src.columns, None)
+            if t is None or t.num_rows == 0:
+                return None  # the row path reads it again (and reports an empty file)
+            tables.append(t)
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        if cfg.limit is not None:
+            table = table.slice(0, cfg.limit)
+        if not self.src.columnar_ok(table):
             return None
         step = SLICE_ROWS if self.src.rows_independent else max(table.num_rows, 1)
         # contiguous slices: derived columns are then one chunk each, so the 4,096-row pieces
@@ -185,11 +210,26 @@ class OpenSource:
         prefilter = (lambda b: self.src.prefilter(b, ctx)) if self.src.has_prefilter else None
         cols = self.src.columns
         it = itertools.chain.from_iterable(
-            reader.iter_file(f, cols, cfg.on_bad_rows, stats, prefilter) for f in self.files[split])
+            _not_empty(reader.iter_file(f, cols, cfg.on_bad_rows, stats, prefilter), f, stats, ctx)
+            for f in self.files[split])
         path = self.files[split][0]
         if cfg.limit is not None:
             it = itertools.islice(it, cfg.limit)
         return reader.chunks(it, path)
+
+
+def _not_empty(rows: Iterator, path: Path, stats: reader.ReadStats, ctx: Context) -> Iterator:
+    """The rows of one file; a file that gave no row at all -- neither a good one, nor a bad
+    one that was skipped, nor one a vectorised pre-filter dropped -- is an error, not a
+    silent source without rows."""
+    before = sum(stats.dropped.values()) + sum(ctx.drops.values())
+    empty = True
+    for row in rows:
+        empty = False
+        yield row
+    if empty and sum(stats.dropped.values()) + sum(ctx.drops.values()) == before:
+        raise ResetkitError(f"{path}: the file has no rows (an empty input file): check the download, "
+                            f"or leave the file out")
 
 
 def output_splits(role: str, available: list[str]) -> dict[str, str]:
@@ -392,22 +432,43 @@ def _held_out_all(example_ids: list[str], cfg: BuildConfig) -> list[bool]:
     return [from_bytes(sha256(prefix + i.encode("utf-8")).digest()[:6], "big") < limit for i in example_ids]
 
 
-def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: BuildConfig, *,
-                        name: str, from_refs: list[str], progress: bool) -> DatasetVersion:
-    """if-train / if-eval / cd-train / cd-eval from their upstream sources."""
+def _check_sources(corpus: str, names, what: str) -> None:
     wanted = SOURCE_SETS[corpus]
-    for src_name in specs:
+    for src_name in names:
         source_registry.SOURCES.check(src_name)
         if src_name not in wanted:
-            raise ResetkitError(f"source {src_name!r} is not part of {corpus} (its sources: {', '.join(wanted)})")
+            raise ResetkitError(f"{what} {src_name!r} is not part of {corpus} (its sources: {', '.join(wanted)})")
+
+
+def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: BuildConfig, *,
+                        name: str, from_refs: list[str], progress: bool,
+                        only: list[str] | None = None) -> DatasetVersion:
+    """if-train / if-eval / cd-train / cd-eval from their upstream sources (all of them, or
+    the ``only`` ones, in the corpus's order)."""
+    _check_sources(corpus, specs, "source")
+    wanted = SOURCE_SETS[corpus]
+    if only is not None:
+        _check_sources(corpus, only, "--only source")
+        if not only:
+            raise ResetkitError("--only needs at least one source name")
+        extra = [n for n in specs if n not in only]
+        if extra:
+            raise ResetkitError(f"--source {extra[0]} is given but {extra[0]!r} is not in --only "
+                                f"({','.join(only)}): add it to --only or drop the --source")
+        wanted = [n for n in wanted if n in only]
     train_ref = _resolve_train(store, corpus, from_refs) if corpus in TRAIN_OF else None
-    opened = {n: OpenSource(source_registry.get(n), specs.get(n)) for n in wanted}
+    given = [m for m in wanted if m in specs]  # what --only should keep when a Hub default fails
+    opened = {n: OpenSource(source_registry.get(n), specs.get(n), given or [m for m in wanted if m != n])
+              for n in wanted}
     inputs = {n: o.fingerprint for n, o in opened.items()}
     config = {"corpus": corpus, **corpus_config(corpus, cfg)}
+    if only is not None:  # a subset is another dataset: its own version id (the full set adds no key)
+        config["sources"] = wanted
     writer = store.create(name, builder=BUILDER, builder_version=BUILDER_VERSION, config=config,
                           inputs=inputs, parents=[train_ref] if train_ref else [])
     seen_train = _train_keys(store, train_ref) if train_ref else set()
     counts: dict[str, dict[str, int]] = {}
+    notes: dict[str, dict[str, int]] = {}
     with writer as w:
         # only splits with rows are written: `datasets` cannot load a Parquet file without rows
         with SplitBuffers(w) as out:  # every queued Parquet write finishes before the commit
@@ -416,7 +477,8 @@ def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: B
             for src_name, opened_src in opened.items():
                 src = opened_src.src
                 ctx = Context(template=cfg.template, max_passages=cfg.max_passages,
-                              gold_passage=cfg.gold_passage, passage_title=cfg.passage_title)
+                              gold_passage=cfg.gold_passage, passage_title=cfg.passage_title,
+                              on_bad_rows=cfg.on_bad_rows)
                 stats = reader.ReadStats()
                 split_map = output_splits(src.role, list(opened_src.splits))
                 per_split = counts.setdefault(src_name, {})
@@ -452,15 +514,33 @@ def build_source_corpus(store: Store, corpus: str, specs: dict[str, str], cfg: B
                         seen_ids.add(row["id"])
                         out.add(row["split"], row)
                         per_split[row["split"]] = per_split.get(row["split"], 0) + 1
-                for reason, n in sorted({**ctx.drops, **{f"bad_row:{k}": v for k, v in stats.dropped.items()}}.items()):
+                source_drops = {**ctx.drops, **{f"bad_row:{k}": v for k, v in stats.dropped.items()}}
+                for reason, n in sorted(source_drops.items()):
                     w.add_drop(src_name, reason, n)
+                _check_some_rows_left(src_name, per_split, source_drops)
+                if ctx.notes:
+                    notes[src_name] = dict(sorted(ctx.notes.items()))
             out.flush()
         if not any(per.values() for per in counts.values()):
             drops = "; ".join(f"{n}: " + ", ".join(f"{r}={c}" for r, c in sorted(d.items()))
                               for n, d in sorted(w.dropped.items()))
             raise ResetkitError(f"{corpus}: no example survived the rules ({drops or 'the inputs are empty'})")
-        _describe(w, corpus, cfg, opened, counts, train_ref)
+        _describe(w, corpus, cfg, opened, counts, train_ref, notes)
     return w.result
+
+
+def _check_some_rows_left(src_name: str, per_split: dict, drops: dict) -> None:
+    """A source whose every row was skipped as malformed (``--on-bad-rows skip``) is an
+    error, not a build that 'succeeds' without it: most likely the file is in a form this
+    source does not read.  (Rows the paper's rules drop are the rules working: a source
+    may legitimately keep nothing, and the card says so.)"""
+    if any(per_split.values()):
+        return
+    bad = {r: n for r, n in drops.items() if r.startswith("bad_row:")}
+    if bad:
+        counts = ", ".join(f"{r}={n:,}" for r, n in sorted(drops.items()))
+        raise ResetkitError(f"{src_name}: no row survived, {sum(bad.values()):,} were skipped as malformed "
+                            f"({counts}): is the file in a form {src_name} reads? (docs/corpora.md lists them)")
 
 
 def _declared_splits(corpus: str) -> list[str]:
@@ -487,7 +567,7 @@ def _progress(chunks: Iterator, label: str, enabled: bool) -> Iterator:
             bar.update(len(chunk.rows))
 
 
-def _describe(w, corpus: str, cfg: BuildConfig, opened: dict, counts: dict, train_ref) -> None:
+def _describe(w, corpus: str, cfg: BuildConfig, opened: dict, counts: dict, train_ref, notes: dict) -> None:
     """Card header fields and body sections (drops and lineage come from the manifest)."""
     licenses = sorted({o.src.license for o in opened.values()})
     w.card_meta.update({
@@ -510,7 +590,7 @@ def _describe(w, corpus: str, cfg: BuildConfig, opened: dict, counts: dict, trai
     w.card_sections["Template"] = (f"Prompts use the **{cfg.template}** template "
                                    f"({templates.DESCRIPTIONS[cfg.template]}):\n\n```\n"
                                    f"{templates.skeleton(cfg.template)}\n```")
-    notes = {
+    how = {
         "if-train": (f"Unique examples across sources (case- and space-normalised instruction + exact "
                      f"response; the first source in the order {', '.join(SOURCE_SETS['if-train'])} wins). A seeded "
                      f"{cfg.dev_fraction:.2%} of train examples (seed {cfg.seed}) is held out as "
@@ -522,9 +602,14 @@ def _describe(w, corpus: str, cfg: BuildConfig, opened: dict, counts: dict, trai
                     + (f"Questions and articles seen in `{train_ref.ref}` are dropped." if train_ref
                        else "No cd-train was in the store: no overlap check was made.")),
     }
-    w.card_sections["How it was built"] = notes[corpus]
+    built = how[corpus]
+    per_source = [(o.src.pretty, n, o.src.card_notes(notes.get(n, {}))) for n, o in opened.items()]
+    built += "".join(f"\n\n- {pretty} (`{n}`): {text}." for pretty, n, text in per_source if text)
+    w.card_sections["How it was built"] = built
     w.extra.update({"corpus": corpus, "template": cfg.template,
                     "source_rows": counts, "source_inputs": {n: o.label for n, o in opened.items()}})
+    if notes:
+        w.extra["source_notes"] = notes
 
 
 def sample_sources(corpus: str) -> dict[str, str]:

@@ -39,26 +39,34 @@ BUILDER_VERSION = "1"
 
 @dataclasses.dataclass(frozen=True)
 class PoolConfig:
-    model: str = field("", help="Model: a local folder, a Hub id, or the model name an OpenAI-compatible "
-                                "server knows.")
+    model: str = field("", help="Model: a local folder, a .gguf file (converted once to a folder), a Hub "
+                                "id, or the model name an OpenAI-compatible server knows.")
     backend: str = field("transformers", help="Generation backend: transformers, vllm or openai.")
     grid: str = field("paper", help="Decoding grid: paper, paper-s, greedy, or a YAML file.")
     runs: int | None = field(None, help="Sampling runs per example (overrides the grid; paper-s = 2).")
     topk_temperature: float | None = field(
         None, help="Sample the top-k arm at this temperature (the paper: 0, i.e. greedy).")
-    template: str | None = field(None, help="Re-render prompts with this template (alpaca, vicuna); "
-                                            "default: the examples' own prompts.")
+    template: str | None = field(None, help="Re-render prompts with this template (alpaca, vicuna, "
+                                            "vicuna-paper, chat: the model's own chat template); default: "
+                                            "the examples' own template.")
+    system_prompt: str | None = field(None, help="chat template: the system message (default: none, i.e. "
+                                                 "whatever the model's template does without one).")
+    stop: tuple | None = field(None, help="Stop strings (the text ends before the first); default: the "
+                                          "template's turn markers, e.g. '### Instruction:' for alpaca; () "
+                                          "for none.")
     max_new_tokens: int = field(480, help="Most tokens generated per candidate.")
     seed: int = field(0, help="Global seed: arm choices and per-candidate seeds derive from it.")
     limit: int | None = field(None, help="Use only the first N examples (after the split filter).")
     revision: str | None = field(None, help="Model revision (Hub models); local folders are fingerprinted.")
-    dtype: str = field("auto", help="Weights dtype (transformers, vllm): auto, float32, bfloat16, float16.")
+    dtype: str = field("auto", help="Weights dtype (transformers, vllm): auto, float32, bfloat16, float16. "
+                                    "auto: the config's dtype (transformers); float32 on CPU (vllm).")
     chat: bool = field(False, help="openai: use /v1/chat/completions (prompt as the user message) "
                                    "instead of /v1/completions.")
     dedup_greedy: bool = field(True, help="Generate identical greedy requests of an example once and copy "
                                           "the text to the others.")
     # -- how to run (not part of the dataset version) --
     batch_size: int = field(64, help="transformers: rows per generate() call.")
+    threads: int | None = field(None, help="CPU threads for torch (default: resetkit.threads.default_threads).")
     device: str = field("auto", help="transformers: auto, cpu, cuda, cuda:1, ...")
     base_url: str | None = field(None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
     concurrency: int = field(32, help="openai: requests in flight at once.")
@@ -81,7 +89,7 @@ class PoolConfig:
 # fields that change how a run goes, never what it produces: kept out of the version id
 EXECUTION_FIELDS = ("batch_size", "device", "base_url", "concurrency", "max_retries", "timeout",
                     "engine_args", "shard_examples", "engine", "ray_address", "workers", "worker_cpus",
-                    "worker_gpus")
+                    "worker_gpus", "threads")
 
 
 def backend_options(cfg: PoolConfig) -> dict:
@@ -152,10 +160,47 @@ def load_examples(ex: DatasetVersion, split: str | None, cfg: PoolConfig):
 
 
 def candidate_id(example_id: str, model: str, revision: str | None, template: str | None, d,
-                 max_new_tokens: int) -> str:
+                 max_new_tokens: int, stop=(), system: str | None = None) -> str:
+    """``model`` is the model's key (its content identity for local models, never a path)."""
     return short_hash({"example": example_id, "model": model, "revision": revision, "template": template,
-                       "temperature": d.temperature, "top_k": d.top_k, "top_p": d.top_p, "seed": d.seed,
-                       "max_new_tokens": max_new_tokens, "sample_index": d.sample_index}, 16)
+                       "system": system, "stop": list(stop), "temperature": d.temperature, "top_k": d.top_k,
+                       "top_p": d.top_p, "seed": d.seed, "max_new_tokens": max_new_tokens,
+                       "sample_index": d.sample_index}, 16)
+
+
+def stops_for(template: str | None, cfg: PoolConfig) -> tuple:
+    """The stop strings of a prompt of ``template``: --stop, else the template's turn markers."""
+    from .templates import STOP_STRINGS
+
+    if cfg.stop is not None:
+        return tuple(cfg.stop)
+    return STOP_STRINGS.get(template, ()) if template else ()
+
+
+def render_chat(examples: list, backend, cfg: PoolConfig) -> list:
+    """Wrap the user messages of ``chat`` examples with the model's chat template.
+
+    Backends with a tokenizer (transformers, vllm) render here, so the prompt column holds what
+    the model saw; the openai backend with ``--chat`` leaves it to the server (which applies the
+    served model's template to the user message)."""
+    from .templates import model_prompt
+
+    has_chat = any(t == "chat" for _, _, _, t in examples)
+    if cfg.system_prompt and examples and not has_chat:
+        raise ResetkitError("--system-prompt is for prompts of the chat template (--template chat)")
+    if not has_chat:
+        return examples
+    tok = backend.tokenizer()
+    if tok is None:
+        if not cfg.chat:
+            raise ResetkitError("--template chat with --backend openai needs --chat: the server renders the "
+                                "model's chat template (send the user message to /v1/chat/completions)")
+        if cfg.system_prompt:
+            raise ResetkitError("--system-prompt is not sent by the openai backend yet; use --backend "
+                                "transformers or vllm, or leave it out")
+        return examples
+    return [(s, ex_id, model_prompt(tok, prompt, t, cfg.system_prompt) if t == "chat" else prompt, t)
+            for s, ex_id, prompt, t in examples]
 
 
 def make_plan(examples, grid, cfg: PoolConfig) -> list[PlannedExample]:
@@ -207,7 +252,7 @@ def _rows_for(chunk: list[PlannedExample], ids: dict, done: set, info: dict, cfg
                     continue
                 first_greedy["key"] = cid
             requests.append(GenRequest(cid, pe.prompt, d.temperature, d.top_k, d.top_p, d.seed,
-                                       cfg.max_new_tokens))
+                                       cfg.max_new_tokens, stops_for(pe.template, cfg)))
     return rows, requests, copies
 
 
@@ -229,17 +274,31 @@ class ShardJob:
 def write_shard(workdir, job: ShardJob, results) -> list[str]:
     """Write ``job``'s rows filled with ``results`` as one atomic shard (the single write
     path of both engines); returns the ids of the candidates generated without error."""
-    rows = _fill([dict(r) for r in job.rows], results, job.copies)
+    rows = _fill([dict(r) for r in job.rows], results, job.copies, _stops_of(job))
     table = pa.Table.from_pylist(rows, schema=CANDIDATES)
     write_parquet_atomic(table, Path(workdir) / job.filename)
     return [r["candidate_id"] for r in rows if r["finish_reason"] != "error"]
 
 
-def _fill(rows, results, copies):
+def _stops_of(job: ShardJob) -> dict:
+    stops = {r.key: r.stop for r in job.requests}
+    return {c: stops.get(job.copies.get(c, c), ()) for c in (row["candidate_id"] for row in job.rows)}
+
+
+def _fill(rows, results, copies, stops=None):
+    """Fill rows with their results.  A text that still holds a stop string (a backend that does
+    not stop on strings, such as a server the openai backend talks to) is cut before it here,
+    so every backend gives the same text; its num_tokens stays what the backend generated."""
+    from .backends.base import cut_at_stop
+
     by_key = {r.key: r for r in results}
     for row in rows:
         res = by_key[copies.get(row["candidate_id"], row["candidate_id"])]
-        row.update(text=res.text, num_tokens=res.num_tokens, finish_reason=res.finish_reason, error=res.error)
+        text, finish = res.text, res.finish_reason
+        if text is not None and stops and stops.get(row["candidate_id"]):
+            text, hit = cut_at_stop(text, stops[row["candidate_id"]])
+            finish = "stop" if hit else finish
+        row.update(text=text, num_tokens=res.num_tokens, finish_reason=finish, error=res.error)
     return rows
 
 
@@ -267,8 +326,12 @@ def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str 
 
     from resetkit.ray_engine import check_engine
 
+    from resetkit.threads import apply_threads
+
     if not cfg.model:
         raise ResetkitError("no model given (--model PATH_OR_ID)")
+    if cfg.backend != "openai":
+        apply_threads(cfg.threads)
     if check_engine(cfg.engine, cfg.ray_address) == "ray" and cfg.backend == "openai":
         raise ResetkitError("--engine ray runs transformers or vllm models on Ray actors; the openai backend "
                             "only sends requests (use --engine local with --concurrency)")
@@ -277,6 +340,7 @@ def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str 
     backend = load_backend(cfg.backend, cfg.model, **backend_options(cfg))
     backend.check()  # fails fast: missing model, unreachable server, missing extra
     examples, drops = load_examples(ex, split, cfg)
+    examples = render_chat(examples, backend, cfg)
     return ex, grid, backend, examples, drops
 
 
@@ -320,24 +384,35 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
     Returns the committed DatasetVersion.  Same inputs and config -> same version; if that
     version exists already it is returned without generating anything.
     """
-    from tqdm.auto import tqdm
-
     ex, grid, backend, examples, drops = _prepare(store, examples_ref, cfg, name, split)
     info = backend.model_info()
+    key = info.get("key", info["model"])
     config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_FIELDS}
-    config.update(grid=grid.to_dict(), split=split)
-    # the revision of a local folder is a hash over its files (listed in extra["model"]["files"])
-    model_input = {"model": info["model"], "revision": info["revision"]}
+    # the model's identity, never the spelling of its path: a local folder (a converted .gguf
+    # included) is the hash over its files (listed in extra["model"]["files"]); a Hub model its id
+    config.update(grid=grid.to_dict(), split=split, model=key)
+    model_input = {"model": key, "revision": info["revision"]}
+    if info.get("dtype"):
+        model_input["dtype"] = info["dtype"]
     writer = store.create(name, builder="pool", config=config, parents=[ex], builder_version=BUILDER_VERSION,
                           inputs={"examples": ex.ref, "model": model_input})
+    with store.stage_lock(name, writer.version, "pool"):  # identical runs take turns, nothing paid twice
+        return _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, name, split, progress)
+
+
+def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, name, split, progress):
+    from tqdm.auto import tqdm
+
     existing = store.root / name / writer.version
     if (existing / "manifest.json").is_file():
         backend.close()
         return DatasetVersion(name, writer.version, existing)
 
     plan = make_plan(examples, grid, cfg)
-    ids = {(p.example_id, d.sample_index): candidate_id(p.example_id, info["model"], info["revision"],
-                                                         p.template, d, cfg.max_new_tokens)
+    key = info.get("key", info["model"])
+    ids = {(p.example_id, d.sample_index): candidate_id(p.example_id, key, info["revision"], p.template, d,
+                                                         cfg.max_new_tokens, stops_for(p.template, cfg),
+                                                         cfg.system_prompt if p.template == "chat" else None)
            for p in plan for d in p.decodings}
     planned = set(ids.values())
     workdir = store.workdir(name, writer.version)
@@ -360,7 +435,7 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
                 if rows:
                     jobs.append(ShardJob(start, rows, requests, copies))
             backend.close()
-            generated = generate_on_ray(jobs, cfg, info["model"], workdir, done, bar, total)
+            generated = generate_on_ray(jobs, cfg, info.get("path", info["model"]), workdir, done, bar, total)
         else:
             for start, chunk in _chunks(plan, cfg.shard_examples):
                 rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
@@ -377,6 +452,7 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
                 job = ShardJob(start, rows, requests, copies)
                 done.update(write_shard(workdir, job, results))
     finally:
+        dtype_used = backend_dtype(backend, info)
         bar.close()
         backend.close()
 
@@ -393,17 +469,49 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
             w.write(split or "train", CANDIDATES.empty_table())
         w.extra["examples"] = ex.ref
         w.extra["model"] = {"model": info["model"], "revision": info["revision"], "backend": cfg.backend}
-        if "fingerprint" in info:
+        if info.get("dtype"):
+            w.extra["model"]["dtype"] = dtype_used
+        if "fingerprint" in info and "files" in info["fingerprint"]:
             w.extra["model"]["files"] = info["fingerprint"]["files"]
+        if "fingerprint" in info and "gguf" in info["fingerprint"]:
+            w.extra["model"]["gguf"] = info["fingerprint"]["gguf"]
+        w.extra["prompts"] = {"templates": sorted({p.template for p in plan if p.template}),
+                              "system_prompt": cfg.system_prompt,
+                              "stop": {t: list(stops_for(t, cfg)) for t in sorted({p.template or "" for p in plan})}}
         w.extra["grid"] = grid.to_dict()
         w.extra["counts"] = {"examples": len(plan), "candidates": final.num_rows, "errors": n_err,
                              "duplicates": final.num_rows - n_dup, "greedy": sum(final["greedy"].to_pylist()),
                              "generated_this_run": generated}
         w.extra["run"] = {k: v for k, v in to_dict(cfg).items() if k in EXECUTION_FIELDS}
+        if cfg.backend != "openai":
+            import os
+
+            w.extra["run"]["threads"] = int(os.environ.get("OMP_NUM_THREADS", "0")) or None
         w.card_meta.update(pretty_name=f"RESET candidate pool ({name})", task_categories=["text-generation"])
-        w.card_sections["Decoding grid"] = _grid_markdown(grid, cfg, info)
+        w.card_sections["Decoding grid"] = _grid_markdown(grid, cfg, {**info, "dtype": dtype_used})
+        w.card_sections["Prompts"] = _prompts_markdown(w.extra["prompts"])
     shutil.rmtree(workdir, ignore_errors=True)
     return w.result
+
+
+def backend_dtype(backend, info: dict) -> str | None:
+    """The dtype the backend ran (vLLM knows it for sure only once its engine started)."""
+    resolved = getattr(backend, "resolved_dtype", None)
+    return resolved() if resolved is not None else info.get("dtype")
+
+
+def _prompts_markdown(prompts: dict) -> str:
+    from .templates import DESCRIPTIONS
+
+    lines = []
+    for t in prompts["templates"] or ["(the examples' own prompts)"]:
+        lines.append(f"- Template **{t}**" + (f": {DESCRIPTIONS[t]}" if t in DESCRIPTIONS else ""))
+    if prompts["system_prompt"]:
+        lines.append(f"- System prompt: `{prompts['system_prompt']}`")
+    for t, stops in prompts["stop"].items():
+        if stops:
+            lines.append(f"- Stop strings{' of ' + t if t else ''}: " + ", ".join(f"`{s!r}`" for s in stops))
+    return "\n".join(lines)
 
 
 def pc_not_error(table: pa.Table):
@@ -436,10 +544,11 @@ def _assemble(shards: pa.Table | None, plan: list[PlannedExample], ids: dict) ->
 
 
 def _grid_markdown(grid, cfg: PoolConfig, info: dict) -> str:
+    dtype = f", dtype `{info['dtype']}`" if info.get("dtype") else ""
     lines = [f"Grid `{grid.name}`: {grid.runs} run(s), arm choice `{grid.choose}` (seeded with "
              f"seed {cfg.seed}), {grid.per_example} candidates per example, at most {cfg.max_new_tokens} "
              f"new tokens. Model `{info['model']}` revision `{info['revision']}`, "
-             f"backend `{cfg.backend}`.", "",
+             f"backend `{cfg.backend}`{dtype}.", "",
              "| arm | varies | values | fixed |", "|---|---|---|---|"]
     for a in grid.arms:
         fixed = ", ".join(f"{k}={v}" for k, v in a.fixed) or "-"

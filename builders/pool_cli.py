@@ -7,18 +7,26 @@ import os
 import click
 
 from resetkit.cli_store import store_option
+from resetkit.threads import threads_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("examples")
 @click.option("--model", required=True,
-              help="Local model folder, Hub id, or the server's model name (openai).")
+              help="Local model folder, .gguf file (converted once to a cached folder), Hub id, or the "
+                   "server's model name (openai).")
 @click.option("--backend", type=click.Choice(["transformers", "vllm", "openai"]), default="transformers",
               show_default=True, help="Generation backend.")
 @click.option("--grid", default="paper", show_default=True,
               help="Decoding grid: paper, paper-s, greedy, or a YAML file (see docs/pool.md).")
-@click.option("--template", default=None, help="Re-render prompts with this template (alpaca, vicuna); "
-                                               "default: the examples' own prompts.")
+@click.option("--template", default=None,
+              help="Re-render prompts with this template (alpaca, vicuna, vicuna-paper, or chat: the model's own "
+                   "chat template); default: the examples' own template.")
+@click.option("--system-prompt", default=None, help="chat template: the system message.")
+@click.option("--stop", "stop", multiple=True, metavar="TEXT",
+              help="Stop string (repeatable); default: the template's turn markers (e.g. '### Instruction:' "
+                   "for alpaca, 'USER:' for vicuna). Backslash escapes such as \\n are decoded.")
+@click.option("--no-stop", is_flag=True, help="No stop strings (run to EOS or --max-new-tokens).")
 @click.option("--runs", type=int, default=None, help="Sampling runs per example (overrides the grid).")
 @click.option("--topk-temperature", type=float, default=None,
               help="Sample the top-k arm at this temperature (default: the paper's 0 = greedy).")
@@ -29,7 +37,9 @@ from resetkit.cli_store import store_option
 @click.option("--split", default=None, help="Only this split of EXAMPLES (train, validation, test).")
 @click.option("--name", default="pool", show_default=True, help="Name of the pool dataset to write.")
 @click.option("--revision", default=None, help="Model revision (Hub models).")
-@click.option("--dtype", default="auto", show_default=True, help="transformers/vllm weights dtype.")
+@click.option("--dtype", default="auto", show_default=True,
+              help="transformers/vllm weights dtype (auto: the config's for transformers, float32 for vllm on "
+                   "CPU, so greedy texts agree).")
 @click.option("--batch-size", type=int, default=64, show_default=True,
               help="transformers: rows per generate call.")
 @click.option("--device", default="auto", show_default=True, help="transformers: auto, cpu, cuda, ...")
@@ -60,11 +70,12 @@ from resetkit.cli_store import store_option
 @click.option("--dry-run", is_flag=True,
               help="Print the requests and prompt tokens the run would make; write nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@threads_option
 @store_option
-def pool(examples, model, backend, grid, template, runs, topk_temperature, max_new_tokens, seed, limit,
-         split, name, revision, dtype, batch_size, device, base_url, chat, concurrency, max_retries, timeout,
-         no_top_k, engine_args, shard_examples, engine, ray_address, workers, worker_cpus, worker_gpus, dry_run,
-         no_progress, store_dir):
+def pool(examples, model, backend, grid, template, system_prompt, stop, no_stop, runs, topk_temperature,
+         max_new_tokens, seed, limit, split, name, revision, dtype, batch_size, device, base_url, chat, concurrency,
+         max_retries, timeout, no_top_k, engine_args, shard_examples, engine, ray_address, workers, worker_cpus,
+         worker_gpus, dry_run, no_progress, threads, store_dir):
     """Sample candidate answers for every example of EXAMPLES (a dataset in the store) with the
     paper's decoding grid, and write them as a versioned pool dataset.
 
@@ -75,6 +86,8 @@ def pool(examples, model, backend, grid, template, runs, topk_temperature, max_n
     \b
     Examples:
       resetkit pool reset-seed --model ./outputs/mtl --backend transformers
+      resetkit pool reset-seed --model SmolLM2-135M-Instruct.Q4_1.gguf --template chat --max-new-tokens 128
+      resetkit pool reset-seed --model ./outputs/mtl --threads 1 --stop "### " --stop "\\n\\n\\n"
       resetkit pool reset-seed --model ./outputs/mtl --backend vllm --grid paper-s \\
         --engine-arg gpu_memory_utilization=0.8
       resetkit pool reset-seed --model my-model --backend openai --base-url http://127.0.0.1:8000/v1
@@ -88,12 +101,17 @@ def pool(examples, model, backend, grid, template, runs, topk_temperature, max_n
 
     from .pool import PoolConfig, dry_run as do_dry_run, run_pool
 
+    if stop and no_stop:
+        raise ResetkitError("--stop and --no-stop exclude each other")
+    stops = () if no_stop else tuple(s.encode("latin-1", "backslashreplace").decode("unicode_escape")
+                                      for s in stop) or None
     if backend != "openai" and base_url:
         raise ResetkitError("--base-url is only for --backend openai")
     if backend == "openai" and not base_url and not os.environ.get("OPENAI_BASE_URL"):
         raise ResetkitError("--backend openai needs --base-url (or $OPENAI_BASE_URL)")
     cfg = PoolConfig(model=model, backend=backend, grid=grid, runs=runs, topk_temperature=topk_temperature,
-                     template=template, max_new_tokens=max_new_tokens, seed=seed, limit=limit,
+                     template=template, system_prompt=system_prompt, stop=stops, threads=threads,
+                     max_new_tokens=max_new_tokens, seed=seed, limit=limit,
                      revision=revision, dtype=dtype, chat=chat, batch_size=batch_size, device=device,
                      base_url=base_url or os.environ.get("OPENAI_BASE_URL"), concurrency=concurrency,
                      max_retries=max_retries, timeout=timeout, send_top_k=not no_top_k,

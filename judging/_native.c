@@ -42,6 +42,9 @@ static void init_tables(void)
     for (int c = 0; c < 256; c++) LOWER[c] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (unsigned char)c;
     for (const char *p = ws; *p; p++) CLS[(unsigned char)*p] = 1;
     for (const char *p = pu; *p; p++) CLS[(unsigned char)*p] = 2;
+    /* ASCII control characters (not whitespace): punctuation, as judging.text removes them */
+    for (int c = 0; c < 32; c++) if (!CLS[c]) CLS[c] = 2;
+    CLS[127] = 2;
     DETOK['-'] = DETOK['/'] = DETOK['\''] = 1;
     for (int c = 0; c < 128; c++) {
         int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -610,7 +613,8 @@ out:
 
 /* the lowercased bytes rouge_score tokenises: an ASCII str as it is (lowered while
  * tokenising), any other through str.lower() (which may map to ASCII: the Kelvin sign
- * becomes "k"), the lowered str kept alive in `keep` */
+ * becomes "k") encoded as UTF-8, lone surrogates passed through (like every non-ASCII
+ * character they only separate tokens), the bytes kept alive in `keep` */
 static const unsigned char *rouge_view(PyObject *s, Py_ssize_t *n, PyObject *keep)
 {
     if (PyUnicode_IS_ASCII(s)) {
@@ -619,10 +623,14 @@ static const unsigned char *rouge_view(PyObject *s, Py_ssize_t *n, PyObject *kee
     }
     PyObject *low = PyObject_CallMethod(s, "lower", NULL);
     if (!low) return NULL;
-    int bad = PyList_Append(keep, low);
-    Py_DECREF(low);  /* keep holds it */
+    PyObject *bytes = PyUnicode_AsEncodedString(low, "utf-8", "surrogatepass");
+    Py_DECREF(low);
+    if (!bytes) return NULL;
+    int bad = PyList_Append(keep, bytes);
+    Py_DECREF(bytes);  /* keep holds it */
     if (bad) return NULL;
-    return (const unsigned char *)PyUnicode_AsUTF8AndSize(low, n);
+    *n = PyBytes_GET_SIZE(bytes);
+    return (const unsigned char *)PyBytes_AS_STRING(bytes);
 }
 
 /* max over references, as judging.rouge.rouge_l_f1_many: None when an item has no

@@ -111,3 +111,8 @@ def judge(pool, judges, nli_model, nli_entailment_idx, nli_contradiction_idx, su
                 extra += f" -- batch {s['batch_pending']} pending: rerun to collect it"
         click.echo(f"  {judge_name}: {s['candidates_scored']} scored, "
                    f"{s['candidates_carried']} carried over{extra}")
+    failed = [s["all_failed"] for s in stats.values() if s.get("all_failed")]
+    if failed:  # a version of nothing but failed requests is no success
+        from resetkit.errors import ResetkitError
+
+        raise ResetkitError(f"{failed[0]} -- the failed rows are retried by the next run")

@@ -60,13 +60,13 @@ class ExactMatchJudge(_judge_base()):
     name = "em"
     metrics = ("exact_match",)
     tasks = ("extractive_qa",)
-    needs = ("references",)
+    needs = ("refs",)
 
     def score(self, items, progress=False):
         from .judge import _bar
 
         with _bar(len(items), "em", progress) as bar, gc_paused():
-            vals = exact_match_many([it["text"] for it in items], [it["references"] for it in items])
+            vals = exact_match_many([it["text"] for it in items], [it["refs"] for it in items])
             bar.update(len(items))
             return [{"exact_match": (v, None, None)} if v is not None
                     else {"exact_match": (None, None, "example has no reference")} for v in vals]

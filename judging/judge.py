@@ -5,7 +5,7 @@
 
 Each judge (registry below: name -> "module:Class") scores the candidates whose example
 task it covers (DESIGN.md §5) and emits rows of resetkit.schemas.SCORES.  Example fields
-(task, objective, instruction, question, context, references) come from the examples
+(task, objective, instruction, question, context, refs) come from the examples
 dataset named in the pool manifest's ``extra["examples"]``.
 
 Incremental: the newest earlier ``scores`` version of the same pool is read; its rows are
@@ -241,9 +241,16 @@ def _carried_keys(prev: DatasetVersion, versions: dict) -> set:
             if versions.get(j) == v and not (e or "").startswith(RETRYABLE)}
 
 
-def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores",
-               progress: bool = True, engine: str = "local", ray_address: str | None = None,
-               workers: int | None = None) -> DatasetVersion:
+def run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores", **kw) -> DatasetVersion:
+    """Score ``pool_ref`` (see _run_judges); identical runs take turns (the second carries the
+    first one's scores over), so nothing is judged or paid for twice."""
+    with store.stage_lock(name, store.resolve(pool_ref).ref, "judge"):
+        return _run_judges(store, pool_ref, judges, cfg, name=name, **kw)
+
+
+def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str = "scores",
+                progress: bool = True, engine: str = "local", ray_address: str | None = None,
+                workers: int | None = None) -> DatasetVersion:
     """Score ``pool_ref`` with ``judges`` (names) and write a new ``name`` version.
 
     ``engine="ray"`` scores the model/CPU judges on Ray actors (judging.judge_ray; the LLM

@@ -107,7 +107,7 @@ class RougeJudge(_judge_base()):
     name = "rouge"
     metrics = ("rougeL_f1",)
     tasks = ("abstractive_qa", "summarization")
-    needs = ("references",)
+    needs = ("refs",)
 
     def settings(self):
         return {"stem": self.cfg.rouge_stemming} if self.cfg.rouge_stemming else {}
@@ -122,7 +122,7 @@ class RougeJudge(_judge_base()):
         with _bar(len(items), "rouge", progress) as bar, gc_paused():
             for lo in range(0, len(items), step):
                 chunk = items[lo:lo + step]
-                vals = rouge_l_f1_many([it["text"] for it in chunk], [it["references"] for it in chunk],
+                vals = rouge_l_f1_many([it["text"] for it in chunk], [it["refs"] for it in chunk],
                                        stem=self.cfg.rouge_stemming)
                 out.extend({"rougeL_f1": (v, None, None)} if v is not None
                            else {"rougeL_f1": (None, None, "example has no reference")} for v in vals)

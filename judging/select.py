@@ -6,7 +6,8 @@ examples straight from the store's Parquet with DuckDB and runs the SQL in
 
 1. ``signals.sql``  per candidate the scores standing for task / instr / faith (by task);
 2. ``top1.sql``     weighted score, eligibility, and the winner per example (arg_min over
-                    ``(-score, candidate_id)``: deterministic tie-break, one hash aggregate);
+                    ``(-score, temperature, candidate_id)``: ties go to the lowest temperature,
+                    then the smallest id; one hash aggregate), and how many texts tied;
 3. ``selection.sql`` the winners with prompt, response, metrics and provenance;
 4. ``card_*.sql``   the numbers of the data card.
 
@@ -38,7 +39,8 @@ BUILDER_VERSION = "1"
 
 # DESIGN.md §5 and §7: which metric stands for each signal, per task.  open_ended has no
 # task metric (its s_task is 0); a task without an instr/faith metric never needs one unless
-# its examples carry that objective.
+# its examples carry that objective.  A key mapped to None (``--metric faith.TASK=none``) means:
+# no such term for that task (it adds 0 and is never required).
 DEFAULT_METRICS = {
     "task.extractive_qa": "exact_match",
     "faith.extractive_qa": "span_coverage",
@@ -55,13 +57,13 @@ POOL_COLUMNS = ("example_id", "candidate_id", "duplicate_of", "finish_reason", "
                 "model", "model_revision", "backend", "num_tokens")
 SCORE_COLUMNS = ("candidate_id", "judge", "metric", "value", "judge_version")
 EXAMPLE_COLUMNS = ("id", "source", "objective", "task", "split", "instruction", "question", "context",
-                   "references")
+                   "refs")
 
 SELECTION = pa.schema([
     ("example_id", pa.string()), ("source", pa.string()), ("objective", pa.string()),
     ("task", pa.string()), ("split", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
     ("template", pa.string()), ("instruction", pa.string()), ("question", pa.string()),
-    ("context", pa.string()), ("references", pa.list_(pa.string())),
+    ("context", pa.string()), ("refs", pa.list_(pa.string())),
     ("score", pa.float64()), ("s_task", pa.float64()), ("s_instr", pa.float64()),
     ("s_faith", pa.float64()), ("metrics", pa.string()),
     ("candidate_id", pa.string()), ("temperature", pa.float64()), ("top_k", pa.int32()),
@@ -87,6 +89,9 @@ class SelectConfig:
                                        "and parameters).")
     memory_limit: str = field("400MB", help="DuckDB memory_limit (spills to a temp dir beyond it).")
     threads: int = field(0, help="DuckDB threads (0: min(4, CPUs)).")
+    min_score: float | None = field(None, help=(
+        "Select an example only if its winner's weighted score is above this (None: always). "
+        "Examples left out are counted in the manifest and card (e.g. every candidate scored 0)."))
 
 
 def parse_weights(items) -> dict:
@@ -106,7 +111,11 @@ def parse_weights(items) -> dict:
 
 
 def parse_metrics(items, base: dict | None = None) -> dict:
-    """``["faith.extractive_qa=span_coverage", "task.summarization=none"]`` applied over ``base``."""
+    """``["faith.extractive_qa=span_coverage", "task.summarization=none"]`` applied over ``base``.
+
+    ``=none`` maps the key to None: that signal has no term for that task (it adds nothing to
+    the score and no score is required for it), e.g. ``faith.abstractive_qa=none`` without an NLI model.
+    """
     out = dict(DEFAULT_METRICS if base is None else base)
     for item in items or ():
         key, sep, value = item.partition("=")
@@ -117,7 +126,7 @@ def parse_metrics(items, base: dict | None = None) -> dict:
                 f"{', '.join(TASKS)}); got {item!r}.{suggest(key.strip(), DEFAULT_METRICS)}")
         value = value.strip()
         if value.lower() in ("", "none", "null"):
-            out.pop(f"{signal}.{task}", None)
+            out[f"{signal}.{task}"] = None
         else:
             out[f"{signal}.{task}"] = value
     return dict(sorted(out.items()))
@@ -182,7 +191,8 @@ def metric_map(metrics: dict) -> list[dict]:
         if signal not in SIGNALS or task not in TASKS:
             raise ResetkitError(f"metrics key {key!r} is not SIGNAL.TASK (SIGNAL: {', '.join(SIGNALS)}; "
                                 f"TASK: {', '.join(TASKS)})")
-        out.append({"task": task, "signal": signal, "metric": str(metric)})
+        if metric is not None:          # None: no term for this signal on this task
+            out.append({"task": task, "signal": signal, "metric": str(metric)})
     return out
 
 
@@ -198,13 +208,16 @@ def _check_mapping(con, params: dict, metrics: dict) -> None:
     for task, objective in combos:
         needed = [s for s, flag in (("instr", objective == "instruction"),
                                     ("faith", objective == "faithfulness")) if flag]
-        if f"task.{task}" in metrics:
+        if metrics.get(f"task.{task}") is not None:
             needed.append("task")
         for signal in needed:
             key = f"{signal}.{task}"
             if key not in metrics:
                 raise ResetkitError(f"examples with task={task!r} and objective={objective!r} need a "
-                                    f"metric for {signal}: pass --metric {key}=METRIC")
+                                    f"metric for {signal}: pass --metric {key}=METRIC (or {key}=none "
+                                    "for no such term)")
+            if metrics[key] is None:
+                continue
             if metrics[key] not in present:
                 raise ResetkitError(
                     f"no scores for metric {metrics[key]!r} ({key}) in the scores dataset."
@@ -260,6 +273,10 @@ def _card(con, params: dict, cfg: SelectConfig, summary: dict) -> dict[str, str]
         ("examples with an eligible candidate", s["examples_eligible"]),
         ("examples selected (rows)", s["selected"]),
         ("examples without an eligible candidate", s["examples_without_eligible"]),
+        ("examples not selected: best score not above --min-score"
+         + (f" {cfg.min_score:g}" if cfg.min_score is not None else " (not set)"), s["examples_below_min_score"]),
+        ("winners decided by the tie-break (several texts at the top score)", s["tied_winners"]),
+        ("... of which every tied text scored 0", s["tied_winners_at_zero"]),
         ("candidates", s["candidates"]),
         ("eligible candidates", s["candidates_eligible"]),
         ("ruled out: request failed (finish_reason = error)", s["candidates_error"]),
@@ -270,14 +287,22 @@ def _card(con, params: dict, cfg: SelectConfig, summary: dict) -> dict[str, str]
     ])
     weights = (f"score = {cfg.w_task:g} * s_task + {cfg.w_instr:g} * I_instr * s_instr + "
                f"{cfg.w_faith:g} * I_faith * s_faith")
-    metrics = _md_table(["signal.task", "metric"], sorted(cfg.metrics.items()))
+    metrics = _md_table(["signal.task", "metric"], [(k, v if v is not None else "none (no term)")
+                                                    for k, v in sorted(cfg.metrics.items())])
     return {
         "Selection": (
             "One row per example: the candidate with the highest weighted score among the "
-            "eligible ones (paper §5.1), ties broken on the smallest `candidate_id`.\n\n"
+            "eligible ones (paper §5.1). Ties go to the candidate sampled at the lowest temperature "
+            "(greedy first), then to the smallest `candidate_id`: deterministic. "
+            + (f"Examples whose best score is not above {cfg.min_score:g} (`--min-score`) are left out. "
+               if cfg.min_score is not None else "")
+            + "\n\n"
             f"`{weights}` (I_instr / I_faith: the example's objective). s_task of a task without "
             "a task metric (open_ended) is 0. A candidate is eligible unless its request failed "
             "or a score its example needs is missing.\n\n" + totals
+            + f"\n\nTied winners: {s['tied_winners']:,} ({share('tied_winners')}) were picked by the "
+            f"tie-break among several texts with the same top score ({s['tied_winners_at_zero']:,} of them at "
+            "score 0, where the judges told the candidates apart not at all)."
             + f"\n\nGreedy winners: {s['greedy_winners']:,} ({share('greedy_winners')}); "
             f"duplicate winners (text identical to another candidate of the example): "
             f"{s['duplicate_winners']:,} ({share('duplicate_winners')}).\n\n"
@@ -309,6 +334,8 @@ def run_select(store: Store, pool_ref: str, scores_ref: str | None = None,
     check_columns(scores.schema, SCORE_COLUMNS, f"scores {scores.ref}", str(scores.path))
     check_columns(examples.schema, EXAMPLE_COLUMNS, f"examples {examples.ref}", str(examples.path))
     metrics = parse_metrics([], cfg.metrics)
+    if cfg.min_score is not None and not isinstance(cfg.min_score, (int, float)):
+        raise ResetkitError(f"min_score must be a number, got {cfg.min_score!r}")
     mm = metric_map(metrics)
     if cfg.sql and not Path(cfg.sql).is_file():
         raise ResetkitError(f"SQL file not found: {cfg.sql}")
@@ -331,22 +358,34 @@ def run_select(store: Store, pool_ref: str, scores_ref: str | None = None,
                 "sql": {n: hashlib.sha256(t.encode()).hexdigest()[:16] for n, t in sorted(texts.items())},
                 "custom_top1_sql": bool(cfg.sql),
             }
+            if cfg.min_score is not None:          # absent when unset: earlier versions keep their id
+                config["min_score"] = float(cfg.min_score)
             _execute(con, "CREATE TEMP TABLE candidate_signals AS " + texts["signals.sql"],
                      {"metric_map": mm, **{k: params[k] for k in ("candidate_files", "score_files",
                                                                  "example_files", "judge_versions")}})
             _execute(con, "CREATE TEMP TABLE winners AS " + texts["top1.sql"],
                      {"w_task": cfg.w_task, "w_instr": cfg.w_instr, "w_faith": cfg.w_faith},
                      what=cfg.sql or "top1.sql")
+            cols = {d[0] for d in con.execute("SELECT * FROM winners LIMIT 0").description}
+            if "tied" not in cols:             # a custom top1.sql that does not mark ties
+                con.execute("ALTER TABLE winners ADD COLUMN tied BOOLEAN")
+            min_score = None if cfg.min_score is None else float(cfg.min_score)
             _execute(con, "CREATE TEMP TABLE selection AS " + texts["selection.sql"],
-                     {k: params[k] for k in ("candidate_files", "score_files", "example_files",
-                                             "judge_versions")})
-            cur = con.execute(texts["card_summary.sql"])
+                     {**{k: params[k] for k in ("candidate_files", "score_files", "example_files",
+                                                "judge_versions")}, "min_score": min_score})
+            cur = con.execute(texts["card_summary.sql"], {"min_score": min_score})
             summary = dict(zip([d[0] for d in cur.description], cur.fetchone()))
             dropped = con.execute(
                 "SELECT coalesce(e.source, '(unknown)'), count(*) FROM winners AS w "
                 "LEFT JOIN read_parquet($example_files) AS e ON e.id = w.example_id "
                 "WHERE w.n_eligible = 0 GROUP BY ALL ORDER BY ALL",
                 {"example_files": params["example_files"]}).fetchall()
+            below = con.execute(
+                "SELECT coalesce(e.source, '(unknown)'), count(*) FROM winners AS w "
+                "LEFT JOIN read_parquet($example_files) AS e ON e.id = w.example_id "
+                "WHERE w.n_eligible > 0 AND $min_score IS NOT NULL AND w.score <= $min_score "
+                "GROUP BY ALL ORDER BY ALL",
+                {"example_files": params["example_files"], "min_score": min_score}).fetchall()
 
             with store.create(name, builder="select", config=config, builder_version=BUILDER_VERSION,
                               parents=[pool, scores, examples]) as w:
@@ -357,6 +396,8 @@ def run_select(store: Store, pool_ref: str, scores_ref: str | None = None,
                     w.write("train", SELECTION.empty_table())
                 for source, count in dropped:
                     w.add_drop(source, "no eligible candidate", count)
+                for source, count in below:
+                    w.add_drop(source, f"best score not above --min-score {min_score:g}", count)
                 w.extra.update(pool=pool.ref, scores=scores.ref, examples=examples.ref,
                                judge_versions=config["judge_versions"], selection=summary,
                                top1_sql_file=str(cfg.sql) if cfg.sql else None)

@@ -64,6 +64,36 @@ def label_indices(config, entailment_idx: int | None = None,
     return int(ent), int(con)
 
 
+def _not_nli(where: str, detail: str) -> ResetkitError:
+    return ResetkitError(
+        f"NLI model {where} {detail}: SummaC would score with random weights. Use a checkpoint fine-tuned "
+        "for NLI (a *ForSequenceClassification model with entailment/contradiction labels, e.g. "
+        "tals/albert-xlarge-vitaminc-mnli, the paper's), not a base encoder or an embedding model")
+
+
+def check_trained_head(loading_info: dict, where: str = "") -> None:
+    """Refuse a model whose weights transformers had to initialise (``output_loading_info``).
+
+    A checkpoint without a classification head (an embedding model such as all-MiniLM-L6-v2, a
+    base BERT) loads as ``*ForSequenceClassification`` with a freshly drawn ``classifier``: its
+    "entailment probabilities" are noise.  Missing keys and shape-mismatched (re-drawn) keys are
+    both refused; they are named in the message.
+    """
+    missing = list(loading_info.get("missing_keys") or [])
+    mismatched = [k[0] if isinstance(k, tuple) else k for k in loading_info.get("mismatched_keys") or []]
+    drawn = sorted(set(missing) | set(mismatched))
+    if drawn:
+        shown = ", ".join(drawn[:6]) + (f" (+{len(drawn) - 6} more)" if len(drawn) > 6 else "")
+        raise _not_nli(where, f"has no trained weights for {shown} (newly initialised when loaded)")
+
+
+def check_nli_architecture(config, where: str = "") -> None:
+    """Cheap pre-check from config.json: a checkpoint saved as a base model has no NLI head."""
+    archs = [a for a in (getattr(config, "architectures", None) or []) if isinstance(a, str)]
+    if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
+        raise _not_nli(where, f"is a {', '.join(archs)} checkpoint without a sequence-classification head")
+
+
 def chunk_sentences(text: str | None, *, min_chars: int = 10, max_sents: int | None = None) -> list[str]:
     """summac's sentence granularity: Punkt sentences longer than ``min_chars`` characters."""
     if not text:
@@ -144,10 +174,11 @@ class ZeroShotScorer:
         self.dtype = getattr(torch, dtype)
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-            self.model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                model, dtype=self.dtype)
+            self.model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+                model, dtype=self.dtype, output_loading_info=True)
         except (OSError, ValueError) as exc:
             raise ResetkitError(f"cannot load NLI model {model!r}: {exc}") from exc
+        check_trained_head(info, repr(model))
         self.model.to(self.device).eval()
         self.ent_idx, self.con_idx = label_indices(self.model.config, entailment_idx, contradiction_idx,
                                                    where=repr(model))
@@ -336,6 +367,7 @@ class SummacJudge(_judge_base()):
             config = transformers.AutoConfig.from_pretrained(self.cfg.nli_model)
         except (OSError, ValueError) as exc:
             raise ResetkitError(f"cannot load NLI model {self.cfg.nli_model!r}: {exc}") from exc
+        check_nli_architecture(config, where=repr(self.cfg.nli_model))
         label_indices(config, self.cfg.nli_entailment_idx, self.cfg.nli_contradiction_idx,
                       where=repr(self.cfg.nli_model))
 

@@ -17,8 +17,11 @@ built; the pure-Python/numpy paths here are their reference and the fallback
 (``RESETKIT_NATIVE=0`` forces them).  Tests pin both to the scalar functions.
 
 Punctuation is every character that is neither a word character nor whitespace,
-plus "_": on ASCII that is exactly ``string.punctuation`` (the SQuAD rule); beyond
-ASCII it also removes curly quotes, dashes and symbols, which SQuAD would keep.
+plus "_": on ASCII that is ``string.punctuation`` (the SQuAD rule) and the control
+characters (NUL, BEL, DEL...: removed whether or not the text has a non-ASCII character);
+beyond ASCII it also removes curly quotes, dashes, symbols and lone surrogates, which
+SQuAD would keep.  Every path (this scalar function, the numpy kernels, the C kernel)
+gives the same string for every str, lone surrogates included.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from functools import lru_cache
 
 # Plain str methods instead of regular expressions: this runs on every candidate and
 # context of a pool, and Python's regex engine was 10x slower here.
-_ASCII_PUNCT = str.maketrans("", "", string.punctuation)
+# ASCII control characters are neither word characters nor whitespace (\x1c-\x1f are whitespace
+# for str.split and re's \s): punctuation too, as _PUNCT removes them from non-ASCII texts
+_ASCII_CONTROL = "".join(map(chr, [*range(0, 9), *range(14, 28), 127]))
+_ASCII_PUNCT = str.maketrans("", "", string.punctuation + _ASCII_CONTROL)
 _PUNCT = re.compile(r"[^\w\s]|_")  # beyond ASCII: every non-word, non-space character
 _ARTICLES = frozenset(("a", "an", "the"))
 _POSSESSIVE = re.compile(r" +('[sS])\b")
@@ -259,7 +265,7 @@ def _normalize_joined(texts: list[str]) -> list[str]:
 # across texts, and make the separator a token of its own.
 _ASCII_WS = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f "  # what str.split() splits on, within ASCII
 _LOWER_WS = bytes(32 if i in _ASCII_WS else (i + 32 if 65 <= i <= 90 else i) for i in range(256))
-_ASCII_PUNCT_BYTES = string.punctuation.encode()
+_ASCII_PUNCT_BYTES = (string.punctuation + _ASCII_CONTROL).encode()
 
 
 def _ascii_tables():
@@ -377,8 +383,8 @@ def _normalize_unicode(texts: list[str]) -> list[str]:
     import numpy as np
 
     kelvin = [i for i, t in enumerate(texts) if "\u212a" in t]
-    if kelvin:  # the Kelvin sign lowercases to ASCII "k", and a text that becomes ASCII keeps
-        # its control characters (the string.punctuation rule): those texts one by one
+    if kelvin:  # the Kelvin sign lowercases to ASCII "k", so the scalar function takes its ASCII
+        # path on such a text: those texts one by one, through it
         rest = [i for i, t in enumerate(texts) if "\u212a" not in t]
         out = [""] * len(texts)
         for i, norm in zip(rest, _normalize_unicode([texts[i] for i in rest])):
@@ -390,15 +396,16 @@ def _normalize_unicode(texts: list[str]) -> list[str]:
     joined = f"\n{sep}\n".join(texts)
     if joined.count(sep) != len(texts) - 1:
         return _normalize_joined(texts)
-    a = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+    # lone surrogates pass through UTF-32 as their code points (then go as punctuation)
+    a = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), np.uint32)
     drop = _detok_positions(a, lambda codes: np.array(
         [not (chr(c).isalnum() or c == 95) for c in codes.tolist()], bool))
     if drop is not None:
         keep = np.ones(a.size, bool)
         keep[drop] = False
         a = a[keep]
-    low = a.tobytes().decode("utf-32-le").lower()
-    b = np.frombuffer(low.encode("utf-32-le"), np.uint32)
+    low = a.tobytes().decode("utf-32-le", "surrogatepass").lower()
+    b = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), np.uint32)
     # classes: 0 word, 1 whitespace, 2 punctuation (deleted)
     table = np.array([1 if chr(i).isspace() else 0 if chr(i).isalnum() else 2 for i in range(128)], np.int8)
     cls = table[np.minimum(b, 127)]

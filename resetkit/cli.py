@@ -69,6 +69,18 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def invoke(self, ctx):
+        """An OSError no command caught (a full disk, a read-only or unreadable path) is one
+        clear line naming the path, not a traceback."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):  # `resetkit ... | head`: click handles it
+                raise
+            from .errors import ResetkitError, os_error_message
+
+            raise ResetkitError(os_error_message(exc)) from None
+
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name and name not in COMMANDS and not name.startswith("-"):

@@ -25,7 +25,7 @@ EXAMPLES = pa.schema([
     ("context", pa.string()),
     ("passages", pa.list_(pa.string())),
     ("response", pa.string()),
-    ("references", pa.list_(pa.string())),
+    ("refs", pa.list_(pa.string())),
     ("prompt", pa.string()),
     ("template", pa.string()),
     ("meta", pa.string()),

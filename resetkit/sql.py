@@ -10,7 +10,8 @@ Views (one per dataset version, over its Parquet files, nothing copied):
 
 Read-only, two layers:
 1. only SELECT (and EXPLAIN of a SELECT) statements are run; anything else (INSERT, UPDATE,
-   DELETE, CREATE, DROP, COPY, ATTACH, EXPORT, INSTALL/LOAD, SET, PRAGMA, CALL, ...) is refused
+   DELETE, CREATE, DROP, COPY, ATTACH, EXPORT, INSTALL/LOAD, SET, PRAGMA, CALL, ...), including
+   statement types this DuckDB cannot even name to Python (``UPDATE EXTENSIONS``), is refused
    with a clear message before anything executes;
 2. the connection is in-memory, and after the views are made, external access is switched
    off except for reading exactly the store's data files, and the configuration is locked:
@@ -147,7 +148,10 @@ def check_read_only(con, query: str):
     if len(statements) > 1:
         raise ResetkitError(f"one statement at a time, got {len(statements)}")
     st = statements[0]
-    kind = st.type.name
+    try:
+        kind = st.type.name
+    except (ValueError, AttributeError):  # a statement type this duckdb's Python API cannot name
+        kind = "unrecognised"
     if kind == "EXPLAIN":
         inner = re.sub(r"^\s*explain\s+(analy[sz]e\s+)?", "", st.query, flags=re.I)
         with contextlib.suppress(ResetkitError):
@@ -199,22 +203,20 @@ def catalog_fingerprint(views: list[View]) -> str:
     return short_hash([[v.view, v.version, list(v.files)] for v in views], n=16)
 
 
-def refresh_catalog(store: Store, *, force: bool = False) -> Path:
-    """Write ``STORE/catalog.duckdb`` (views only) if the store's datasets changed since.
+def refresh_catalog(store: Store) -> Path:
+    """Write ``STORE/catalog.duckdb`` (views only), every time.
 
-    Written into a temp file in the store and renamed into place: readers never see half a
-    catalog.  Returns its path.  Call after a dataset version is committed.
+    Always rewritten from the store, never trusted: another client may have opened the file
+    read-write and redirected a view (to ``read_csv('/etc/passwd')``, say), and a check of a
+    fingerprint stored inside the file would not see that.  Written into a temp file in the store
+    and renamed into place: readers never see half a catalog.  Returns its path.  Called after
+    every committed dataset version and by ``resetkit sql --catalog``.
     """
     import duckdb
 
     views = store_views(store)
     fp = catalog_fingerprint(views)
     path = store.root / CATALOG_FILE
-    if path.is_file() and not force:
-        with contextlib.suppress(duckdb.Error):
-            with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
-                if con.execute("SELECT fingerprint FROM resetkit_catalog").fetchone()[0] == fp:
-                    return path
     store.root.mkdir(parents=True, exist_ok=True)
     tmp = store.root / f".{CATALOG_FILE}.{uuid.uuid4().hex[:8]}.tmp"
     try:
@@ -223,6 +225,8 @@ def refresh_catalog(store: Store, *, force: bool = False) -> Path:
             con.execute("CREATE VIEW resetkit_catalog AS SELECT " + _quote(fp) + " AS fingerprint, "
                         + _quote(str(store.root)) + " AS store")
         os.replace(tmp, path)
+    except (OSError, duckdb.Error) as exc:
+        raise ResetkitError(f"cannot write {path}: {str(exc).strip()}") from None
     finally:
         for p in (tmp, tmp.with_name(tmp.name + ".wal")):
             if p.exists():

@@ -10,7 +10,11 @@ The version id is a hash of the builder, its code version, the resolved config, 
 input fingerprints and the parent versions, so building the same thing twice gives the
 same id and (since no timestamps go into data files) byte-identical Parquet.  A version
 is written into a temporary directory inside the store and renamed into place only when
-complete: a crash never leaves a partial version visible.  ``NAME`` resolves to the
+complete: a crash never leaves a partial version visible.  Rebuilding an existing version swaps
+the two directories in one atomic step (``renameat2(RENAME_EXCHANGE)``; elsewhere the old one
+is moved aside first and put back by the next reader if a kill came in between).  Each writer
+holds a lock on ``.tmp-….lock`` beside its temp dir: the next write removes the temp dirs of
+writers whose lock is free (they died), whatever their age.  ``NAME`` resolves to the
 newest version (``STORE/<name>/LATEST``), ``NAME@VERSION`` pins one (a unique prefix is
 enough).  Long stages keep finished shards under ``STORE/<name>/.work/<version>/``.
 """
@@ -18,7 +22,9 @@ enough).  Long stages keep finished shards under ``STORE/<name>/.work/<version>/
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import json
@@ -35,6 +41,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .errors import ResetkitError
 from .registry import suggest
+from .secrets import redact_table
 
 DEFAULT_SHARD_ROWS = 250_000
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, write_statistics=True)
@@ -76,6 +83,68 @@ def fingerprint_path(path: str | os.PathLike) -> dict:
         return {"kind": "dir", "path": path.name,
                 "files": [{**fingerprint_file(p), "path": str(p.relative_to(path))} for p in files]}
     raise ResetkitError(f"input not found: {path}")
+
+
+# errors of the file system itself (not of one file): a disk or quota full, a read-only mount
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+WRITE_ERRNOS = DISK_ERRNOS + (errno.EACCES, errno.EPERM)
+
+
+def store_write_error(root: Path, exc: OSError, what: str) -> ResetkitError:
+    """One line for an OSError met while writing into the store at ``root``."""
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ResetkitError(f"disk full while writing {what} into the store {root}{where}: {reason}. "
+                             "Nothing was committed and the partial output was removed; free some space "
+                             "and run the same command again")
+    return ResetkitError(f"cannot write {what} into the store {root}{where}: {reason}. Pass a writable "
+                         "--store DIR (or set $RESETKIT_STORE)")
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE).
+
+    False where the system or the file system cannot (then nothing happened)."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _lock_free(path: Path) -> bool:
+    """True if nobody holds a lock on ``path`` (a writer that held it has died)."""
+    try:
+        with open(path, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return True
+    except OSError:
+        return False
+
+
+def _pid_dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike, **options) -> Path:
@@ -188,11 +257,30 @@ class Store:
         base = self.root / name
         if not base.is_dir():
             return []
+        self._recover(name)
         out = [DatasetVersion(name, p.name, p) for p in base.iterdir()
                if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()]
         return sorted(out, key=lambda v: (v.manifest.get("created_at", ""), v.version))
 
+    def _recover(self, name: str) -> None:
+        """Put back a version that a killed writer had moved aside (``.trash-<version>-…``) on a
+        system without an atomic exchange; remove it where its version is in place again."""
+        base = self.root / name
+        if not any(base.glob(".trash-*")):
+            return
+        try:
+            with self.lock(name):  # a live writer holds it during its two renames
+                for trash in base.glob(".trash-*"):
+                    target = base / trash.name.split("-")[1]
+                    if not target.exists() and (trash / "manifest.json").is_file():
+                        os.rename(trash, target)
+                    else:
+                        shutil.rmtree(trash, ignore_errors=True)
+        except OSError:  # a read-only store: nothing can be repaired from here
+            pass
+
     def latest(self, name: str) -> DatasetVersion | None:
+        self._recover(name)
         latest_file = self.root / name / "LATEST"
         if latest_file.is_file():
             version = latest_file.read_text(encoding="utf-8").strip()
@@ -230,7 +318,12 @@ class Store:
     def workdir(self, name: str, version: str) -> Path:
         """Where a long stage keeps finished shards of ``name@version`` until it commits."""
         path = self.root / name / ".work" / version
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno in WRITE_ERRNOS:
+                raise store_write_error(self.root, exc, f"{name}@{version}") from None
+            raise
         return path
 
     def create(self, name: str, *, builder: str, config: dict, inputs: dict | None = None,
@@ -242,10 +335,11 @@ class Store:
                              parents=parents, builder_version=builder_version, shard_rows=shard_rows)
 
     def sweep_stale(self, name: str, min_age_s: float = 3600.0) -> list[Path]:
-        """Remove temp dirs that killed writers left behind (``.tmp-<version>-<pid>-<rand>``).
+        """Remove what killed writers left behind: ``.tmp-<version>-<pid>-<rand>`` temp dirs (and
+        their ``.lock`` files), at any age, as soon as their writer's lock is free.
 
-        Only those over an hour old whose process no longer exists on this machine: a writer on
-        another host of a shared store keeps its folder until it is an hour old at least.
+        A temp dir without a lock file (written before writers held one) goes when its process
+        no longer exists on this machine and it is ``min_age_s`` old.  Returns what was removed.
         """
         import time
 
@@ -253,25 +347,83 @@ class Store:
         base = self.root / name
         if not base.is_dir():
             return removed
-        for path in base.glob(".tmp-*"):
-            try:
-                pid = int(path.name.split("-")[2])
-                if time.time() - path.stat().st_mtime < min_age_s:
-                    continue
-                os.kill(pid, 0)
-                continue  # the writer is still alive
-            except ProcessLookupError:
-                pass
-            except (ValueError, IndexError, OSError):
+        for path in sorted(base.glob(".tmp-*")):
+            if path.name.endswith(".lock"):
+                if not path.with_name(path.name[:-5]).exists() and _lock_free(path):
+                    path.unlink(missing_ok=True)  # its dir is gone: a writer that died at the very end
                 continue
+            lock = path.with_name(path.name + ".lock")
+            if lock.exists():
+                if not _lock_free(lock):
+                    continue  # its writer is alive
+            else:
+                try:
+                    pid = int(path.name.split("-")[2])
+                    if time.time() - path.stat().st_mtime < min_age_s or not _pid_dead(pid):
+                        continue
+                except (ValueError, IndexError, OSError):
+                    continue
             shutil.rmtree(path, ignore_errors=True)
+            lock.unlink(missing_ok=True)
             removed.append(path)
         return removed
 
     @contextlib.contextmanager
+    def stage_lock(self, name: str, key: str, stage: str, *, log=None):
+        """Let one run at a time make output ``name`` from ``key`` (a pool's version id, the pool
+        a judge scores...): a second identical run waits here, saying for whom, then finds the
+        first one's work done instead of paying for it again.
+
+        An flock on ``STORE/.locks/<name>-<stage>-<hash of key>.lock``: the kernel frees it when its
+        holder dies, so a killed run never blocks the next.  The holder writes its pid, host and
+        start time into the file for the waiting message.
+        """
+        import socket
+        import sys
+
+        locks = self.root / ".locks"
+        path = locks / f"{name}-{stage}-{short_hash(key, 16)}.lock"
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+", encoding="utf-8")
+        except OSError as exc:
+            if exc.errno in WRITE_ERRNOS:
+                raise store_write_error(self.root, exc, f"the {stage} lock of {name}") from None
+            raise
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                try:
+                    holder = json.loads(fh.read() or "{}")
+                except ValueError:
+                    holder = {}
+                who = (f"pid {holder['pid']} on {holder.get('host', '?')} (since {holder.get('since', '?')})"
+                       if "pid" in holder else "another resetkit run")
+                print(f"waiting for {who} running {stage} on {name} ({key}) to finish: identical runs take "
+                      f"turns and share the work; Ctrl-C to stop waiting (lock: {path})",
+                      file=log or sys.stderr, flush=True)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage,
+                                 "output": name, "key": key,
+                                 "since": _dt.datetime.now().isoformat(timespec="seconds")}))
+            fh.flush()
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    fh.truncate(0)
+                    fh.flush()
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
     def lock(self, name: str):
+        """The short lock of ``name``'s commits (the renames and LATEST)."""
         (self.root / name).mkdir(parents=True, exist_ok=True)
-        with open(self.root / name / ".lock", "w") as fh:
+        with open(self.root / name / ".lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -301,6 +453,7 @@ class VersionWriter:
         self.shard_rows = shard_rows
         self.version = version_id(name, builder, builder_version, config, inputs, parents)
         self.tmp = store.root / name / f".tmp-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lock_fh = None                # held while this writer lives: sweep_stale leaves its dir
         self.dropped: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.extra: dict = {}               # extra manifest fields
         self.card_meta: dict = {}           # extra YAML header fields for the card
@@ -310,26 +463,57 @@ class VersionWriter:
         self._schema: pa.Schema | None = None
         self.result: DatasetVersion | None = None
 
+    @property
+    def _lock_path(self) -> Path:
+        return self.tmp.with_name(self.tmp.name + ".lock")
+
     def __enter__(self) -> "VersionWriter":
-        (self.tmp / "data").mkdir(parents=True, exist_ok=True)
+        try:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            # the lock first, then the dir: a sweeper never sees this dir without a held lock
+            self._lock_fh = open(self._lock_path, "w")
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX)
+            (self.tmp / "data").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._cleanup(failed=True)
+            if exc.errno in WRITE_ERRNOS:
+                raise store_write_error(self.store.root, exc, self.ref) from None
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        failed = exc_type is not None
         try:
-            if exc_type is None:
+            if not failed:
                 self.commit()
+        except BaseException as err:
+            failed, exc = True, err
+            if not (isinstance(err, OSError) and err.errno in DISK_ERRNOS):
+                raise
         finally:  # a failed block or a failed commit leaves nothing behind
-            for state in self._splits.values():
-                if state["writer"] is not None:
-                    state["writer"].close()
-                    state["writer"] = None
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if exc_type is not None:
-                try:  # a failed first build leaves no empty dataset folder behind
-                    self.tmp.parent.rmdir()
-                except OSError:  # not empty: earlier versions, a lock file or another writer
-                    pass
+            self._cleanup(failed)
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            # a full disk or a read-only store, met by this writer's block or its commit
+            raise store_write_error(self.store.root, exc, self.ref) from exc
         return False
+
+    def _cleanup(self, failed: bool) -> None:
+        for state in self._splits.values():
+            if state["writer"] is not None:
+                with contextlib.suppress(Exception):  # closing writes a footer: it fails on a full disk
+                    state["writer"].close()
+                state["writer"] = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._lock_fh is not None:
+            self._lock_path.unlink(missing_ok=True)
+            self._lock_fh.close()
+            self._lock_fh = None
+        if failed:  # a failed first build leaves no empty dataset folder behind
+            parent = self.tmp.parent
+            with contextlib.suppress(OSError):  # not empty: earlier versions or another writer
+                if {p.name for p in parent.iterdir()} == {".lock"} and _lock_free(parent / ".lock"):
+                    (parent / ".lock").unlink()
+                parent.rmdir()
 
     @property
     def ref(self) -> str:
@@ -353,6 +537,7 @@ class VersionWriter:
                 chunk = pa.Table.from_batches([chunk])
             if schema is not None:
                 chunk = chunk.select(schema.names).cast(schema)
+            chunk = redact_table(chunk)  # no known secret in any cell (resetkit/secrets.py)
             if self._schema is None:
                 self._schema = chunk.schema
             elif not chunk.schema.equals(self._schema):
@@ -440,22 +625,39 @@ class VersionWriter:
 
         target = self.store.root / self.name / self.version
         with self.store.lock(self.name):
-            trash = None
-            if target.exists():  # same inputs and config: replace with the fresh (identical-data) build
-                trash = target.with_name(f".trash-{self.version}-{uuid.uuid4().hex[:6]}")
-                os.rename(target, trash)
-            try:
+            if not target.exists():
                 os.rename(self.tmp, target)
-            except OSError:
-                if trash is not None:  # put the previous build back: never lose a version
-                    os.rename(trash, target)
-                raise
-            write_text_atomic(self.store.root / self.name / "LATEST", self.version + "\n")
-            if trash is not None:
+            elif _exchange(self.tmp, target):
+                # same inputs and config: the fresh (identical-data) build is in, in one step; the
+                # temp dir now holds the previous build (removed below, or swept if killed first)
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            else:  # no atomic exchange here: move aside, move in; Store._recover repairs a kill between
+                trash = target.with_name(f".trash-{self.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+                os.rename(target, trash)
+                try:
+                    os.rename(self.tmp, target)
+                except OSError:
+                    os.rename(trash, target)  # put the previous build back: never lose a version
+                    raise
                 shutil.rmtree(trash, ignore_errors=True)
+            latest = self.store.root / self.name / "LATEST"
+            try:
+                write_text_atomic(latest, self.version + "\n")
+            except OSError:
+                # no room for 13 bytes: without LATEST the newest version is the newest built, this one
+                latest.unlink(missing_ok=True)
         self.result = DatasetVersion(self.name, self.version, target)
         if (self.store.root / "catalog.duckdb").exists():  # the user asked for a catalog: keep it current
+            import duckdb
+
             from .sql import refresh_catalog
 
-            refresh_catalog(self.store)
+            try:
+                refresh_catalog(self.store)
+            except (OSError, ResetkitError, duckdb.Error) as exc:
+                import sys
+
+                print(f"warning: {self.ref} is committed, but {self.store.root / 'catalog.duckdb'} could "
+                      f"not be rewritten ({exc}); run `resetkit sql --catalog` once there is room",
+                      file=sys.stderr)
         return self.result

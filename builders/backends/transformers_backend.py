@@ -10,7 +10,12 @@ How a batch is generated:
   A candidate's tokens therefore depend on its own seed only, not on which other requests
   share its batch (HF's ``do_sample=True`` draws from one global RNG for the whole batch);
 - batches are formed deterministically from the request list (prompts ordered by length,
-  then first appearance), so a resumed run computes exactly what an uninterrupted one does.
+  then first appearance), so a resumed run computes exactly what an uninterrupted one does;
+- stop strings (``GenRequest.stop``): a ``StopOnStrings`` criterion decodes the tail of each
+  row after every step and ends the row once a stop string appears; the text is cut before it
+  (vLLM's semantics: finish_reason "stop", the tokens up to the one completing it counted).
+
+dtype "auto" is the dtype the model's config declares (float32 for a converted .gguf).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Callable, Sequence
 
 from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, check_model_config, local_model_fingerprint
+from .base import Backend, GenRequest, GenResult, check_model_config, config_dtype, cut_at_stop, local_model_info
 
 
 class RowSampler:
@@ -70,6 +75,30 @@ class RowSampler:
         return out
 
 
+class StopOnStrings:
+    """A stopping criterion: row ``i`` is done once the text of its generated tokens contains
+    one of ``stops[i]``.  Only a tail of each row is decoded per step (enough tokens to hold the
+    longest stop string), so the cost stays small."""
+
+    def __init__(self, tokenizer, stops: list[tuple], prompt_width: int):
+        self.tok, self.stops, self.width = tokenizer, stops, prompt_width
+        longest = max((len(s) for ss in stops for s in ss), default=0)
+        self.tail = longest + 8      # every token is at least one character, most far more
+        self.done = [not ss for ss in stops]
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        out = []
+        rows = input_ids[:, self.width:]
+        for i, ss in enumerate(self.stops):
+            if ss and not self.done[i]:
+                text = self.tok.decode(rows[i, -self.tail:].tolist(), skip_special_tokens=True)
+                self.done[i] = any(s in text for s in ss)
+            out.append(bool(ss) and self.done[i])
+        return torch.tensor(out, dtype=torch.bool, device=input_ids.device)
+
+
 class TransformersBackend(Backend):
     """Options: revision, device ("auto" | "cpu" | "cuda" ...), dtype ("auto" | "float32" |
     "bfloat16" | "float16"), batch_size (rows per generate call), share_prefill (bool)."""
@@ -81,22 +110,34 @@ class TransformersBackend(Backend):
         super().__init__(model, revision=revision)
         self.revision, self.device, self.dtype = revision, device, dtype
         self.batch_size, self.share_prefill = max(1, int(batch_size)), share_prefill
-        self._local = None
+        self._ref = self._config = None
         self._tok = self._model = None
         self._commit = None
 
     # -- set-up ------------------------------------------------------------------
     def check(self) -> None:
         require("transformers", "models", "the transformers backend")
-        self._local, self._commit = check_model_config(self.model, self.revision)
+        self._ref, self._commit, self._config = check_model_config(self.model, self.revision)
+
+    @property
+    def _where(self) -> str:
+        if self._ref is None:
+            self.check()
+        return self._ref.path
+
+    def _revision(self):
+        return None if self._ref is not None and self._ref.is_local else self.revision
+
+    def resolved_dtype(self) -> str:
+        """The weights dtype used: --dtype, or for "auto" the one the model's config declares."""
+        if self._ref is None:
+            self.check()
+        return config_dtype(self._config) if self.dtype == "auto" else self.dtype
 
     def model_info(self) -> dict:
-        if self._local is None and self._commit is None:
+        if self._ref is None:
             self.check()
-        if self._local is not None:
-            fp = local_model_fingerprint(self._local)
-            return {"model": str(self._local), "revision": fp["revision"], "fingerprint": fp}
-        return {"model": self.model, "revision": self._commit or self.revision or "main"}
+        return {**local_model_info(self._ref, self._commit), "dtype": self.resolved_dtype()}
 
     def _load(self):
         if self._model is not None:
@@ -106,17 +147,15 @@ class TransformersBackend(Backend):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the pool shows its own progress bar
-        if self._local is None and self._commit is None:
-            self.check()
-        where = str(self._local or self.model)
-        self._tok = AutoTokenizer.from_pretrained(where, revision=self.revision, padding_side="left")
+        where = self._where
+        self._tok = AutoTokenizer.from_pretrained(where, revision=self._revision(), padding_side="left")
         if self._tok.pad_token_id is None:
             self._tok.pad_token = self._tok.eos_token
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-        self._model = AutoModelForCausalLM.from_pretrained(where, revision=self.revision, dtype=dtype)
+        self._model = AutoModelForCausalLM.from_pretrained(where, revision=self._revision(), dtype=dtype)
         self._model.to(device).eval()
         self._device = torch.device(device)
 
@@ -124,9 +163,7 @@ class TransformersBackend(Backend):
         if self._tok is None:
             from transformers import AutoTokenizer
 
-            if self._local is None and self._commit is None:
-                self.check()
-            self._tok = AutoTokenizer.from_pretrained(str(self._local or self.model), revision=self.revision,
+            self._tok = AutoTokenizer.from_pretrained(self._where, revision=self._revision(),
                                                       padding_side="left")
         return self._tok
 
@@ -143,6 +180,7 @@ class TransformersBackend(Backend):
         by_prompt: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             by_prompt.setdefault((r.max_new_tokens, r.prompt), []).append(i)
+        # (a prompt's requests share a batch whatever their stop strings: the criterion is per row)
         order = sorted(by_prompt, key=lambda k: (k[0], lengths[k[1]]))  # stable sort
         batches, cur, cur_key = [], [], None
         for key in order:
@@ -201,6 +239,11 @@ class TransformersBackend(Backend):
         gen_cfg = GenerationConfig(do_sample=False, max_new_tokens=reqs[0].max_new_tokens, num_beams=1,
                                    pad_token_id=pad, eos_token_id=sorted(eos_ids) or None)
         kwargs = {}
+        stops = [tuple(r.stop) for r in reqs]
+        if any(stops):
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnStrings(tok, stops, width)])
         with torch.inference_mode():
             if self.share_prefill and width > 1 and len(uniq) < len(reqs):
                 # prefill every distinct prompt once (all but its last token), then copy the
@@ -225,8 +268,26 @@ class TransformersBackend(Backend):
                     n, finish = j + 1, "stop"
                     break
             body = row[:n - 1] if finish == "stop" else row[:n]
-            # a text cut inside a multi-byte character ends in U+FFFD; drop it, as vLLM's
-            # incremental detokenizer does, so both backends give the same text
-            text = tok.decode(body, skip_special_tokens=True).rstrip("\ufffd")
+            text = tok.decode(body, skip_special_tokens=True)
+            text, hit = cut_at_stop(text, r.stop)
+            if hit:
+                n, finish = _tokens_through_stop(tok, body, r.stop), "stop"
+            else:
+                # a text cut inside a multi-byte character ends in U+FFFD; drop it, as vLLM's
+                # incremental detokenizer does, so both backends give the same text
+                text = text.rstrip("\ufffd")
             results.append(GenResult(r.key, text, n, finish))
         return results
+
+
+def _tokens_through_stop(tok, body: list[int], stops) -> int:
+    """The number of tokens up to and including the one whose text completes the first stop
+    string (what vLLM reports as the output's token count); found by bisection."""
+    lo, hi = 1, len(body)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cut_at_stop(tok.decode(body[:mid], skip_special_tokens=True), stops)[1]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

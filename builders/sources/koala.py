@@ -20,7 +20,7 @@ class Koala(Source):
         instruction = clean(row["prompt"])
         if not instruction:
             return "empty_instruction"
-        return {"uid": str(row["id"]), "instruction": instruction, "response": None, "references": [],
+        return {"uid": str(row["id"]), "instruction": instruction, "response": None, "refs": [],
                 "meta": {"koala_id": row["id"]}}
 
 

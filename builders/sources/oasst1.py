@@ -6,6 +6,15 @@ two annotators.  ``labels`` comes in two encodings, both read: the Hub Parquet s
 parallel lists ``{name[], value[], count[]}`` and the raw JSON export's
 ``{name: {value, count}}``.
 
+Which messages count at all: the Hub split and the ``*_oasst_ready`` export hold only
+messages of trees in state ``ready_for_export`` that are neither deleted nor spam.  The full
+export ``*_oasst_all.messages.jsonl(.gz)`` also holds deleted messages (``deleted: true``),
+messages that failed review (``review_result: false``; upstream's name for spam) and trees
+in other states (``tree_state`` other than ``ready_for_export``).  Those are dropped first,
+prompters and replies alike (a reply to a dropped prompter then has no parent), each
+counted under its own reason: ``deleted``, ``review_failed``, ``tree_not_ready_for_export``.
+A ``review_result`` of null (not yet reviewed enough) is not a failure.
+
 Why this source is not streamed row by row: a reply may come before its parent, so the
 split's prompter texts (id -> text) and the replies that pass the quality rule are held
 while reading; for OASST-1 (~88k messages) that is a few tens of MB.
@@ -16,11 +25,29 @@ from __future__ import annotations
 from typing import Iterator
 
 from . import columnar as col
-from .base import Context, Source, clean
+from .base import BadRow, Context, Source, clean
 from .reader import Chunk, Column
 
 MIN_QUALITY = 0.5
 MIN_ANNOTATORS = 2
+READY = "ready_for_export"
+
+
+def export_state(row: dict) -> str | None:
+    """The drop reason of a message the ready export leaves out, or None (BadRow on a flag
+    that is not a boolean)."""
+    for name in ("deleted", "review_result"):
+        v = row.get(name)
+        if v is not None and not isinstance(v, bool):
+            raise BadRow(f"type:{name}", name, f"expected bool, got {type(v).__name__} ({str(v)[:40]!r})")
+    if row.get("deleted"):
+        return "deleted"
+    if row.get("review_result") is False:
+        return "review_failed"
+    state = row.get("tree_state")
+    if state is not None and state != READY:
+        return "tree_not_ready_for_export"
+    return None
 
 
 def quality(labels) -> tuple[float | None, int]:
@@ -49,9 +76,14 @@ class OASST1(Source):
     license = "apache-2.0"
     columns = [Column("message_id"), Column("parent_id", required=False), Column("text"), Column("role"),
                Column("lang", required=False), Column("rank", "number", required=False),
-               Column("message_tree_id", required=False), Column("labels", "dict", required=False)]
-    rules = (f"pair assistant replies with their prompter parent; keep quality > {MIN_QUALITY} "
-             f"rated by >= {MIN_ANNOTATORS} annotators; drop empty")
+               Column("message_tree_id", required=False), Column("labels", "dict", required=False),
+               # the full export's flags ("any": bool, checked in export_state, so Parquet's
+               # bool columns keep the columnar path)
+               Column("deleted", "any", required=False), Column("review_result", "any", required=False),
+               Column("tree_state", required=False)]
+    rules = (f"drop deleted, failed-review and not-ready-for-export messages; pair assistant replies with "
+             f"their prompter parent; keep quality > {MIN_QUALITY} rated by >= {MIN_ANNOTATORS} annotators; "
+             f"drop empty")
     paper_rows = "train 84,437 / validation 4,401 messages upstream"
     rows_independent = False         # replies are paired with prompters anywhere in the split
 
@@ -59,7 +91,15 @@ class OASST1(Source):
         prompters: dict[str, str] = {}
         replies: list[dict] = []
         for chunk in chunks:
-            for row in chunk.rows:
+            for i, row in enumerate(chunk.rows):
+                try:
+                    left_out = export_state(row)
+                except BadRow as exc:
+                    ctx.bad_row(exc, chunk.where[i] if i < len(chunk.where) else None)
+                    continue
+                if left_out:
+                    ctx.drop(left_out)
+                    continue
                 if row["role"] == "prompter":
                     prompters[row["message_id"]] = clean(row["text"])
                     ctx.drop("prompter_message")  # not an example by itself
@@ -109,8 +149,18 @@ class OASST1(Source):
         if label is None:
             return None
         value, count = label
+        left_out = _export_state_columns(table)
+        if left_out is None:
+            return None
+        # messages the ready export leaves out go first, as in the row path
+        keep = np.ones(table.num_rows, bool)
+        for reason, failed in left_out:
+            failed = failed & keep
+            if failed.any():
+                ctx.drop(reason, int(failed.sum()))
+            keep &= ~failed
         role = pc.fill_null(table["role"], "")
-        is_prompter = pc.equal(role, "prompter").to_numpy(zero_copy_only=False)
+        is_prompter = pc.equal(role, "prompter").to_numpy(zero_copy_only=False) & keep
         prompt_ids = table["message_id"].filter(is_prompter).to_pylist()
         prompters = dict(zip(prompt_ids, col.clean(table["text"].filter(is_prompter)).to_pylist()))
         has_value = pc.is_valid(value).to_numpy(zero_copy_only=False)
@@ -122,7 +172,6 @@ class OASST1(Source):
                    ("no_quality_label", ~has_value),
                    ("quality_fewer_than_2_annotators", count < MIN_ANNOTATORS),
                    ("quality_not_above_0.5", ~(v > MIN_QUALITY))]
-        keep = np.ones(table.num_rows, bool)
         for reason, failed in reasons:
             failed = failed & keep
             if failed.any():
@@ -151,6 +200,33 @@ class OASST1(Source):
                     {"message_id": mid, "parent_id": parent, "quality": q, "annotators": c, "lang": lang,
                      "rank": rank, "message_tree_id": tree}, sort_keys=True, ensure_ascii=False))
         return pa.table({k: pa.array(v, pa.string()) for k, v in out.items()})
+
+
+def _export_state_columns(table):
+    """``export_state`` on whole columns: [(reason, numpy mask)] in the row path's order, or
+    None when a flag column is not boolean (the row path then reports the row)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    flags = {}
+    for name in ("deleted", "review_result"):
+        arr = table[name]
+        if arr.null_count == n:  # absent (read as nulls of some type): no message flagged
+            flags[name] = (np.zeros(n, bool), np.zeros(n, bool))  # (is true, is false)
+        elif pa.types.is_boolean(arr.type):
+            flags[name] = (pc.fill_null(arr, False).to_numpy(zero_copy_only=False),
+                           pc.fill_null(pc.invert(arr), False).to_numpy(zero_copy_only=False))
+        else:
+            return None
+    state = table["tree_state"]
+    if pa.types.is_null(state.type):
+        not_ready = np.zeros(n, bool)
+    else:
+        not_ready = pc.fill_null(pc.not_equal(state, READY), False).to_numpy(zero_copy_only=False)
+    return [("deleted", flags["deleted"][0]), ("review_failed", flags["review_result"][1]),
+            ("tree_not_ready_for_export", not_ready)]
 
 
 def _quality_columns(labels):

@@ -4,12 +4,14 @@
 --
 -- Reads the relation winners (top1.sql).  Parameters:
 --   $candidate_files, $example_files, $score_files, $judge_versions   as in signals.sql
+--   $min_score   NULL, or the score a winner must be above to be selected (--min-score)
 -- Rows come sorted by example_id, so selecting twice writes identical files.
 WITH judge_versions AS (
     SELECT v.judge, v.version FROM (SELECT unnest($judge_versions) AS v)
 ),
 won AS (
-    SELECT * FROM winners WHERE candidate_id IS NOT NULL
+    SELECT * FROM winners
+    WHERE candidate_id IS NOT NULL AND ($min_score IS NULL OR score > $min_score)
 ),
 cand AS (
     SELECT c.*, coalesce(c.duplicate_of, c.candidate_id) AS score_key
@@ -30,7 +32,7 @@ metrics AS (   -- every metric of the winner (and of the text it duplicates), as
 )
 SELECT w.example_id, e.source, e.objective, e.task, e.split,
        c.prompt, c.text AS response, c.template,
-       e.instruction, e.question, e.context, e.references,
+       e.instruction, e.question, e.context, e.refs,
        w.score, w.s_task, w.s_instr, w.s_faith,
        coalesce(m.metrics, '{}') AS metrics,
        w.candidate_id, c.temperature, c.top_k, c.top_p, c.seed, c.arm, c.sample_index,

@@ -8,8 +8,11 @@
 --                     ('task' | 'instr' | 'faith') on which task
 --   $judge_versions   list of {judge, version}: the judge versions to use (the newest per judge)
 --
--- Output: example_id, candidate_id, task, objective, finish_reason, s_task, s_instr, s_faith,
--- has_task_metric (the task has a metric for s_task; open_ended has none: s_task = 0, DESIGN §7).
+-- Output: example_id, candidate_id, score_key (the candidate whose text was scored: itself or the
+-- one it duplicates), temperature, task, objective, finish_reason, s_task, s_instr, s_faith, and
+-- has_task_metric / has_instr_metric / has_faith_metric: the task has a metric for that signal
+-- (open_ended has no task metric: s_task = 0, DESIGN §7; `--metric faith.TASK=none` removes the
+-- faithfulness term of TASK the same way).
 -- A signal is NULL when its score is missing, NULL or NaN.  The scores are pivoted once per
 -- (scored text, task the metric is mapped for) and joined to each candidate on its example's
 -- task: one aggregate and two joins, whatever the mapping.  A duplicate candidate
@@ -32,9 +35,12 @@ signals AS (   -- per scored text and task: the value of the metric mapped to ea
     WHERE s.value IS NOT NULL AND NOT isnan(s.value)
     GROUP BY s.candidate_id, mm.task
 )
-SELECT c.example_id, c.candidate_id, e.task, e.objective, c.finish_reason,
+SELECT c.example_id, c.candidate_id, coalesce(c.duplicate_of, c.candidate_id) AS score_key, c.temperature,
+       e.task, e.objective, c.finish_reason,
        g.s_task, g.s_instr, g.s_faith,
-       e.task IN (SELECT task FROM metric_map WHERE signal = 'task') AS has_task_metric
+       e.task IN (SELECT task FROM metric_map WHERE signal = 'task') AS has_task_metric,
+       e.task IN (SELECT task FROM metric_map WHERE signal = 'instr') AS has_instr_metric,
+       e.task IN (SELECT task FROM metric_map WHERE signal = 'faith') AS has_faith_metric
 FROM read_parquet($candidate_files) AS c
 LEFT JOIN (SELECT id, task, objective FROM read_parquet($example_files)) AS e ON e.id = c.example_id
 LEFT JOIN signals AS g ON g.score_key = coalesce(c.duplicate_of, c.candidate_id) AND g.task = e.task

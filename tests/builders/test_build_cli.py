@@ -88,3 +88,18 @@ def test_help_has_examples():
     for cmd in ("build", "sources"):
         r = run(cmd, "--help")
         assert r.exit_code == 0 and "Examples:" in r.output
+
+
+def test_only_from_the_cli(tmp_path):
+    store = str(tmp_path / "store")
+    dolly = sample_sources("if-train")["dolly"]
+    r = CliRunner().invoke(main, ["build", "if-train", "--source", f"dolly={dolly}", "--store", store])
+    assert r.exit_code == 2 and "--only dolly" in r.output and "--source oasst1=PATH" in r.output
+    r = run("build", "if-train", "--only", "dolly", "--source", f"dolly={dolly}", "--store", store, "--no-progress")
+    assert r.exit_code == 0, r.output
+    v = Store(store).resolve("if-train")
+    assert list(v.manifest["inputs"]) == ["dolly"] and set(v.read().column("source").to_pylist()) == {"dolly"}
+    r = CliRunner().invoke(main, ["build", "if-train", "--only", "doly", "--store", store])
+    assert r.exit_code == 2 and "Did you mean 'dolly'?" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["build", "if-train", "--only", " , ", "--store", store])
+    assert r.exit_code == 2 and "--only takes NAME[,NAME...]" in r.output

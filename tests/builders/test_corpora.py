@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -204,3 +205,78 @@ def test_no_surviving_example_is_a_clear_error(store, tmp_path):
                                             r"ms_marco: no_well_formed_answer=1; nq: no_answer=1\)"):
         build_corpus(store, "cd-train", {"nq": str(one), "ms_marco": str(empty), "cnn_dailymail": str(cnn)})
     assert not store.exists("cd-train")
+
+
+# -- issue 12, item 1: --only ------------------------------------------------------------
+def test_only_builds_from_the_named_sources_alone(store):
+    """Without --only every other source would load from the Hub (offline: an error)."""
+    specs = sample_sources("if-train")
+    v = build_corpus(store, "if-train", {"dolly": specs["dolly"], "self_instruct": specs["self_instruct"]},
+                     only=["self_instruct", "dolly"])
+    m = v.manifest
+    assert list(m["inputs"]) == ["dolly", "self_instruct"]           # the corpus's order, not --only's
+    assert set(m["source_rows"]) == {"dolly", "self_instruct"}
+    assert set(m["dropped"]) <= {"dolly", "self_instruct"}
+    assert m["config"]["sources"] == ["dolly", "self_instruct"]
+    assert set(v.read().column("source").to_pylist()) == {"dolly", "self_instruct"}
+    header = yaml.safe_load((v.path / "README.md").read_text().split("---")[1])
+    assert header["source_datasets"] == ["databricks/databricks-dolly-15k", "yizhongw/self_instruct"]
+    card = (v.path / "README.md").read_text()
+    assert "(`dolly`)" in card and "(`oasst1`)" not in card and "(`sharegpt`)" not in card
+    # a subset is its own dataset version; the same subset again is the same version
+    one = build_corpus(store, "if-train", {"dolly": specs["dolly"]}, only=["dolly"])
+    assert one.version != v.version and one.manifest["config"]["sources"] == ["dolly"]
+    assert build_corpus(store, "if-train", {"dolly": specs["dolly"]}, only=["dolly"]).version == one.version
+    full = build_corpus(store, "if-train", specs)
+    assert "sources" not in full.manifest["config"]
+
+
+def test_only_names_are_checked(store):
+    specs = sample_sources("if-train")
+    with pytest.raises(ResetkitError, match="Did you mean 'self_instruct'"):
+        build_corpus(store, "if-train", {}, only=["self_instrct"])
+    with pytest.raises(ResetkitError, match="'nq' is not part of if-train"):
+        build_corpus(store, "if-train", {}, only=["dolly", "nq"])
+    with pytest.raises(ResetkitError, match="--source oasst1 is given but 'oasst1' is not in --only"):
+        build_corpus(store, "if-train", {"dolly": specs["dolly"], "oasst1": specs["oasst1"]}, only=["dolly"])
+    with pytest.raises(ResetkitError, match="built from other corpora"):
+        build_corpus(store, "mtl", {}, only=["dolly"])
+
+
+def test_offline_hub_default_suggests_only_and_source(store):
+    specs = sample_sources("cd-train")
+    with pytest.raises(ResetkitError) as exc:
+        build_corpus(store, "cd-train", {"ms_marco": specs["ms_marco"], "nq": specs["nq"]})
+    msg = str(exc.value)
+    assert "--source cnn_dailymail=PATH" in msg and "--only nq,ms_marco" in msg
+    with pytest.raises(ResetkitError, match=r"source 'nq' has no Hub id.*--only ms_marco"):
+        build_corpus(store, "cd-train", {"ms_marco": specs["ms_marco"]})
+
+
+# -- issue 12, item 8: nothing left of a source is never a silent success -----------------
+def test_a_source_whose_every_row_is_skipped_fails_the_build(store, tmp_path):
+    build_corpus(store, "if-train", sample_sources("if-train"))
+    bad = tmp_path / "question.jsonl"  # neither 'turns' nor 'text': no Vicuna form
+    bad.write_text("".join(json.dumps({"question_id": i, "prompt": f"q{i}", "category": "generic"}) + "\n"
+                           for i in range(3)))
+    specs = {**sample_sources("if-eval"), "vicuna": str(bad)}
+    with pytest.raises(ResetkitError, match=r"vicuna: no row survived, 3 were skipped as malformed "
+                                            r"\(bad_row:missing:turns=3\)"):
+        build_corpus(store, "if-eval", specs, on_bad_rows="skip")
+    with pytest.raises(BadInputError, match=r"question.jsonl, line 1, column 'turns': required column is missing"):
+        build_corpus(store, "if-eval", specs)
+    assert not store.exists("if-eval")
+
+
+def test_an_empty_input_file_is_reported(store, tmp_path):
+    empty = tmp_path / "dolly.jsonl"
+    empty.write_text("")
+    with pytest.raises(ResetkitError, match=r"dolly.jsonl: the file has no rows"):
+        build_corpus(store, "if-train", {**sample_sources("if-train"), "dolly": str(empty)})
+    folder = tmp_path / "wikisum"  # one empty split file in a folder of good ones
+    folder.mkdir()
+    for f in Path(sample_sources("cd-eval")["wikisum"]).iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "test.jsonl").write_text("\n\n")
+    with pytest.raises(ResetkitError, match=r"test.jsonl: the file has no rows"):
+        build_corpus(store, "cd-eval", {**sample_sources("cd-eval"), "wikisum": str(folder)})

@@ -44,7 +44,10 @@ def test_pool_rows_schema_and_lineage(shared, tiny_llama):
     m = pool.manifest
     assert m["examples"] == ex.ref and m["parents"] == [{"name": "reset-seed", "version": ex.version}]
     assert m["model"]["model"] == str(tiny_llama.resolve()) and m["model"]["revision"].startswith("local-")
-    assert m["inputs"]["model"] == {"model": m["model"]["model"], "revision": m["model"]["revision"]}
+    # the version's model input is its content (never its path) and the dtype it ran
+    assert m["inputs"]["model"] == {"model": m["model"]["revision"], "revision": m["model"]["revision"],
+                                    "dtype": "float32"}
+    assert m["config"]["model"] == m["model"]["revision"] and m["model"]["dtype"] == "float32"
     assert {f["path"] for f in m["model"]["files"]} >= {"config.json", "model.safetensors"}
     assert m["dropped"] == {"dolly": {"empty prompt": 1}, "nq": {"empty prompt": 1}}
     assert m["counts"]["candidates"] == 56 and m["counts"]["errors"] == 0

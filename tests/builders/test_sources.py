@@ -160,7 +160,7 @@ def test_if_eval_unseen_and_unique(built):
     assert d["vicuna"] == {"seen_in_training": 1, "empty_instruction": 1}
     assert d["koala"] == {"empty_instruction": 1, "duplicate": 1}
     vic = by_source(rows, "vicuna")
-    assert vic[0]["response"] is None and vic[0]["references"] == []
+    assert vic[0]["response"] is None and vic[0]["refs"] == []
     assert built["if-eval"].manifest["parents"][0]["name"] == "if-train"
 
 
@@ -169,7 +169,7 @@ def test_dpr_passage_rules(built):
     rows = by_source(rows_of(built["cd-train"], "train"), "nq")
     assert all(1 <= len(r["passages"]) <= 5 for r in rows)
     assert all(r["context"] == "\n".join(r["passages"]) for r in rows)
-    assert all(any(mentions(p, r["references"]) for p in r["passages"]) for r in rows)
+    assert all(any(mentions(p, r["refs"]) for p in r["passages"]) for r in rows)
     sixth = next(r for r in rows if r["question"] == "when did the first moon landing happen")
     assert len(sixth["passages"]) == 5 and "Only here: 1969" in sixth["passages"][-1]   # swapped in
     computed = next(r for r in rows if r["question"] == "who painted the mona lisa")
@@ -213,8 +213,8 @@ def test_ms_marco_well_formed_answers(built):
     qids = {json.loads(r["meta"])["query_id"] for r in rows}
     assert qids == {19001, 19005, 19006, 19008}   # [], [""], ["[]"] out; no selected passage out
     marathon = next(r for r in rows if json.loads(r["meta"])["query_id"] == 19005)
-    assert marathon["references"] == ["A marathon is 42.195 kilometres long."]
-    assert marathon["response"] == marathon["references"][0]
+    assert marathon["refs"] == ["A marathon is 42.195 kilometres long."]
+    assert marathon["response"] == marathon["refs"][0]
     sixth = next(r for r in rows if json.loads(r["meta"])["query_id"] == 19006)
     assert len(sixth["passages"]) == 5 and sixth["passages"][-1].startswith("Passage 5")
     assert all(len(r["passages"]) <= 5 for r in rows) and rows[0]["task"] == "abstractive_qa"
@@ -271,3 +271,317 @@ def test_every_source_declares_itself(name):
     src = get(name)
     assert src.rules and src.license and src.columns and (src.hub_id or src.where)
     assert Path(make_samples.HERE / make_samples.SAMPLE_PATHS[name]).exists()
+
+
+# == issue 12: the publishers' own forms =================================================
+def _jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def if_train(store):
+    """if-eval needs an if-train in the store."""
+    return build_corpus(store, "if-train", sample_sources("if-train"))
+
+
+# -- item 4: MS MARCO's documented row shape -----------------------------------------------
+def _marco_publisher_rows():
+    def passages(n, selected):
+        return [{"is_selected": int(i == selected), "url": f"http://example.org/{i}",
+                 "passage_text": f"Passage {i}: a corporation is a legal entity." if i == selected else
+                 f"Passage {i} says something else."} for i in range(n)]
+    return [
+        {"answers": ["A legal entity."], "passages": passages(10, 1), "query": "what is a corporation",
+         "query_id": 1, "query_type": "DESCRIPTION", "wellFormedAnswers": ["A corporation is a legal entity."]},
+        {"answers": ["No Answer Present."], "passages": passages(3, -1), "query": "none here", "query_id": 2,
+         "query_type": "DESCRIPTION", "wellFormedAnswers": "[]"},                        # the string "[]"
+        {"answers": ["x"], "passages": passages(8, 6), "query": "gold in the seventh", "query_id": 3,
+         "query_type": "ENTITY", "wellFormedAnswers": ["The gold is in the seventh passage."]},
+        {"answers": ["y"], "passages": passages(4, 0), "query": "two answers", "query_id": 4,
+         "query_type": "NUMERIC", "wellFormedAnswers": ["First answer.", " ", "Second answer."]},
+    ]
+
+
+def test_ms_marco_publisher_row_shape_row_path(store, tmp_path):
+    path = _jsonl(tmp_path / "train_v2.1.jsonl", _marco_publisher_rows())
+    v = build_corpus(store, "cd-train", {"ms_marco": path}, only=["ms_marco"])
+    rows = {json.loads(r["meta"])["query_id"]: r for r in v.read().to_pylist()}
+    assert set(rows) == {1, 3, 4}
+    assert rows[1]["refs"] == ["A corporation is a legal entity."]
+    assert len(rows[1]["passages"]) == 5 and rows[1]["passages"][1].startswith("Passage 1: a corporation")
+    assert rows[3]["passages"][-1].startswith("Passage 6: a corporation")                # swapped in
+    assert rows[4]["refs"] == ["First answer.", "Second answer."]
+    assert json.loads(rows[1]["meta"])["query_type"] == "DESCRIPTION"
+    assert v.manifest["dropped"]["ms_marco"] == {"no_well_formed_answer": 1}
+
+
+def test_ms_marco_both_shapes_give_the_same_examples_on_both_paths(store, tmp_path):
+    """Publisher rows as JSONL (row path) and as Parquet (list of structs + string "[]":
+    the vectorised pre-filter) and the Hub's struct of lists as Parquet: same examples."""
+    import pyarrow as pa
+
+    rows = _marco_publisher_rows()
+    jsonl = _jsonl(tmp_path / "a.jsonl", rows)
+    # Parquet cannot mix a string and a list in one column: the publisher's string form throughout
+    as_str = [{**r, "wellFormedAnswers": json.dumps(r["wellFormedAnswers"]) if isinstance(
+        r["wellFormedAnswers"], list) else r["wellFormedAnswers"]} for r in rows]
+    pq.write_table(pa.Table.from_pylist(as_str), tmp_path / "b.parquet")
+    hub = [{**r, "wellFormedAnswers": [] if r["wellFormedAnswers"] == "[]" else r["wellFormedAnswers"],
+            "passages": {k: [p[k] for p in r["passages"]] for k in ("is_selected", "passage_text", "url")}}
+           for r in rows]
+    pq.write_table(pa.Table.from_pylist(hub), tmp_path / "c.parquet")
+    built = [build_corpus(store, "cd-train", {"ms_marco": str(p)}, only=["ms_marco"], name=f"m{i}")
+             for i, p in enumerate([jsonl, tmp_path / "b.parquet", tmp_path / "c.parquet"])]
+    first = built[0].read().drop(["meta"])
+    for v in built[1:]:
+        assert v.read().drop(["meta"]).equals(first)
+        assert v.manifest["dropped"]["ms_marco"] == {"no_well_formed_answer": 1}
+
+
+def test_ms_marco_prefilter_on_a_string_column():
+    import pyarrow as pa
+
+    batch = pa.record_batch({"wellFormedAnswers": pa.array(["[]", ' ["A."]', None, " [] ", '[""]'])})
+    ctx = Context()
+    _, keep = get("ms_marco").prefilter(batch, ctx)
+    assert list(keep) == [1, 4] and ctx.drops == {"no_well_formed_answer": 3}   # '[""]' is judged per row
+
+
+def test_ms_marco_bad_shapes_name_the_row(store, tmp_path):
+    from resetkit.errors import BadInputError
+
+    rows = _marco_publisher_rows()
+    rows[2]["passages"] = "just text"
+    rows[3]["wellFormedAnswers"] = "A sentence, not a list."
+    path = _jsonl(tmp_path / "ms.jsonl", rows)
+    with pytest.raises(BadInputError, match=r"ms.jsonl, line 3, column 'passages': expected a list of"):
+        build_corpus(store, "cd-train", {"ms_marco": path}, only=["ms_marco"])
+    v = build_corpus(store, "cd-train", {"ms_marco": path}, only=["ms_marco"], on_bad_rows="skip")
+    assert v.manifest["dropped"]["ms_marco"] == {"no_well_formed_answer": 1, "bad_row:type:passages": 1,
+                                                 "bad_row:type:wellFormedAnswers": 1}
+
+
+# -- item 5: Self-Instruct's 13 upstream templates ------------------------------------------
+def test_self_instruct_has_upstreams_13_templates():
+    from builders.sources.self_instruct import TEMPLATES
+
+    names = [n for n, _ in TEMPLATES]
+    assert len(names) == len(set(names)) == 13
+    assert sum("{input}" in n for n in names) == 7
+    assert sum(n.startswith("Task: ") for n in names) == 3
+
+
+CASES = [  # (instruction, input): single-line instructions, inputs of one or several lines
+    ("Classify the sentiment of the sentence.", "I love this phone."),
+    ("Summarize the following paragraphs.", "First paragraph here.\n\nSecond paragraph, longer.\nWith a line."),
+    ("Fix the bug in this code.", "def f(x):\n    return x +\n\nprint(f(1))"),
+    ("Answer the question: what is 2 + 2?", ""),
+    ("Write a haiku about the sea.", ""),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_self_instruct_every_template_round_trips(case):
+    """Render with upstream's own format strings (as prepare_for_finetuning.py does) and parse back."""
+    from builders.sources.self_instruct import TEMPLATES, parse_prompt
+
+    instruction, task_input = case
+    for name, _ in TEMPLATES:
+        if ("{input}" in name) != bool(task_input):
+            continue  # upstream renders with-input templates only for rows with an input
+        prompt = name.format(instruction=instruction, input=task_input)
+        assert parse_prompt(prompt) == (instruction, task_input, name), name
+
+
+def test_self_instruct_task_prefix_and_unlabelled_inputs_on_the_old_failures():
+    from builders.sources.self_instruct import parse_prompt
+
+    # what the old parser got wrong: "Task: " kept in the instruction, unlabelled inputs merged into it
+    assert parse_prompt("Task: Sort the numbers.\n\n3, 1, 2\n\n") == (
+        "Sort the numbers.", "3, 1, 2", "Task: {instruction}\n\n{input}\n\n")
+    assert parse_prompt("Sort the numbers.\n3, 1, 2\n\n") == ("Sort the numbers.", "3, 1, 2",
+                                                              "{instruction}\n{input}\n\n")
+    assert parse_prompt("Task: Name a colour.\n\n") == ("Name a colour.", "", "Task: {instruction}\n\n")
+    assert parse_prompt("Name a colour. Output:") == ("Name a colour.", "", "{instruction} Output:")
+    assert parse_prompt("Odd prompt\n  Input :\tx\n Output : ") == ("Odd prompt", "x", None)   # lenient
+
+
+def test_self_instruct_rows_keep_the_input_in_meta_and_count_it(store, tmp_path):
+    rows = [
+        {"prompt": "Task: Sort the numbers.\n\n3, 1, 2\n\n", "completion": "1, 2, 3<|endoftext|>"},
+        {"prompt": "Name a colour.\n", "completion": "Blue.<|endoftext|>"},
+        {"prompt": "x", "completion": "y", "instruction": "Translate to French.", "input": "cat",
+         "output": "chat"},                                                          # the three columns win
+        {"instruction": "Say hi.", "input": "", "output": "Hi!"},                   # the three-column form alone
+        {"prompt": "Reverse the word.\n\ndrawer\n\nOutput:", "completion": " reward<|endoftext|>"},
+    ]
+    path = _jsonl(tmp_path / "si.jsonl", rows)
+    v = build_corpus(store, "if-train", {"self_instruct": path}, only=["self_instruct"], dev_fraction=0)
+    got = {r["instruction"]: (r["response"], json.loads(r["meta"])) for r in v.read().to_pylist()}
+    assert got["Sort the numbers.\n3, 1, 2"] == ("1, 2, 3", {"input": "3, 1, 2",
+                                                           "upstream_template": "Task: {instruction}\n\n{input}\n\n"})
+    assert got["Name a colour."] == ("Blue.", {"input": None, "upstream_template": "{instruction}\n"})
+    assert got["Translate to French.\ncat"] == ("chat", {"input": "cat", "upstream_template": "instruction/input/output"})
+    assert got["Say hi."][1] == {"input": None, "upstream_template": "instruction/input/output"}
+    assert got["Reverse the word.\ndrawer"][0] == "reward"
+    assert v.manifest["source_notes"]["self_instruct"] == {"with_input": 3, "without_input": 2}
+    assert "3 of 5 converted rows carry a task input" in (v.path / "README.md").read_text()
+
+
+def test_self_instruct_row_and_columnar_paths_agree(store, tmp_path, monkeypatch):
+    from builders import corpora
+    from builders.sources.self_instruct import TEMPLATES
+
+    rows = []
+    for k, (instruction, task_input) in enumerate(CASES):
+        for name, _ in TEMPLATES:
+            if ("{input}" in name) == bool(task_input):
+                rows.append({"prompt": name.format(instruction=f"{instruction} ({k} {len(rows)})", input=task_input),
+                             "completion": f" out {len(rows)}<|endoftext|>"})
+    rows += [{"prompt": "Odd prompt\n  Input :\tx\n Output : ", "completion": "z"},
+             {"prompt": "Task: \n\n", "completion": "empty instruction"},
+             {"instruction": "Fields.", "input": None, "output": "o"}]
+    path = _jsonl(tmp_path / "si.jsonl", rows)
+    fast = build_corpus(store, "if-train", {"self_instruct": path}, only=["self_instruct"], name="fast")
+    monkeypatch.setattr(corpora.OpenSource, "example_tables", lambda *a, **k: None)
+    slow = build_corpus(store, "if-train", {"self_instruct": path}, only=["self_instruct"], name="slow")
+    assert fast.read().equals(slow.read()) and fast.num_rows()["train"] + fast.num_rows().get("validation", 0) \
+        == len(rows) - 1
+    assert fast.manifest["dropped"] == slow.manifest["dropped"] == {"self_instruct": {"empty_instruction": 1}}
+    assert fast.manifest["source_notes"] == slow.manifest["source_notes"]
+
+
+def test_self_instruct_row_with_neither_form_is_named(store, tmp_path):
+    from resetkit.errors import BadInputError
+
+    path = _jsonl(tmp_path / "si.jsonl", [{"prompt": "A\n", "completion": "b"}, {"text": "no known column"}])
+    with pytest.raises(BadInputError, match=r"si.jsonl, line 2, column 'prompt': required column is missing"):
+        build_corpus(store, "if-train", {"self_instruct": path}, only=["self_instruct"])
+
+
+# -- item 6: OASST-1's full export ----------------------------------------------------------
+def _oasst_all_rows():
+    q = {"quality": {"value": 0.9, "count": 3}}
+
+    def m(mid, parent, role, text, **kw):
+        return {"message_id": mid, "parent_id": parent, "text": text, "role": role, "lang": "en",
+                "review_count": 3, "review_result": True, "deleted": False, "synthetic": False,
+                "tree_state": "ready_for_export", "message_tree_id": "t1", "rank": 0 if role == "assistant" else None,
+                "labels": q if role == "assistant" else None, **kw}
+    return [
+        m("p1", None, "prompter", "What is a bridge?"),
+        m("a1", "p1", "assistant", "A structure that spans an obstacle."),
+        m("a2", "p1", "assistant", "Deleted reply.", deleted=True),
+        m("a3", "p1", "assistant", "Spam reply.", review_result=False),
+        m("a4", "p1", "assistant", "Not reviewed enough yet.", review_result=None),    # null is not a failure
+        m("p2", None, "prompter", "A prompt of a growing tree.", tree_state="growing", message_tree_id="t2"),
+        m("a5", "p2", "assistant", "Reply in a growing tree.", tree_state="growing", message_tree_id="t2"),
+        m("p3", None, "prompter", "A deleted prompt.", deleted=True, message_tree_id="t3"),
+        m("a6", "p3", "assistant", "Reply to a deleted prompt.", message_tree_id="t3"),
+        m("p4", None, "prompter", "A prompt aborted early.", tree_state="aborted_low_grade", message_tree_id="t4"),
+    ]
+
+
+def test_oasst_full_export_drops_what_the_ready_export_leaves_out(store, tmp_path):
+    path = _jsonl(tmp_path / "2023-04-12_oasst_all.messages.jsonl", _oasst_all_rows())
+    v = build_corpus(store, "if-train", {"oasst1": path}, only=["oasst1"], dev_fraction=0)
+    kept = {json.loads(r["meta"])["message_id"] for r in v.read().to_pylist()}
+    assert kept == {"a1", "a4"}
+    assert v.manifest["dropped"]["oasst1"] == {
+        "deleted": 2, "review_failed": 1, "tree_not_ready_for_export": 3,   # a2, p3 / a3 / p2, a5, p4
+        "prompter_message": 1, "no_prompter_parent": 1}                     # p1 / a6 (its prompt was deleted)
+
+
+def test_oasst_full_export_as_parquet_takes_the_columnar_path(store, tmp_path, monkeypatch):
+    """Hub-style Parquet (labels as a struct of lists) with the export's flags: the columnar
+    path drops the same messages as the row path."""
+    import pyarrow as pa
+
+    from builders import corpora
+
+    rows = []
+    for r in _oasst_all_rows():
+        labels = r.pop("labels")
+        r["labels"] = None if labels is None else {"name": ["quality"], "value": [labels["quality"]["value"]],
+                                                   "count": [labels["quality"]["count"]]}
+        rows.append(r)
+    folder = tmp_path / "oasst"
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), folder / "train.parquet")
+    calls = []
+    real = corpora.OpenSource.example_tables
+
+    def spy(self, *a, **k):
+        out = real(self, *a, **k)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(corpora.OpenSource, "example_tables", spy)
+    fast = build_corpus(store, "if-train", {"oasst1": str(folder)}, only=["oasst1"], dev_fraction=0, name="f")
+    assert calls == [True]
+    monkeypatch.setattr(corpora.OpenSource, "example_tables", lambda *a, **k: None)
+    slow = build_corpus(store, "if-train", {"oasst1": str(folder)}, only=["oasst1"], dev_fraction=0, name="s")
+    assert fast.read().equals(slow.read())
+    assert fast.manifest["dropped"] == slow.manifest["dropped"]
+    assert fast.manifest["dropped"]["oasst1"]["tree_not_ready_for_export"] == 3
+
+
+def test_oasst_flag_of_the_wrong_type_is_named(store, tmp_path):
+    from resetkit.errors import BadInputError
+
+    rows = _oasst_all_rows()
+    rows[1]["deleted"] = "no"
+    path = _jsonl(tmp_path / "all.jsonl", rows)
+    with pytest.raises(BadInputError, match=r"all.jsonl, line 2, column 'deleted': expected bool"):
+        build_corpus(store, "if-train", {"oasst1": path}, only=["oasst1"])
+
+
+# -- item 7: Alpaca's <nooutput> -------------------------------------------------------------
+def test_alpaca_nooutput_rows_are_dropped_with_their_own_reason(store, if_train, tmp_path):
+    rows = [{"instruction": "Render a 3D model of a house", "input": "",
+             "output": "<nooutput> This type of instruction cannot be fulfilled by a GPT model."},
+            {"instruction": "Draw a picture of a cat.", "input": "", "output": "<nooutput>"},
+            {"instruction": "Describe the picture.", "input": "a photo", "output": "<nooutput>"},   # input first
+            {"instruction": "What does DNA stand for?", "input": "", "output": "DNA stands for deoxyribonucleic acid."}]
+    path = tmp_path / "alpaca_data.json"
+    path.write_text(json.dumps(rows, indent=4))
+    v = build_corpus(store, "if-eval", {"alpaca": str(path)}, only=["alpaca"])
+    assert [r["instruction"] for r in v.read().to_pylist()] == ["What does DNA stand for?"]
+    assert v.manifest["dropped"]["alpaca"] == {"no_output_marker": 2, "has_context": 1}
+
+
+# -- item 8: both Vicuna-80 files --------------------------------------------------------------
+def test_vicuna_older_question_file(store, if_train, tmp_path):
+    old = _jsonl(tmp_path / "question.jsonl", [
+        {"question_id": 1, "text": "How can I improve my time management skills?", "category": "generic"},
+        {"question_id": 2, "text": "  ", "category": "generic"}])
+    new = _jsonl(tmp_path / "question_new.jsonl", [
+        {"question_id": 1, "category": "generic", "turns": ["How can I improve my time management skills?"]},
+        {"question_id": 2, "category": "generic", "turns": [""]}])
+    a = build_corpus(store, "if-eval", {"vicuna": old}, only=["vicuna"], name="old")
+    b = build_corpus(store, "if-eval", {"vicuna": new}, only=["vicuna"], name="new")
+    assert a.read().equals(b.read()) and a.num_rows() == {"test": 1}
+    assert a.manifest["dropped"]["vicuna"] == {"empty_instruction": 1}
+
+
+# -- item 9: DPR's has_answer / other releases' hasanswer ------------------------------------
+def test_dpr_uses_the_files_flags_and_says_which(store, tmp_path):
+    def ctx(i, text, **flag):
+        return {"id": str(i), "title": f"T{i}", "text": text, "score": str(80 - i), **flag}
+    rows = [
+        # the flag says no although the text matches: the flag wins (the row has no gold passage)
+        {"question": "q one", "answers": ["Paris"], "ctxs": [ctx(0, "Paris is here.", has_answer=False)]},
+        # the flag says yes although the normalised match would miss it: the flag wins
+        {"question": "q two", "answers": ["U.S."], "ctxs": [ctx(0, "Noise."), ctx(1, "the US", has_answer=True)]},
+        # FiD-style hasanswer (and isgold beside it), as strings
+        {"question": "q three", "answers": ["Lyon"], "ctxs": [ctx(0, "Lyon? no.", hasanswer="False", isgold=False),
+                                                                ctx(1, "Elsewhere", hasanswer="True")]},
+    ]
+    path = _jsonl(tmp_path / "nq-dev.jsonl", rows)
+    v = build_corpus(store, "cd-train", {"nq": path}, only=["nq"])
+    got = {r["question"]: r["passages"] for r in v.read().to_pylist()}
+    assert set(got) == {"q two", "q three"} and v.manifest["dropped"]["nq"] == {"no_gold_passage": 1}
+    assert v.manifest["source_notes"]["nq"] == {"gold_from:answer_match": 1, "gold_from:has_answer": 2,
+                                                "gold_from:hasanswer": 2}
+    card = (v.path / "README.md").read_text()
+    assert "the file's `has_answer` flag (DPR): 2 passages" in card and "`hasanswer` flag: 2 passages" in card

@@ -9,15 +9,22 @@ scripted to misbehave::
         srv.fail_next(1, status=500)
         srv.hang_next(1, seconds=3)                    # longer than the client's timeout
         srv.die_after(10)                              # serve 10 replies, then stop answering
+        srv.reply_next(1, body=b"not json")            # a 200 whose body is not JSON (hostile)
+        srv.reply_next(1, body={"choices": []})        # a 200 with any JSON body
         client = OpenAI(base_url=srv.base_url, api_key="x")
         ...
         srv.log                                        # every request: path, body, status, time
 
 ``reply`` (constructor argument or attribute) decides the answer: ``reply(body, path)``
 returns the text, or a dict with ``text`` and optionally ``finish_reason`` and
-``completion_tokens``.  The default answer is a deterministic function of the prompt and
-the sampling parameters (greedy requests ignore the seed, as real greedy decoding would).
-A ``fault(body, path)`` hook may return a ``Fault`` for fully custom scripting.
+``completion_tokens``, ``prompt_tokens`` (or a whole ``usage`` dict: over-reporting servers).
+The default answer is a deterministic function of the prompt and the sampling parameters
+(greedy requests ignore the seed, as real greedy decoding would).  A ``fault(body, path)``
+hook may return a ``Fault`` for fully custom scripting.  ``capacity`` makes a slow server:
+at most that many requests are worked on at once (``latency`` each), the others queue, and a
+request the client gave up on still holds its worker until done (as on a real server).
+The query string of a request (``?api-key=...``) is kept in ``log`` as ``query``, the
+Authorization header as ``auth``.
 """
 
 from __future__ import annotations
@@ -36,14 +43,16 @@ from tests.helpers.http import send
 @dataclasses.dataclass
 class Fault:
     """What to do instead of a normal reply: an HTTP error status (with optional Retry-After
-    seconds), a hang of ``seconds`` before replying normally, or ``drop`` (close the connection
-    without any reply)."""
+    seconds), a hang of ``seconds`` before replying normally, ``drop`` (close the connection
+    without any reply), or ``body``: a reply of ``status`` (default 200) with this body (bytes
+    as they are, anything else as JSON): malformed or hostile replies."""
 
     status: int | None = None
     retry_after: float | None = None
     seconds: float = 0.0
     drop: bool = False
     message: str = "scripted failure"
+    body: object = None
 
 
 def default_reply(body: dict, path: str) -> dict:
@@ -62,8 +71,9 @@ def default_reply(body: dict, path: str) -> dict:
 
 class OpenAIServer:
     def __init__(self, *, latency: float = 0.0, reply: Callable | None = None, models=("tiny",),
-                 port: int = 0):
+                 port: int = 0, capacity: int | None = None):
         self.latency = latency
+        self._workers = threading.Semaphore(capacity) if capacity else None
         self.reply = reply or default_reply
         self.fault: Callable | None = None
         self.models = list(models)
@@ -88,6 +98,10 @@ class OpenAIServer:
     def hang_next(self, n: int = 1, *, seconds: float = 5.0) -> None:
         with self._lock:
             self._faults += [Fault(seconds=seconds) for _ in range(n)]
+
+    def reply_next(self, n: int = 1, *, body, status: int = 200) -> None:
+        with self._lock:
+            self._faults += [Fault(status=status, body=body) for _ in range(n)]
 
     def drop_next(self, n: int = 1) -> None:
         with self._lock:
@@ -119,7 +133,7 @@ class OpenAIServer:
                 pass
 
             def do_GET(self):
-                if self.path.rstrip("/") == "/v1/models":
+                if self.path.split("?")[0].rstrip("/") == "/v1/models":
                     return self._send(200, {"object": "list", "data": [
                         {"id": m, "object": "model", "created": 0, "owned_by": "test"}
                         for m in server.models]})
@@ -134,16 +148,23 @@ class OpenAIServer:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     return self._send(400, {"error": {"message": "invalid JSON"}})
-                entry = {"path": self.path, "body": body, "time": time.monotonic(), "status": None}
+                path, _, query = self.path.partition("?")
+                entry = {"path": path, "body": body, "time": time.monotonic(), "status": None,
+                         "query": query, "auth": self.headers.get("Authorization")}
                 with server._lock:
                     server.log.append(entry)
-                fault = server.fault(body, self.path) if server.fault else None
+                fault = server.fault(body, path) if server.fault else None
                 if fault is None:
                     with server._lock:
                         fault = server._faults.pop(0) if server._faults else None
                 if fault is not None and fault.drop:
                     entry["status"] = "dropped"
                     return self._drop()
+                if fault is not None and fault.body is not None:
+                    entry["status"] = fault.status or 200
+                    if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes)):
+                        self.close_connection = True
+                    return
                 if fault is not None and fault.status:
                     entry["status"] = fault.status
                     headers = ({"Retry-After": f"{fault.retry_after:g}"}
@@ -154,22 +175,27 @@ class OpenAIServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
-                    time.sleep(server.latency + (fault.seconds if fault else 0.0))
+                    if server._workers is not None:
+                        with server._workers:
+                            time.sleep(server.latency + (fault.seconds if fault else 0.0))
+                    else:
+                        time.sleep(server.latency + (fault.seconds if fault else 0.0))
                 finally:
                     with server._lock:
                         server.in_flight -= 1
-                if self.path.rstrip("/") not in ("/v1/completions", "/v1/chat/completions"):
+                if path.rstrip("/") not in ("/v1/completions", "/v1/chat/completions"):
                     entry["status"] = 404
-                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                    return self._send(404, {"error": {"message": f"no route {path}"}})
                 if server.dead:
                     return self._drop()
                 out = server.reply(body, self.path)
                 out = {"text": out} if isinstance(out, str) else dict(out)
                 text = out["text"]
                 n = out.get("completion_tokens", len(text.split()))
-                usage = {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1}
+                pt = out.get("prompt_tokens", 1)
+                usage = out.get("usage", {"prompt_tokens": pt, "completion_tokens": n, "total_tokens": n + pt})
                 finish = out.get("finish_reason", "stop")
-                if self.path.rstrip("/") == "/v1/chat/completions":
+                if path.rstrip("/") == "/v1/chat/completions":
                     payload = {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
                                "model": body.get("model"), "usage": usage, "choices": [{
                                    "index": 0, "finish_reason": finish,
@@ -179,7 +205,9 @@ class OpenAIServer:
                                "model": body.get("model"), "usage": usage, "choices": [{
                                    "index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
                 entry["status"] = 200
-                self._send(200, payload)
+                entry["sent"] = send(self, 200, payload)  # False: the client had gone
+                if not entry["sent"]:
+                    self.close_connection = True
                 with server._lock:
                     server._served += 1
                     if server._die_after is not None and server._served >= server._die_after:

@@ -38,7 +38,7 @@ def example_rows(n: int, *, empty: int = 0, context_words: int = 30, split: str 
         rows.append({"id": f"ex-{i:04d}", "source": "dolly" if kind == "open_ended" else "nq",
                      "objective": "instruction" if kind == "open_ended" else "faithfulness", "task": kind,
                      "split": split, "instruction": instruction, "question": question, "context": ctx,
-                     "passages": [ctx] if ctx else [], "response": f"gold {i}", "references": [f"gold {i}"],
+                     "passages": [ctx] if ctx else [], "response": f"gold {i}", "refs": [f"gold {i}"],
                      "prompt": prompt, "template": "alpaca", "meta": json.dumps({"i": i})})
     return rows
 

@@ -19,7 +19,7 @@ def example(id, task, *, context=None, question=None, instruction=None, referenc
     return {"id": id, "source": "test", "objective": objective, "task": task, "split": "train",
             "instruction": instruction or question or "Summarize.", "question": question, "context": context,
             "passages": [context] if context else [], "response": refs[0] if refs else "",
-            "references": refs, "prompt": f"prompt of {id}", "template": "alpaca", "meta": json.dumps({})}
+            "refs": refs, "prompt": f"prompt of {id}", "template": "alpaca", "meta": json.dumps({})}
 
 
 def candidate(example_id, cid, text, *, duplicate_of=None, i=0):

@@ -132,13 +132,23 @@ def test_max_usd_needs_a_price(store, llm_pool, monkeypatch):
         assert srv.calls == 0
 
 
-def test_no_key_fails_before_any_call(store, llm_pool, monkeypatch):
+def test_no_key_fails_before_any_call_for_openai_itself(store, llm_pool, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with FakeOpenAI() as srv:
-        with pytest.raises(ResetkitError, match="OPENAI_API_KEY"):
-            run_judges(store, "pool", ["span", "llm"], JudgeConfig(judge_base_url=srv.base_url),
-                       progress=False)
-        assert srv.calls == 0 and store.versions("scores") == []
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ResetkitError, match="OPENAI_API_KEY is not set"):  # api.openai.com: never reached
+        run_judges(store, "pool", ["span", "llm"], JudgeConfig(), progress=False)
+    assert store.versions("scores") == []
+
+
+def test_a_local_server_needs_no_key(store, llm_pool, monkeypatch):
+    """Issue 13 item 12: the pool backend never demanded OPENAI_API_KEY for a local server; the
+    judge did (and failed before any call)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeOpenAI(storm=0, hang=0.1) as srv:
+        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_max_retries=0)
+        v = run_judges(store, "pool", ["llm"], cfg, progress=False)
+        rows = {r["candidate_id"]: r for r in v.read().to_pylist()}
+        assert rows["c0"]["value"] == 0.8 and srv.calls >= 8
 
 
 def test_batch_api_resumable(store, monkeypatch):

@@ -32,11 +32,11 @@ def write_selection(store) -> str:
     ex_rows = [
         {"id": "ex-nq", "source": "nq", "objective": "faithfulness", "task": "extractive_qa", "split": "train",
          "instruction": "Answer", "question": "Who?", "context": "Paris is big.", "passages": ["Paris is big."],
-         "response": "Paris", "references": ["Paris"], "prompt": "Question: Who? <script>x</script>",
+         "response": "Paris", "refs": ["Paris"], "prompt": "Question: Who? <script>x</script>",
          "template": "alpaca", "meta": "{}"},
         {"id": "ex-if", "source": "alpaca", "objective": "instruction", "task": "open_ended", "split": "train",
          "instruction": "Write a poem", "question": None, "context": None, "passages": [], "response": "A poem",
-         "references": ["A poem"], "prompt": "Write a poem", "template": "alpaca", "meta": "{}"},
+         "refs": ["A poem"], "prompt": "Write a poem", "template": "alpaca", "meta": "{}"},
     ]
     with store.create("reset-seed", builder="test", config={}) as w:
         w.write("train", pa.Table.from_pylist(ex_rows, schema=EXAMPLES))

@@ -75,3 +75,23 @@ def test_batch_with_repeated_pairs_and_several_references():
                         0.0 if not cand else max(sc.score(r, cand)["rougeL"].fmeasure for r in real))
     assert rouge_l_f1_batch(items) == expected
     assert rouge_l_f1_batch(items, backend="py") == expected
+
+
+@pytest.mark.parametrize("backend", ["auto", "c", "rs", "py"])
+def test_lone_surrogates_and_control_characters_score_the_same_on_every_backend(backend):
+    """The C kernel raised UnicodeEncodeError on lone surrogates (issue 14 item 12); rouge_score
+    tokenises them, like every non-alphanumeric character, as separators."""
+    from rouge_score import rouge_scorer
+
+    from judging.rouge import backend_name
+
+    try:
+        backend_name(backend)
+    except ImportError:
+        pytest.skip(f"the {backend} backend is not available here")
+    sc = rouge_scorer.RougeScorer(["rougeL"])
+    items = [("the cat\ud800sat", ["the cat sat"]), ("\udfff", ["x"]), ("a\x07b é\ud83d", ["a b", "\ud800b"]),
+             ("x\udbff\udc00y", ["x y z"])]
+    expected = [max(sc.score(r, a)["rougeL"].fmeasure for r in refs) for a, refs in items]
+    assert rouge_l_f1_batch(items, backend=backend) == expected
+    assert expected[0] == 1.0

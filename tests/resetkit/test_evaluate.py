@@ -34,7 +34,7 @@ def corpus_rows(sources: dict, n: int, split: str) -> list[dict]:
                          "objective": "instruction" if is_if else "faithfulness", "task": task, "split": split,
                          "instruction": "Please write a short poem about the sea." if is_if else "Answer.",
                          "question": question, "context": None if is_if else fact,
-                         "passages": [] if is_if else [fact], "response": gold, "references": [gold],
+                         "passages": [] if is_if else [fact], "response": gold, "refs": [gold],
                          "prompt": f"### Instruction: {fact} {question or ''} ### Response:",
                          "template": "alpaca", "meta": "{}"})
     return rows

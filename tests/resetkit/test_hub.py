@@ -30,7 +30,7 @@ def make_version(store, splits=("train",), response="ok"):
         for split in splits:
             rows = [{"id": f"x{i}", "source": "dolly", "objective": "instruction", "task": "open_ended",
                      "split": split, "instruction": "do", "question": None, "context": None, "passages": [],
-                     "response": response, "references": [response], "prompt": "P", "template": "alpaca",
+                     "response": response, "refs": [response], "prompt": "P", "template": "alpaca",
                      "meta": "{}"} for i in range(3)]
             w.write(split, pa.Table.from_pylist(rows, schema=EXAMPLES))
         w.card_meta["license"] = "cc-by-sa-3.0"

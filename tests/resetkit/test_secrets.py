@@ -16,7 +16,7 @@ def test_env_values_and_key_shapes_are_masked(monkeypatch):
 
 
 def test_urls_and_config_keys():
-    assert redact_url("https://user:pw@host:8000/v1?api-key=zzz&x=1") == "https://host:8000/v1?api-key=%2A%2A%2A&x=1"
+    assert redact_url("https://user:pw@host:8000/v1?api-key=zzz&x=1") == "https://host:8000/v1?api-key=***&x=1"
     cfg = {"engine_args": {"hf_token": "hf_secret_value", "max_model_len": 64},
            "max_tokens": 512, "judge_base_url": "http://u:p@127.0.0.1/v1", "api_key": None}
     red = redact_config(cfg)

@@ -16,7 +16,7 @@ from resetkit.schemas import EXAMPLES
 def _examples(store, name, n, split_of=lambda i: "train"):
     rows = [{"id": f"{name}-{i}", "source": "dolly" if i % 2 else "oasst1", "objective": "instruction",
              "task": "open_ended", "split": split_of(i), "instruction": f"do {i}", "question": None,
-             "context": None, "passages": [], "response": f"answer {i}", "references": [f"answer {i}"],
+             "context": None, "passages": [], "response": f"answer {i}", "refs": [f"answer {i}"],
              "prompt": f"P{i}", "template": "alpaca", "meta": "{}"} for i in range(n)]
     with store.create(name, builder="test", config={"n": n}) as w:
         for split in sorted({r["split"] for r in rows}):
@@ -116,6 +116,7 @@ REFUSED = [
     "PRAGMA enable_profiling = 'json'",
     "CALL checkpoint()",
     "CHECKPOINT",
+    "UPDATE EXTENSIONS",
     "SELECT 1; DROP VIEW if_train",
     "SELECT 1; COPY (SELECT 1) TO '{store}/z.csv'",
 ]
@@ -163,15 +164,31 @@ def test_catalog_file_opens_in_duckdb(filled):
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM if_train").fetchone()[0] == 5
         assert con.execute(f"SELECT count(*) FROM if_train__v{old.version}").fetchone()[0] == 3
-    mtime = path.stat().st_mtime_ns
-    refresh_catalog(store)               # nothing changed: not rewritten
-    assert path.stat().st_mtime_ns == mtime
     _examples(store, "if-train", 7)      # a new version: the catalog follows
     refresh_catalog(store)
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM if_train").fetchone()[0] == 7
     assert not [p for p in store.root.iterdir() if p.name.endswith(".tmp")]
     assert "catalog" not in {n for n in store.names()}
+
+
+def test_catalog_tampered_by_another_client_is_rewritten(filled):
+    """A client that opened catalog.duckdb read-write and redirected a view: --catalog puts it right."""
+    import duckdb
+
+    store, _, _ = filled
+    assert sql(store, "--catalog").exit_code == 0
+    path = store.root / "catalog.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE OR REPLACE VIEW if_train AS SELECT * FROM read_csv('/etc/passwd')")
+        con.execute("CREATE TABLE planted AS SELECT 1 AS x")
+    res = sql(store, "--catalog")
+    assert res.exit_code == 0, res.output
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM if_train").fetchone()[0] == 5
+        text = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'if_train'").fetchone()[0]
+        assert "passwd" not in text and "read_parquet" in text
+        assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0] == 0
 
 
 def test_empty_store(store):

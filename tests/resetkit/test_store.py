@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -138,12 +139,38 @@ def test_sigkill_midway_leaves_no_version(tmp_path):
     store = Store(root)
     assert store.versions("toy") == []
     assert store.names() == []
-    # the killed writer's temp dir is swept once it is old enough (its process is gone)
-    leftovers = list((root / "toy").glob(".tmp-*"))
-    assert leftovers
-    assert store.sweep_stale("toy") == []          # too young: could be a live writer elsewhere
-    assert sorted(store.sweep_stale("toy", min_age_s=0)) == sorted(leftovers)
+    # the killed writer's temp dir goes at the next write, however young: its lock is free
+    leftovers = [p for p in (root / "toy").glob(".tmp-*") if p.is_dir()]
+    assert leftovers and (root / "toy" / (leftovers[0].name + ".lock")).is_file()
+    with store.create("toy", builder="toy", config={"b": 1}) as w:
+        w.write("train", pa.table({"x": [1]}))
     assert list((root / "toy").glob(".tmp-*")) == []
+
+
+def test_sweep_leaves_a_live_writer_alone(store):
+    good = _build(store)
+    with store.create("toy", builder="toy", config={"live": 1}) as live:
+        live.write("train", _table(2))
+        assert live.tmp.is_dir()
+        assert store.sweep_stale("toy", min_age_s=0) == []  # its lock is held: alive, however old
+        other = _build(store, config={"other": 1})          # another write meanwhile sweeps nothing of it
+        assert live.tmp.is_dir()
+    assert {v.version for v in store.versions("toy")} == {good.version, other.version, live.version}
+    assert list((store.root / "toy").glob(".tmp-*")) == []
+
+
+def test_sweep_of_a_legacy_temp_dir_without_lock_file(store):
+    """Temp dirs of writers that held no lock (older resetkit): their process must be gone."""
+    _build(store)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    legacy = store.root / "toy" / f".tmp-aaaaaaaaaaaa-{dead}-abcdef"
+    (legacy / "data").mkdir(parents=True)
+    mine = store.root / "toy" / f".tmp-aaaaaaaaaaaa-{os.getpid()}-abcdef"
+    mine.mkdir()
+    assert store.sweep_stale("toy") == []                     # young: maybe a live writer on another host
+    assert store.sweep_stale("toy", min_age_s=0) == [legacy]  # its process is gone; this one is alive
+    assert mine.is_dir()
 
 
 def test_fingerprint_changes_with_content(tmp_path):
@@ -187,9 +214,53 @@ def test_failed_commit_leaves_no_temp_dir_and_keeps_old_version(store, monkeypat
         return real_rename(src, dst)
 
     monkeypatch.setattr(st.os, "rename", failing_rename)
+    monkeypatch.setattr(st, "_exchange", lambda a, b: False)  # a system without an atomic exchange
     with pytest.raises(OSError, match="disk full"):
         _build(store)  # same version id: the old one is moved aside, then must come back
     monkeypatch.setattr(st.os, "rename", real_rename)
     assert store.resolve("toy").version == good.version
     assert store.resolve("toy").read("train").num_rows == 5
     assert [p.name for p in (store.root / "toy").iterdir() if p.name.startswith((".tmp", ".trash"))] == []
+
+
+def test_rebuild_swaps_in_one_step(store, monkeypatch):
+    """A rebuild of an existing version never renames the old one away first (issue 14 item 3)."""
+    import resetkit.store as st
+
+    good = _build(store)
+    renames = []
+    real_rename = st.os.rename
+    monkeypatch.setattr(st.os, "rename", lambda a, b: (renames.append((a, b)), real_rename(a, b)))
+    again = _build(store)
+    assert again.version == good.version and renames == []
+    assert store.resolve("toy").read("train").num_rows == 5
+    assert [p.name for p in (store.root / "toy").iterdir() if p.name.startswith((".tmp", ".trash"))] == []
+
+
+def test_kill_between_the_two_renames_is_repaired_on_the_next_open(tmp_path):
+    """Where no atomic exchange exists: a kill after the old version was moved aside and before the
+    new one was moved in.  The next reader puts the old one back."""
+    root = tmp_path / "store"
+    first = _build(Store(root))
+    script = textwrap.dedent(f"""
+        import os, signal, pyarrow as pa
+        import resetkit.store as st
+        st._exchange = lambda a, b: False
+        real = os.rename
+        def rename(a, b):
+            real(a, b)
+            if ".trash-" in str(b):
+                os.kill(os.getpid(), signal.SIGKILL)
+        st.os.rename = rename
+        s = st.Store({str(root)!r})
+        with s.create("toy", builder="toy", config={{"a": 1}}, inputs={{"f": {{"sha256": "x"}}}}) as w:
+            w.write("train", pa.table({{"id": ["x0"], "value": [0.0]}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    assert list((root / "toy").glob(".trash-*"))      # the window was hit
+    store = Store(root)
+    assert store.resolve("toy").version == first.version
+    assert store.resolve("toy").read("train").num_rows == 5
+    assert store.names() == ["toy"]
+    assert list((root / "toy").glob(".trash-*")) == []

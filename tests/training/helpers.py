@@ -55,7 +55,7 @@ def cli_env() -> dict:
     return env
 
 
-def run_train(args, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``resetkit train ARGS`` in a fresh interpreter; returns the completed process."""
+def run_train(args, timeout: int = 600, **env) -> subprocess.CompletedProcess:
+    """``resetkit train ARGS`` in a fresh interpreter (``env``: extra variables); the completed process."""
     return subprocess.run([sys.executable, "-m", "resetkit.cli", "train", *map(str, args)], cwd=REPO,
-                          env=cli_env(), capture_output=True, text=True, timeout=timeout)
+                          env={**cli_env(), **env}, capture_output=True, text=True, timeout=timeout)

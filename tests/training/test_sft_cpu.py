@@ -34,12 +34,18 @@ def _state(ckpt: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(train_store, tiny_llama, tmp_path_factory):
+def trained_run(train_store, tiny_llama, tmp_path_factory):
+    """The run as a user sees it: progress bar on, Python warnings not silenced."""
     out = tmp_path_factory.mktemp("reset-run") / "out"
     proc = run_train(["reset", "--model", tiny_llama, "--data", "sel", "--store", train_store.root,
-                      "--output", out, *TINY])
+                      "--output", out, *TINY], RESETKIT_PROGRESS="1", PYTHONWARNINGS="default")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return out
+    return out, proc
+
+
+@pytest.fixture(scope="module")
+def trained(trained_run):
+    return trained_run[0]
 
 
 # -- tokenisation (no training) -------------------------------------------------------------------
@@ -99,6 +105,27 @@ def test_checkpoints_at_the_configured_interval(trained):
         assert _state(ck)["global_step"] == step
         assert (ck / "model.safetensors").is_file()           # ZeRO-3 weights gathered on save
         assert any(ck.glob("global_step*"))                     # DeepSpeed's own state, for --resume
+
+
+def test_console_is_quiet_and_the_log_has_the_rest(trained_run):
+    out, proc = trained_run
+    log = out / "resetkit-train.log"
+    assert f"[resetkit] log: {log}" in proc.stdout and "done: 8 steps" in proc.stdout
+    console = proc.stdout + proc.stderr
+    for noise in ("Setting accelerator", "FutureWarning", "deprecated", "OMP_NUM_THREADS",
+                  "Gradient accumulation steps mismatch", "Writing model shards", "{'loss'", "[WARNING]",
+                  "warning:"):
+        assert noise not in console, (noise, console[-3000:])
+    # one progress bar (training steps) and one line per evaluation
+    bars = {line.split(":")[0].strip() for line in proc.stderr.replace("\r", "\n").splitlines() if "%|" in line}
+    assert bars == {"train"}, bars
+    assert [ln for ln in console.splitlines() if ln.startswith("step ")] == [
+        ln for ln in console.splitlines() if ln.startswith("step ") and "eval loss" in ln]
+    assert sum(ln.startswith("step ") for ln in console.splitlines()) == 4
+    text = log.read_text()
+    assert "Setting accelerator to CPU" in text             # DeepSpeed's accelerator notice
+    assert "is deprecated" in text and "FutureWarning" in text
+    assert "{'loss'" in text and "step 8: eval loss" in text
 
 
 def test_loss_finite_and_falling(trained):
