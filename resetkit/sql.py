@@ -142,7 +142,7 @@ def check_read_only(con, query: str):
     try:
         statements = con.extract_statements(query)
     except duckdb.Error as exc:
-        raise ResetkitError(str(exc).strip()) from None
+        raise ResetkitError(_one_line(exc)) from None
     if not statements:
         raise ResetkitError("empty query")
     if len(statements) > 1:
@@ -193,7 +193,7 @@ def run_query(con, query: str, params: dict | None = None):
     try:
         return con.sql(query, params=params or None)
     except duckdb.Error as exc:
-        raise ResetkitError(str(exc).strip()) from None
+        raise ResetkitError(_one_line(exc)) from None
 
 
 # -- the catalog file ---------------------------------------------------------------------
@@ -355,3 +355,9 @@ def sql_command(query, store_dir, fmt, output, params, list_views, write_catalog
             raise
     if output:
         click.echo(f"wrote {output}", err=True)
+
+
+def _one_line(exc: Exception) -> str:
+    """DuckDB's message on one line: its LINE/caret excerpt and hints joined with '; '."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    return "; ".join(lines) or type(exc).__name__

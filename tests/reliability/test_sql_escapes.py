@@ -118,7 +118,7 @@ def test_escape_is_refused(setup, key):
     assert res.exit_code == 2, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     lines = res.output.strip().splitlines()
-    assert lines and lines[0].startswith("Error: "), res.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
     assert "Traceback" not in res.output and SECRET not in res.output
     assert snapshot(store.root) == before
     assert snapshot(paths["outside"]) == outside_before

@@ -208,3 +208,13 @@ def test_reading_statements_run(filled, statement):
     assert res.exit_code == 0, res.output
     assert len(res.output.splitlines()) >= 2
     assert snapshot(store.root) == before
+
+
+@pytest.mark.parametrize("query", ["SELECT FROM WHERE", "SELECT * FROM if_trian",
+                                   "SELECT nonexistent_column FROM if_train"])
+def test_duckdb_errors_are_one_line(filled, query):
+    # DuckDB's own messages carry a LINE excerpt, a caret and "Did you mean" on further lines
+    store, _, _ = filled
+    res = sql(store, query)
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), res.output
