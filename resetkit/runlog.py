@@ -33,6 +33,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .secrets import redact_text
+
 # Python warnings never shown on the console (they are still in the log): categories that only
 # the library's authors can act on, and messages about the environment a user did not ask about.
 NOISE_CATEGORIES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning,
@@ -136,6 +138,14 @@ def _console_stream(stream, fd: int, owned: list):
     return dup
 
 
+class _RedactingFormatter(logging.Formatter):
+    """Library log records (httpx logs every request URL, query string included) with every
+    known secret and credential-like URL parameter masked before they reach the log file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
 @contextlib.contextmanager
 def capture(log_path: str | Path, *, header: str = "", show_progress: bool = True):
     """Send everything but the run's own lines to ``log_path`` (appended) for the block."""
@@ -177,16 +187,16 @@ def capture(log_path: str | Path, *, header: str = "", show_progress: bool = Tru
     saved_showwarning = warnings.showwarning
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
-        text = warnings.formatwarning(message, category, filename, lineno, line)
+        text = redact_text(warnings.formatwarning(message, category, filename, lineno, line))
         log.write(text if text.endswith("\n") else text + "\n")
         log.flush()
         con.warnings_logged += 1
         if not is_noise(str(message), category):
-            con.warn_once(f"{category.__name__}: {message}")
+            con.warn_once(redact_text(f"{category.__name__}: {message}"))
 
     warnings.showwarning = showwarning
     handler = logging.StreamHandler(log)
-    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s", "%H:%M:%S"))
+    handler.setFormatter(_RedactingFormatter("[%(asctime)s %(levelname)s %(name)s] %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
@@ -198,7 +208,7 @@ def capture(log_path: str | Path, *, header: str = "", show_progress: bool = Tru
     except BaseException as exc:
         import traceback
 
-        log.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        log.write(redact_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
         if not isinstance(exc, (SystemExit, KeyboardInterrupt)) and hasattr(exc, "add_note"):
             exc.add_note(f"full log: {log_path}")
         raise

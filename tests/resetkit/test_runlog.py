@@ -74,3 +74,29 @@ def test_verbose_turns_the_capture_off(tmp_path):
 def test_progress_can_be_hidden(tmp_path):
     proc, _ = _probe(tmp_path, RESETKIT_PROGRESS="0")
     assert "work:" not in proc.stderr
+
+
+SECRET_SCRIPT = r"""
+import logging, sys, warnings
+from resetkit import runlog
+
+url = "http://127.0.0.1:9/v1/chat/completions?api-key=SECRETKEY123456"
+with runlog.capture(sys.argv[1], header="probe"):
+    logging.getLogger("httpx").info("HTTP Request: POST %s", url)   # what httpx logs per request
+    warnings.warn(f"retrying {url}", UserWarning)
+try:
+    with runlog.capture(sys.argv[1]):
+        raise RuntimeError(f"failed: {url}")
+except RuntimeError:
+    pass
+"""
+
+
+def test_secrets_in_library_logs_warnings_and_tracebacks_never_reach_the_log_file(tmp_path):
+    log = tmp_path / "run.log"
+    proc = subprocess.run([sys.executable, "-c", SECRET_SCRIPT, str(log)], cwd=REPO, capture_output=True,
+                          text=True, env={**cli_env(), "PYTHONWARNINGS": "default"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert "HTTP Request: POST" in text and "retrying" in text and "failed:" in text  # the lines are there
+    assert "SECRETKEY123456" not in text and "SECRETKEY123456" not in proc.stdout + proc.stderr
