@@ -94,10 +94,10 @@ test-asan: install
 	  $(PY) -m pytest -q -p no:cacheprovider $(NATIVE_TESTS); rc=$$?; \
 	  cp $(CACHE)/native-normal.so $(NATIVE_SO); exit $$rc
 
-# The whole reliability suite (docs/reliability.md): kill -9 at every commit step and several random
-# moments of each stage, concurrent runs, full disks (a tmpfs: needs root), SQL escapes.
+# The slow half of the reliability suite (docs/reliability.md; the fast half runs in `make test`):
+# kill -9 at every commit step and at several random moments of each stage, killed lock holders.
 test-reliability: install
-	RESETKIT_SLOW_RELIABILITY=1 $(PY) -m pytest -q -m "not vllm" -p no:cacheprovider tests/reliability
+	RESETKIT_SLOW_RELIABILITY=1 $(PY) -m pytest -q -m "slow_reliability and not vllm" -p no:cacheprovider tests/reliability
 
 bench: install
 	$(PY) bench/run_all.py
