@@ -422,8 +422,11 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
         ok = pc_not_error(prior)
         done = {c for c in prior.filter(ok)["candidate_id"].to_pylist() if c in planned}
     total = len(ids)
+    from resetkit.runlog import progress_file
+
+    # on the console even inside a run whose other output goes to its log (resetkit eval)
     bar = tqdm(total=total, initial=len(done), unit="cand", desc=f"pool {cfg.backend}", disable=not progress,
-               dynamic_ncols=True, smoothing=0.1)
+               dynamic_ncols=True, smoothing=0.1, file=progress_file())
     generated = 0
     try:
         if cfg.engine == "ray":

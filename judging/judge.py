@@ -141,12 +141,15 @@ class _NoBar:
 
 
 def _bar(total: int, desc: str, progress: bool):
-    """A tqdm bar on stderr, or a no-op (importing tqdm.auto alone costs ~0.5 s)."""
+    """A tqdm bar on the console (stderr, or the console of a run whose other output goes to
+    its log), or a no-op (importing tqdm.auto alone costs ~0.5 s)."""
     if not progress:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="text", file=sys.stderr)
+    from resetkit.runlog import progress_file
+
+    return tqdm(total=total, desc=desc, unit="text", file=progress_file())
 
 
 def _load_inputs(store: Store, pool_ref, judges: list[Judge]):
