@@ -81,6 +81,9 @@ class OpenAIBackend(Backend):
                   "top_p": r.top_p, "seed": r.seed}
         if self.send_top_k and r.top_k > 0 and not r.greedy:
             params["extra_body"] = {"top_k": r.top_k}
+        if r.stop:  # the server stops there (no run-on tokens paid for); the pool still cuts the
+            # text at the first stop string, so a server honouring fewer gives the same candidate
+            params["stop"] = list(r.stop)[:4]  # OpenAI's API accepts at most 4
         return params
 
     async def _one(self, r: GenRequest) -> GenResult:

@@ -42,6 +42,11 @@ def test_completions_and_chat_send_the_sampling_parameters(server):
     assert {k: sampled["body"][k] for k in keys} == {
         "model": "tiny", "temperature": 0.7, "top_k": 20, "seed": 0, "max_tokens": 8, "top_p": 1.0}
     assert greedy["body"]["temperature"] == 0.0 and "top_k" not in greedy["body"]  # greedy: top-k moot
+    assert "stop" not in sampled["body"]  # no stop strings asked for, none sent
+    # stop strings go to the server (at most 4, OpenAI's limit): it stops there, no run-on tokens paid
+    stops = ("\n### ", "### Instruction:", "### Response:", "### Input:", "USER:")
+    b.generate([dataclasses.replace(_req(3), stop=stops)])
+    assert server.log[-1]["body"]["stop"] == list(stops[:4])
     b.close()
     chat = _backend(server, chat=True)
     res = chat.generate([_req(2)])
