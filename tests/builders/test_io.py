@@ -475,11 +475,8 @@ def test_column_object_with_bad_bytes_is_one_line(tmp_path):
     assert "invalid bytes in UTF8 string" in str(exc.value) and "\n" not in str(exc.value)
 
 
-@pytest.mark.skipif(any(c.name == "passages" and c.kind == "dict" for c in
-                        __import__("builders.sources.ms_marco", fromlist=["SOURCE"]).SOURCE.columns),
-                    reason="the MS MARCO adapter does not take the publisher's row shape yet "
-                           "(helper data-src's branch adds it; this test runs once both are merged)")
 def test_build_cd_train_from_the_publishers_single_object(store, tmp_path):
+    """End to end: the reader's rows in the publisher's shape, through the MS MARCO adapter."""
     from builders.corpora import sample_sources
 
     rows = marco_rows(40)
