@@ -121,7 +121,13 @@ def pool(examples, model, backend, grid, template, system_prompt, stop, no_stop,
     if dry_run:
         do_dry_run(store, examples, cfg, split=split)
         return
-    version = run_pool(store, examples, cfg, name=name, split=split, progress=not no_progress)
+    from resetkit import runlog
+
+    # the run's own lines and one progress bar on the console; library output in the log it names
+    with runlog.capture(runlog.store_log_path(store.root, "pool", name), header=f"resetkit pool {examples}") as con:
+        version = run_pool(store, examples, cfg, name=name, split=split, progress=not no_progress)
+    if con.log_path is not None:
+        click.echo(f"log: {con.log_path}")
     counts = version.manifest.get("counts", {})
     click.echo(f"wrote {version.ref}: {counts.get('candidates', 0)} candidates for "
                f"{counts.get('examples', 0)} "

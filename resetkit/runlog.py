@@ -162,11 +162,27 @@ def capture(log_path: str | Path, *, header: str = "", show_progress: bool = Tru
         finally:
             _current = None
         return
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    log.write(f"\n===== {stamp} {header or ' '.join(sys.argv)} (pid {os.getpid()})\n")
-    log.flush()
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        log.write(f"\n===== {stamp} {header or ' '.join(sys.argv)} (pid {os.getpid()})\n")
+        log.flush()
+    except OSError:
+        # no log where it should go (a full disk, a read-only store): the run goes on with its
+        # output on the terminal, and the work itself reports what it cannot write
+        with contextlib.suppress(OSError, NameError):
+            log.close()
+        with contextlib.suppress(OSError):
+            if log_path.is_file() and log_path.stat().st_size == 0:
+                log_path.unlink()
+        con = Console(sys.stdout, sys.stderr)
+        _current = con
+        try:
+            yield con
+        finally:
+            _current = None
+        return
     owned: list = []
     for s in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

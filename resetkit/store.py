@@ -391,7 +391,8 @@ class Store:
         start time into the file for the waiting message.
         """
         import socket
-        import sys
+
+        from .runlog import progress_file  # the console, also inside a run whose output goes to its log
 
         locks = self.root / ".locks"
         path = locks / f"{name}-{stage}-{short_hash(key, 16)}.lock"
@@ -414,7 +415,7 @@ class Store:
                        if "pid" in holder else "another resetkit run")
                 print(f"waiting for {who} running {stage} on {name} ({key}) to finish: identical runs take "
                       f"turns and share the work; Ctrl-C to stop waiting (lock: {path})",
-                      file=log or sys.stderr, flush=True)
+                      file=log or progress_file(), flush=True)
                 fcntl.flock(fd, fcntl.LOCK_EX)
             info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": stage, "output": name,
                                "key": key, "since": _dt.datetime.now().isoformat(timespec="seconds")})

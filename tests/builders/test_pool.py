@@ -164,6 +164,10 @@ def test_cli_pool_and_bad_model(store, tiny_llama, tmp_path):
     assert "wrote pool@" in res.output and "4 candidates for 4 examples" in res.output
     m = store.resolve("pool").manifest
     assert m["run"]["threads"] == 1 and m["prompts"]["stop"] == {"alpaca": ["\n\n", "###"]}
+    # quiet (issue 13 item 6): the run's own lines on the console, library output in the log it names
+    logs = list((store.root / ".logs").glob("pool-pool-*.log"))
+    assert len(logs) == 1 and f"log: {logs[0]}" in res.output
+    assert "Warning" not in res.output and "warn(" not in res.output
     res = runner.invoke(main, ["pool", "reset-seed", "--model", str(tiny_llama), "--store", str(store.root),
                                "--stop", "x", "--no-stop"])
     assert res.exit_code == 2 and "--stop and --no-stop exclude each other" in res.output
