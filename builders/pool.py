@@ -96,7 +96,8 @@ def backend_options(cfg: PoolConfig) -> dict:
     return {"revision": cfg.revision, "dtype": cfg.dtype, "batch_size": cfg.batch_size, "device": cfg.device,
             "base_url": cfg.base_url, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
             "timeout": cfg.timeout, "chat": cfg.chat, "send_top_k": cfg.send_top_k,
-            "engine_args": dict(cfg.engine_args), "seed": cfg.seed}
+            "engine_args": dict(cfg.engine_args), "seed": cfg.seed,
+            "system_prompt": cfg.system_prompt if cfg.backend == "openai" else None}
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def render_chat(examples: list, backend, cfg: PoolConfig) -> list:
 
     Backends with a tokenizer (transformers, vllm) render here, so the prompt column holds what
     the model saw; the openai backend with ``--chat`` leaves it to the server (which applies the
-    served model's template to the user message)."""
+    served model's template to the system message, if any, and the user message)."""
     from .templates import model_prompt
 
     has_chat = any(t == "chat" for _, _, _, t in examples)
@@ -195,10 +196,7 @@ def render_chat(examples: list, backend, cfg: PoolConfig) -> list:
         if not cfg.chat:
             raise ResetkitError("--template chat with --backend openai needs --chat: the server renders the "
                                 "model's chat template (send the user message to /v1/chat/completions)")
-        if cfg.system_prompt:
-            raise ResetkitError("--system-prompt is not sent by the openai backend yet; use --backend "
-                                "transformers or vllm, or leave it out")
-        return examples
+        return examples  # the system prompt goes as the request's system message
     return [(s, ex_id, model_prompt(tok, prompt, t, cfg.system_prompt) if t == "chat" else prompt, t)
             for s, ex_id, prompt, t in examples]
 

@@ -40,13 +40,15 @@ class OpenAIBackend(Backend):
 
     def __init__(self, model: str, *, base_url: str | None = None, concurrency: int = 32,
                  max_retries: int = 5, timeout: float = 120.0, chat: bool = False, send_top_k: bool = True,
-                 revision: str | None = None, abort_after: int | None = None, **_):
+                 revision: str | None = None, abort_after: int | None = None, system_prompt: str | None = None,
+                 **_):
         super().__init__(model, revision=revision)
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         register_url(self.base_url)
         self.concurrency = max(1, int(concurrency))
         self.max_retries, self.timeout = int(max_retries), float(timeout)
         self.chat, self.send_top_k, self.revision = chat, send_top_k, revision
+        self.system_prompt = system_prompt  # chat: sent as the system message before the user's
         self.abort_after = abort_after or max(8, 2 * self.concurrency)
         self._runner = None
         self._client = None
@@ -91,8 +93,9 @@ class OpenAIBackend(Backend):
 
         try:
             if self.chat:
+                system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
                 resp = await self._client.chat.completions.create(
-                    messages=[{"role": "user", "content": r.prompt}], **self._params(r))
+                    messages=[*system, {"role": "user", "content": r.prompt}], **self._params(r))
             else:
                 resp = await self._client.completions.create(prompt=r.prompt, **self._params(r))
             text, finish, tokens = parse_reply(resp, chat=self.chat)

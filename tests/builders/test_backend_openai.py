@@ -54,6 +54,32 @@ def test_completions_and_chat_send_the_sampling_parameters(server):
     assert server.log[-1]["body"]["messages"] == [{"role": "user", "content": "prompt 2"}]
     assert res[0].num_tokens == 4 and res[0].text
     chat.close()
+    # --system-prompt: the system message goes first; the server applies the model's chat template
+    chat = _backend(server, chat=True, system_prompt="You are terse.")
+    chat.generate([_req(3)])
+    assert server.log[-1]["body"]["messages"] == [{"role": "system", "content": "You are terse."},
+                                                  {"role": "user", "content": "prompt 3"}]
+    chat.close()
+
+
+def test_pool_with_the_chat_template_sends_the_system_prompt(store, server):
+    import pyarrow as pa
+
+    from resetkit.schemas import EXAMPLES
+    from tests.helpers.pool_examples import example_rows
+
+    with store.create("chat-seed", builder="test-examples", config={"chat": 1}) as w:
+        rows = [{**r, "template": "chat", "prompt": f"Say hello {i}."} for i, r in enumerate(example_rows(2))]
+        w.write("train", pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
+    cfg = PoolConfig(model="tiny", backend="openai", base_url=server.base_url, chat=True, template="chat",
+                     system_prompt="Answer in French.", grid="greedy", max_new_tokens=4)
+    pool = run_pool(store, "chat-seed", cfg, progress=False)
+    chats = [e["body"]["messages"] for e in server.log if e["path"] == "/v1/chat/completions"]
+    assert chats and all(m[0] == {"role": "system", "content": "Answer in French."} for m in chats)
+    assert pool.manifest["config"]["system_prompt"] == "Answer in French."
+    other = run_pool(store, "chat-seed", dataclasses.replace(cfg, system_prompt="Answer in German."),
+                     progress=False)
+    assert other.version != pool.version  # the system prompt is part of what was asked
 
 
 def test_retries_429_with_retry_after_500_and_timeout(server):
