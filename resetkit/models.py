@@ -88,6 +88,9 @@ def not_a_model_folder(spec: str, path: Path) -> str:
             return (f"model path {spec} is a GGUF file, not a model folder: pass it as --model (resetkit "
                     f"converts it once, see docs/pool.md), or convert it with `python -m resetkit.models "
                     f"{spec}` and pass the folder it prints")
+        if path.suffix.lower() == ".gguf":
+            return (f"model path {spec} is not a valid GGUF file (it does not start with the GGUF magic "
+                    f"bytes): check the download")
         return (f"model path {spec} is a file, not a model folder (expected a folder with config.json, "
                 f"a .gguf file or a Hub id)")
     ggufs = sorted(p.name for p in path.glob("*.gguf")) if path.is_dir() else []

@@ -56,6 +56,10 @@ def test_gguf_where_a_folder_is_expected_gets_a_hint(tmp_path):
     other.write_bytes(b"not a model")
     with pytest.raises(ResetkitError, match="is a file, not a model folder"):
         resolve_model(str(other))
+    fake = tmp_path / "fake.gguf"  # a failed download: the name says GGUF, the bytes do not
+    fake.write_bytes(b"<html>404</html>")
+    with pytest.raises(ResetkitError, match="is not a valid GGUF file"):
+        resolve_model(str(fake))
     # a broken .gguf (right magic, garbage inside) is one clear error, and no cache folder is left
     cache = tmp_path / "cache"
     with pytest.raises(ResetkitError, match="cannot convert GGUF file"):
