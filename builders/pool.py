@@ -184,7 +184,7 @@ def render_chat(examples: list, backend, cfg: PoolConfig) -> list:
     Backends with a tokenizer (transformers, vllm) render here, so the prompt column holds what
     the model saw; the openai backend with ``--chat`` leaves it to the server (which applies the
     served model's template to the system message, if any, and the user message)."""
-    from .templates import model_prompt
+    from resetkit.chat import ChatFormat
 
     has_chat = any(t == "chat" for _, _, _, t in examples)
     if cfg.system_prompt and examples and not has_chat:
@@ -197,8 +197,8 @@ def render_chat(examples: list, backend, cfg: PoolConfig) -> list:
             raise ResetkitError("--template chat with --backend openai needs --chat: the server renders the "
                                 "model's chat template (send the user message to /v1/chat/completions)")
         return examples  # the system prompt goes as the request's system message
-    return [(s, ex_id, model_prompt(tok, prompt, t, cfg.system_prompt) if t == "chat" else prompt, t)
-            for s, ex_id, prompt, t in examples]
+    chat = ChatFormat(tok, cfg.system_prompt)  # its generation prompt read once, not per example
+    return [(s, ex_id, chat.prompt(prompt) if t == "chat" else prompt, t) for s, ex_id, prompt, t in examples]
 
 
 def make_plan(examples, grid, cfg: PoolConfig) -> list[PlannedExample]:

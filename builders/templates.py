@@ -131,99 +131,22 @@ def skeleton(template: str) -> str:
     return render(template, "{instruction}", "{input}")
 
 
-# -- the model's own chat template ---------------------------------------------------------
-
-def _chat_text(tokenizer, messages: list[dict], *, add_generation_prompt: bool) -> str:
-    """``apply_chat_template`` as text, without a leading BOS the tokenizer adds by itself (so
-    that ``tokenizer(text)`` gives exactly the template's tokens, with one BOS)."""
-    from resetkit.errors import ResetkitError
-
-    if not getattr(tokenizer, "chat_template", None):
-        name = getattr(tokenizer, "name_or_path", "") or "this model"
-        raise ResetkitError(f"the tokenizer of {name} has no chat template: use --template alpaca or vicuna "
-                            "(or a model with a chat template)")
-    try:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    except Exception as exc:  # noqa: BLE001 - jinja errors of a model's template, e.g. no system role
-        raise ResetkitError(f"the chat template of {getattr(tokenizer, 'name_or_path', 'the model')} refused "
-                            f"the messages: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    bos = getattr(tokenizer, "bos_token", None)
-    if bos and text.startswith(bos) and _adds_bos(tokenizer):
-        text = text[len(bos):]
-    return text
-
-
-def _adds_bos(tokenizer) -> bool:
-    ids = tokenizer("x", add_special_tokens=True)["input_ids"]
-    return bool(ids) and ids[0] == tokenizer.bos_token_id and tokenizer.bos_token_id is not None
-
-
-def chat_messages(message: str, system: str | None = None, response: str | None = None) -> list[dict]:
-    msgs = [{"role": "system", "content": system}] if system else []
-    msgs.append({"role": "user", "content": message})
-    if response is not None:
-        msgs.append({"role": "assistant", "content": response})
-    return msgs
+# -- the model's own chat template (resetkit.chat: the rendering training shares) ----------
 
 
 def chat_prompt(tokenizer, message: str, system: str | None = None) -> str:
     """The text a chat model sees for one user ``message``: its chat template with the
     generation prompt (``<|im_start|>assistant\\n`` and the like); ``tokenizer(text)`` gives
     the template's tokens exactly."""
-    return _chat_text(tokenizer, chat_messages(message, system), add_generation_prompt=True)
+    from resetkit.chat import ChatFormat
 
-
-def _generation_suffix(tokenizer) -> str:
-    mark = "\x00message\x00"
-    return chat_prompt(tokenizer, mark).partition(mark)[2]
-
-
-def is_rendered_chat(tokenizer, prompt: str) -> bool:
-    """True when ``prompt`` is already a rendered chat prompt (ends with the generation prompt,
-    e.g. a pool's or a selection's prompt column); a plain user message never does."""
-    suffix = _generation_suffix(tokenizer)
-    return bool(suffix.strip()) and prompt.endswith(suffix)
+    return ChatFormat(tokenizer, system).render(message)
 
 
 def model_prompt(tokenizer, prompt: str, template: str | None, system: str | None = None) -> str:
     """What the model is fed for a stored ``prompt``: a ``chat`` user message wrapped with the
     tokenizer's chat template (idempotent: a rendered chat prompt is returned as it is); every
     other template's prompts are complete already."""
-    if template != "chat" or is_rendered_chat(tokenizer, prompt):
-        return prompt
-    return chat_prompt(tokenizer, prompt, system)
+    from resetkit.chat import ChatFormat
 
-
-def chat_turn_end(tokenizer) -> str:
-    """What the chat template writes after the assistant's content, up to and including the
-    end-of-turn token (e.g. ``<|im_end|>``): the part of the turn the model must learn to write."""
-    mark = "\x00response\x00"
-    full = _chat_text(tokenizer, chat_messages("u", None, mark), add_generation_prompt=False)
-    after = full.partition(mark)[2]
-    eos = getattr(tokenizer, "eos_token", None)
-    if eos and eos in after:
-        return after[:after.index(eos) + len(eos)]
-    return after or (eos or "")
-
-
-def chat_training_example(tokenizer, prompt: str, response: str, *, system: str | None = None,
-                          max_length: int | None = None) -> dict | None:
-    """Token ids and labels for training a chat model on (``prompt``, ``response``).
-
-    ``prompt`` is a user message (a ``chat`` dataset) or an already rendered chat prompt (a
-    pool's or a selection's); the sequence is the prompt exactly as generation sees it, then the
-    response and the template's end of turn.  Labels are -100 everywhere but the assistant turn
-    (the response and its end-of-turn token).  Cut on the right to ``max_length``; None when no
-    labelled token is left.  Returns ``{"input_ids", "attention_mask", "labels", "length",
-    "truncated"}`` like ``training.sft.tokenize_example``."""
-    text = model_prompt(tokenizer, prompt, "chat", system)
-    prompt_ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
-    turn_ids = list(tokenizer(response + chat_turn_end(tokenizer), add_special_tokens=False)["input_ids"])
-    ids, labels = prompt_ids + turn_ids, [-100] * len(prompt_ids) + turn_ids
-    full = len(ids)
-    if max_length is not None:
-        ids, labels = ids[:max_length], labels[:max_length]
-    if all(t == -100 for t in labels):
-        return None
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels, "length": len(ids),
-            "truncated": max_length is not None and full > max_length}
+    return ChatFormat(tokenizer, system).prompt(prompt) if template == "chat" else prompt

@@ -12,7 +12,7 @@ warm-up, checkpoint + perplexity evaluation every 100 steps, the best checkpoint
 ZeRO-3.  Those are the defaults below; the recipes in ``training/configs/`` only change data,
 batch size and learning rate.  The loss covers response tokens only (prompt labels are -100)
 and every response ends with EOS so the model learns to stop; examples in the model's chat
-template (``template``, :mod:`training.chat`) end with the template's end-of-turn token instead
+template (``template``, :mod:`training.chat` and :mod:`resetkit.chat`) end with the template's end-of-turn token instead
 and train only the assistant turn.  Of the checkpoints, the best and the last are kept
 (``save_total_limit`` 2).
 
@@ -29,10 +29,10 @@ import os
 import random
 from pathlib import Path
 
+from resetkit.chat import IGNORE_INDEX  # the chat path's too: one value
 from resetkit.config import field
 from resetkit.errors import ResetkitError
 
-IGNORE_INDEX = -100
 REQUIRED_COLUMNS = ("prompt", "response")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
@@ -245,8 +245,10 @@ def tokenize_rows(tokenizer, rows: list[dict], max_length: int, *, template: str
                   system_prompt: str = "") -> tuple[list[dict], dict]:
     """Tokenise rows; returns the features and counts (kept, truncated, dropped, tokens, chat rows).
 
-    ``template``: see SFTConfig.template (chat rows go through :class:`training.chat.ChatFormat`)."""
-    from .chat import ChatFormat, uses_chat
+    ``template``: see SFTConfig.template (chat rows go through :class:`resetkit.chat.ChatFormat`)."""
+    from resetkit.chat import ChatFormat
+
+    from .chat import uses_chat
 
     feats, truncated, dropped, tokens, response_tokens, chat_rows = [], 0, 0, 0, 0, 0
     chat = None

@@ -6,6 +6,7 @@ import pytest
 
 from builders import templates
 from builders.corpora import build_corpus, sample_sources
+from resetkit.chat import ChatFormat
 from resetkit.errors import ResetkitError
 
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
@@ -89,7 +90,7 @@ def test_chat_prompt_with_the_real_models_template(smol_tok):
     s = templates.chat_prompt(smol_tok, "What is 2+2?", "Answer in one word.")
     assert s.startswith("<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>user\n")
     # idempotent: a rendered prompt (a pool's or a selection's prompt column) stays as it is
-    assert templates.is_rendered_chat(smol_tok, p) and not templates.is_rendered_chat(smol_tok, "What is 2+2?")
+    assert ChatFormat(smol_tok).is_rendered(p) and not ChatFormat(smol_tok).is_rendered("What is 2+2?")
     assert templates.model_prompt(smol_tok, p, "chat") == p
     assert templates.model_prompt(smol_tok, "What is 2+2?", "chat") == p
     assert templates.model_prompt(smol_tok, "### Instruction: x", "alpaca") == "### Instruction: x"
@@ -100,7 +101,8 @@ def test_chat_prompt_with_the_real_models_template(smol_tok):
 
 
 def test_chat_training_example_labels_only_the_assistant_turn(smol_tok):
-    ex = templates.chat_training_example(smol_tok, "What is 2+2?", "Four.", system="Be brief.")
+    chat = ChatFormat(smol_tok, "Be brief.")
+    ex = chat.example("What is 2+2?", "Four.")
     ids, labels = ex["input_ids"], ex["labels"]
     n_prompt = len(smol_tok(templates.chat_prompt(smol_tok, "What is 2+2?", "Be brief."))["input_ids"])
     assert labels[:n_prompt] == [-100] * n_prompt
@@ -111,11 +113,9 @@ def test_chat_training_example_labels_only_the_assistant_turn(smol_tok):
     assert smol_tok.decode(ids) == full.rstrip("\n")  # the template's conversation, up to the end of turn
     # a rendered prompt (from a selection) gives the same example
     rendered = templates.chat_prompt(smol_tok, "What is 2+2?", "Be brief.")
-    assert templates.chat_training_example(smol_tok, rendered, "Four.")["input_ids"] == ids
-    assert templates.chat_training_example(smol_tok, "What is 2+2?", "Four.", system="Be brief.",
-                                           max_length=n_prompt) is None
-    cut = templates.chat_training_example(smol_tok, "What is 2+2?", "Four.", system="Be brief.",
-                                          max_length=n_prompt + 1)
+    assert ChatFormat(smol_tok).example(rendered, "Four.")["input_ids"] == ids
+    assert chat.example("What is 2+2?", "Four.", max_length=n_prompt) is None
+    cut = chat.example("What is 2+2?", "Four.", max_length=n_prompt + 1)
     assert cut["truncated"] and cut["length"] == n_prompt + 1
 
 
@@ -123,5 +123,5 @@ def test_a_tokenizer_without_chat_template_is_a_clear_error(tiny_llama):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
-    with pytest.raises(ResetkitError, match="has no chat template: use --template alpaca or vicuna"):
+    with pytest.raises(ResetkitError, match="has no chat template: use a paper template"):
         templates.chat_prompt(tok, "x")
