@@ -146,6 +146,27 @@ class _RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
+def _open_log(log_path: Path, header: str):
+    """The log file, opened for appending with the run's header line; None where it cannot be
+    written (a full disk, a read-only store): the run then goes on with its output on the
+    terminal, and the work itself reports what it cannot write."""
+    log = None
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        log.write(f"\n===== {stamp} {header or ' '.join(sys.argv)} (pid {os.getpid()})\n")
+        log.flush()
+        return log
+    except OSError:
+        with contextlib.suppress(OSError):
+            if log is not None:
+                log.close()
+            if log_path.is_file() and log_path.stat().st_size == 0:
+                log_path.unlink()
+        return None
+
+
 @contextlib.contextmanager
 def capture(log_path: str | Path, *, header: str = "", show_progress: bool = True):
     """Send everything but the run's own lines to ``log_path`` (appended) for the block."""
@@ -154,28 +175,8 @@ def capture(log_path: str | Path, *, header: str = "", show_progress: bool = Tru
         yield _current
         return
     log_path = Path(log_path)
-    if verbose():
-        con = Console(sys.stdout, sys.stderr)
-        _current = con
-        try:
-            yield con
-        finally:
-            _current = None
-        return
-    try:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a", buffering=1, encoding="utf-8", errors="replace")
-        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        log.write(f"\n===== {stamp} {header or ' '.join(sys.argv)} (pid {os.getpid()})\n")
-        log.flush()
-    except OSError:
-        # no log where it should go (a full disk, a read-only store): the run goes on with its
-        # output on the terminal, and the work itself reports what it cannot write
-        with contextlib.suppress(OSError, NameError):
-            log.close()
-        with contextlib.suppress(OSError):
-            if log_path.is_file() and log_path.stat().st_size == 0:
-                log_path.unlink()
+    log = None if verbose() else _open_log(log_path, header)
+    if log is None:  # RESETKIT_VERBOSE, or no log where it should go: everything on the terminal
         con = Console(sys.stdout, sys.stderr)
         _current = con
         try:

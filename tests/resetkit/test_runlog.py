@@ -100,3 +100,13 @@ def test_secrets_in_library_logs_warnings_and_tracebacks_never_reach_the_log_fil
     text = log.read_text()
     assert "HTTP Request: POST" in text and "retrying" in text and "failed:" in text  # the lines are there
     assert "SECRETKEY123456" not in text and "SECRETKEY123456" not in proc.stdout + proc.stderr
+
+
+def test_a_log_that_cannot_be_written_leaves_the_run_on_the_terminal(tmp_path):
+    from resetkit import runlog
+
+    blocker = tmp_path / "store"
+    blocker.write_text("a file where the store's .logs folder would go")
+    with runlog.capture(blocker / ".logs" / "pool.log") as con:  # mkdir fails (not a directory)
+        assert con.log_path is None and runlog.current() is con
+    assert runlog.current() is not con and blocker.is_file()
