@@ -43,6 +43,22 @@ def test_every_real_folder_has_provenance_and_stays_small():
     assert total < 1_000_000
 
 
+def test_the_top_level_provenance_names_repo_commit_path_and_license_of_every_file():
+    import re
+
+    blocks = [dict(re.findall(r"^(file|repo|commit|path|license):\s+(.+)$", b, re.M))
+              for b in (REAL / "PROVENANCE").read_text().split("\n\n")]
+    listed = {b["file"]: b for b in blocks if "file" in b}
+    data = {str(f.relative_to(REAL)) for f in REAL.rglob("*")
+            if f.is_file() and f.name not in ("PROVENANCE", "README.md", "cut_slices.py")
+            and "__pycache__" not in f.parts}
+    assert data and set(listed) == data, set(listed) ^ data
+    for name, b in listed.items():
+        assert {"repo", "commit", "path", "license"} <= set(b), name
+        assert re.fullmatch(r"[0-9a-f]{40}", b["commit"]), name
+        assert b["commit"] in (REAL / name).parent.joinpath("PROVENANCE").read_text(), name  # same as the folder's
+
+
 # -- Vicuna-80: both FastChat files ------------------------------------------------------------
 def test_vicuna_both_fastchat_files_give_the_same_80_questions(store, if_train):
     new = build_corpus(store, "if-eval", {"vicuna": str(REAL / "vicuna" / "question.jsonl")}, only=["vicuna"],
