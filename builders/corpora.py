@@ -209,27 +209,13 @@ class OpenSource:
     def rows(self, split: str, ctx: Context, cfg: BuildConfig, stats: reader.ReadStats):
         prefilter = (lambda b: self.src.prefilter(b, ctx)) if self.src.has_prefilter else None
         cols = self.src.columns
+        # an input file with no rows at all is an error there (reader.iter_file), not a silent source
         it = itertools.chain.from_iterable(
-            _not_empty(reader.iter_file(f, cols, cfg.on_bad_rows, stats, prefilter), f, stats, ctx)
-            for f in self.files[split])
+            reader.iter_file(f, cols, cfg.on_bad_rows, stats, prefilter) for f in self.files[split])
         path = self.files[split][0]
         if cfg.limit is not None:
             it = itertools.islice(it, cfg.limit)
         return reader.chunks(it, path)
-
-
-def _not_empty(rows: Iterator, path: Path, stats: reader.ReadStats, ctx: Context) -> Iterator:
-    """The rows of one file; a file that gave no row at all -- neither a good one, nor a bad
-    one that was skipped, nor one a vectorised pre-filter dropped -- is an error, not a
-    silent source without rows."""
-    before = sum(stats.dropped.values()) + sum(ctx.drops.values())
-    empty = True
-    for row in rows:
-        empty = False
-        yield row
-    if empty and sum(stats.dropped.values()) + sum(ctx.drops.values()) == before:
-        raise ResetkitError(f"{path}: the file has no rows (an empty input file): check the download, "
-                            f"or leave the file out")
 
 
 def output_splits(role: str, available: list[str]) -> dict[str, str]:
