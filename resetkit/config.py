@@ -121,3 +121,58 @@ def describe(cls) -> list[tuple[str, Any, str]]:
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         out.append((f.name, default, f.metadata.get("help", "")))
     return out
+
+
+# -- plugin options: ``--set KIND.NAME.FIELD=VALUE`` -------------------------------------------
+# A plugin (judge, backend, ...) declares its own frozen ``Options`` dataclass (fields made with
+# ``field(..., help=...)``); a stage config keeps stage-level fields and one mapping of options per
+# plugin.  On the command line: ``--set judge.summac.model=./nli`` (the prefix is the registry's kind).
+
+
+def parse_sets(items, kinds) -> dict[str, dict[str, dict]]:
+    """``["judge.summac.model=x"]`` -> ``{"judge": {"summac": {"model": "x"}}}``.
+
+    ``kinds`` are the accepted prefixes (registry kinds: "judge", "backend"); values are YAML
+    scalars as in :func:`parse_overrides`.  Plugin and field names are checked later, by
+    :func:`plugin_options`, against the registry and the plugin's ``Options``."""
+    out: dict[str, dict[str, dict]] = {}
+    for item in items or ():
+        key = item.partition("=")[0].strip()
+        kind, _, rest = key.partition(".")
+        name, _, fname = rest.partition(".")
+        if not (kind and name and fname) or "." in fname:
+            raise ResetkitError(f"--set {item!r}: expected KIND.NAME.FIELD=VALUE, e.g. "
+                                f"{next(iter(kinds), 'judge')}.NAME.FIELD=VALUE")
+        if kind not in kinds:
+            raise ResetkitError(f"--set {item!r}: unknown kind {kind!r}.{suggest(kind, kinds)} "
+                                f"Known here: {', '.join(kinds)}")
+        value = parse_overrides([f"{fname}={item.partition('=')[2]}"] if "=" in item else [item])
+        out.setdefault(kind, {}).setdefault(name, {}).update(value)
+    return out
+
+
+def options_class(registry, name: str):
+    """The ``Options`` dataclass of plugin ``name`` (an empty one where it declares none)."""
+    return getattr(registry.get(name), "Options", _NoOptions)
+
+
+def plugin_options(registry, name: str, *layers: dict | None):
+    """Build plugin ``name``'s ``Options`` from layered dicts (later wins); unknown plugin names
+    and unknown fields are one clear error naming the plugin (did-you-mean)."""
+    cls = options_class(registry, name)
+    try:
+        return build(cls, *layers)
+    except ResetkitError as exc:
+        raise ResetkitError(f"{registry.kind} {name!r}: {exc}") from None
+
+
+def check_plugin_sets(registry, sets: dict[str, dict] | None) -> None:
+    """Every plugin named in ``sets`` (one kind's part of :func:`parse_sets`) is registered."""
+    for name, values in (sets or {}).items():
+        registry.check(name)
+        plugin_options(registry, name, values)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoOptions:
+    pass
