@@ -38,7 +38,7 @@ FULL_HASH_LIMIT = 64 << 20   # files up to 64 MiB are hashed whole
 SAMPLE_BLOCKS, SAMPLE_SIZE = 16, 1 << 20
 
 NOT_MODEL_FILES = {"training_args.bin", "trainer_state.json", "all_results.json", "train_results.json",
-                   "eval_results.json", "resetkit-source.json"}
+                   "eval_results.json", "resetkit-source.json", "training_results.json"}
 
 
 @dataclasses.dataclass(frozen=True)

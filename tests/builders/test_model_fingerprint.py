@@ -11,6 +11,8 @@ def test_revision_ignores_checkpoints_and_cards_but_not_weights(tmp_path):
     (tmp_path / "checkpoint-100" / "model.safetensors").write_bytes(b"other")
     (tmp_path / "README.md").write_text("card")
     (tmp_path / "trainer_state.json").write_text("{}")
+    # resetkit's own run record (wall time, data versions) differs between two identical trainings
+    (tmp_path / "training_results.json").write_text('{"train_runtime_s": 33.1}')
     assert local_model_fingerprint(tmp_path)["revision"] == rev
     (tmp_path / "model.safetensors").write_bytes(b"weights-2")
     assert local_model_fingerprint(tmp_path)["revision"] != rev
