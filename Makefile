@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml setup.py judging/_native.c
 	touch $@
 
 demo: install
-	$(PY) -m resetkit.demo --out demo-out
+	$(PY) -m pipeline.demo --out demo-out
 
 test: install
 	$(PY) -m pytest -q -m "not slow and not vllm" -p no:cacheprovider tests

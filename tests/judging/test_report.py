@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from judging import report as rp
 from resetkit.cli import main
 from resetkit.errors import ResetkitError
-from resetkit.evaluate import EVAL
+from resetkit.schemas import EVAL
 
 TASK = {"cnn_dailymail": "summarization", "ms_marco": "abstractive_qa", "wikisum": "summarization",
         "nq": "extractive_qa", "searchqa": "extractive_qa", "bioasq": "extractive_qa",

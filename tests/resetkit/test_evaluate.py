@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from resetkit.cli import main
 from resetkit.errors import ResetkitError
-from resetkit.evaluate import EvalConfig, sample_examples
+from pipeline.evaluate import EvalConfig, sample_examples
 from resetkit.schemas import EXAMPLES
 
 CD_TRAIN = {"cnn_dailymail": "summarization", "ms_marco": "abstractive_qa", "nq": "extractive_qa"}
@@ -158,7 +158,7 @@ def test_eval_and_report_help_and_bad_options(store):
 
 def test_eval_with_the_openai_backend_counts_words(store):
     """A served model (real HTTP on 127.0.0.1): lengths fall back to whitespace words for both texts."""
-    from resetkit.evaluate import run_eval
+    from pipeline.evaluate import run_eval
     from tests.helpers.openai_server import OpenAIServer
 
     write_corpora(store, n=2)
