@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 from click.testing import CliRunner
 
-from resetkit.cli import COMMANDS, main
+from resetkit.cli import COMMANDS, SHORT_HELP, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +53,34 @@ def test_every_command_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"resetkit ([a-z]+)", readme))
     assert set(COMMANDS) <= documented, set(COMMANDS) - documented
+
+
+def test_every_command_has_a_one_line_summary():
+    assert set(SHORT_HELP) == set(COMMANDS)
+    result = CliRunner().invoke(main, ["--help"])
+    assert all(name in result.output for name in COMMANDS)
+
+
+def test_the_version_is_the_package_metadata_written_once():
+    """`resetkit --version`, resetkit.__version__ and the manifests all read the installed package's
+    metadata; pyproject.toml is the one place the number is written."""
+    import ast
+    import importlib.metadata
+
+    import pytest
+
+    import resetkit
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    assert resetkit.__version__ == importlib.metadata.version("resetkit")
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and resetkit.__version__ in result.output
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == resetkit.__version__ and "version" not in project.get("dynamic", [])
+    tree = ast.parse((ROOT / "resetkit" / "__init__.py").read_text())
+    literals = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == project["version"]]
+    assert not literals, "resetkit/__init__.py writes the version number itself"
 
 
 def test_every_command_help_has_examples():
