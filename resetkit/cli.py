@@ -105,7 +105,8 @@ def main():
     """
     from .sql import install_commit_hook
 
-    install_commit_hook()  # every command that commits keeps STORE/catalog.duckdb current (docs/select-sql-publish.md)
+    # every command that commits keeps STORE/catalog.duckdb current (docs/select-sql-publish.md)
+    install_commit_hook()
 
 
 if __name__ == "__main__":  # pragma: no cover

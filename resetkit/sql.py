@@ -260,7 +260,9 @@ def install_commit_hook() -> None:
 def refresh_stale_catalog(store: Store) -> bool:
     """Rewrite ``STORE/catalog.duckdb`` if it exists and lists other versions than the store now
     holds (a version committed by a process without the commit hook, e.g. the Python API).
-    Returns whether it was rewritten; a catalog that cannot be rewritten is a warning."""
+    Returns whether it was rewritten; a catalog that cannot be rewritten is a warning.  Staleness
+    only: the fingerprint inside says which versions it lists, not that nobody redirected a view
+    (the next commit or ``--catalog`` rewrites it whole)."""
     import duckdb
 
     path = store.root / CATALOG_FILE
@@ -369,14 +371,14 @@ def sql_command(query, store_dir, fmt, output, params, list_views, write_catalog
       resetkit sql --catalog      # then: duckdb -readonly store/catalog.duckdb
     """
     store = Store(store_dir)
-    if not write_catalog:
-        refresh_stale_catalog(store)
     if write_catalog:
         path = refresh_catalog(store)
         click.echo(f"wrote {path}\nopen it with: duckdb -readonly {path}\n"
                    f"or in DuckDB: ATTACH '{path}' AS store (READ_ONLY); USE store;")
         if not query and not list_views:
             return
+    else:
+        refresh_stale_catalog(store)
     if output:
         out = Path(output).resolve()
         if out == store.root or store.root in out.parents:

@@ -127,3 +127,28 @@ def test_os_error_messages():
     assert ro.startswith("/ro/store: Read-only file system") and "--store" in ro
     moved = os_error_message(OSError(errno.EXDEV, "Invalid cross-device link", "/a", None, "/b"))
     assert moved == "/a -> /b: Invalid cross-device link"
+
+
+def test_shared_options_are_the_same_everywhere():
+    """--store, --threads and the engine options come from resetkit/cli_options.py: every command
+    that has one has it with the same type, default and help (looped over COMMANDS)."""
+    import importlib
+
+    import click
+
+    from resetkit.cli_options import THREADS_HELP
+
+    seen: dict[str, set] = {}
+    for name, target in COMMANDS.items():
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        for param in command.params:
+            if name == "select" and param.name == "threads":  # DuckDB's threads there, not torch's
+                continue
+            if param.name in ("store_dir", "threads", "engine", "ray_address"):
+                kind = param.type.choices if isinstance(param.type, click.Choice) else param.type.name
+                seen.setdefault(param.name, set()).add((tuple(param.opts), str(kind), param.default, param.help
+                                                        if param.name != "engine" else ""))
+    assert set(seen) == {"store_dir", "threads", "engine", "ray_address"}
+    assert all(len(variants) == 1 for variants in seen.values()), seen
+    assert next(iter(seen["threads"]))[3] == THREADS_HELP

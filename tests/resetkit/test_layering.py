@@ -198,7 +198,8 @@ def test_every_package_of_the_layout_is_in_the_wheel():
     from setuptools import find_packages
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = setuptools["packages"]["find"]["include"]
     packaged = set(find_packages(str(REPO), include=include))
     on_disk = {module_name(REPO, p.parent) for pkg in PACKAGES for p in (REPO / pkg).rglob("__init__.py")}
     assert on_disk <= packaged, sorted(on_disk - packaged)

@@ -243,7 +243,8 @@ def test_a_version_committed_by_a_command_is_in_sql_and_in_the_catalog(store):
 
     def build(limit):
         proc = subprocess.run([sys.executable, "-m", "resetkit.cli", "build", "if-train", "--source",
-                               f"dolly={dolly}", "--only", "dolly", "--limit", str(limit), "--no-progress", "--store", str(store.root)],
+                               f"dolly={dolly}", "--only", "dolly", "--limit", str(limit), "--no-progress",
+                               "--store", str(store.root)],
                               env=cli_env(), cwd=repo, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert "warning" not in proc.stderr
