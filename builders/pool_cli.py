@@ -6,8 +6,7 @@ import os
 
 import click
 
-from resetkit.cli_store import store_option
-from resetkit.threads import threads_option
+from resetkit.cli_options import engine_options, store_option, threads_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,13 +55,8 @@ from resetkit.threads import threads_option
               help="vllm: extra vllm.LLM argument, e.g. gpu_memory_utilization=0.8 (repeatable).")
 @click.option("--shard-examples", type=int, default=64, show_default=True,
               help="Examples per resumable shard.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run generation in this process, or on Ray actors holding the model (docs/ray.md).")
-@click.option("--ray-address", default=None,
-              help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
-                   "else a local Ray instance.")
-@click.option("--workers", type=int, default=None,
-              help="ray: model-holding actors (default: as many as the cluster holds).")
+@engine_options("Run generation in this process, or on Ray actors holding the model (docs/ray.md).",
+                "ray: model-holding actors (default: as many as the cluster holds).")
 @click.option("--worker-cpus", type=float, default=1.0, show_default=True, help="ray: CPUs per actor.")
 @click.option("--worker-gpus", type=float, default=None,
               help="ray: GPUs per actor (default: 1 for vllm, and for transformers where the cluster has "

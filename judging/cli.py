@@ -6,8 +6,7 @@ import json
 
 import click
 
-from resetkit.cli_store import store_option
-from resetkit.threads import threads_option
+from resetkit.cli_options import engine_options, store_option, threads_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,13 +42,8 @@ from resetkit.threads import threads_option
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML file of JudgeConfig keys (command-line options win).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any JudgeConfig key.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Score here, or on Ray actors holding the models (the LLM judge stays here; "
-                   "docs/ray.md).")
-@click.option("--ray-address", default=None,
-              help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
-                   "else a local Ray instance.")
-@click.option("--workers", type=int, default=None, help="ray: judge actors (default: as many as fit).")
+@engine_options("Score here, or on Ray actors holding the models (the LLM judge stays here; docs/ray.md).",
+                "ray: judge actors (default: as many as fit).")
 @click.option("--name", default="scores", show_default=True, help="Name of the scores dataset.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @threads_option

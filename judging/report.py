@@ -1,6 +1,6 @@
 """The paper's Table 4 from eval datasets (``resetkit eval`` output), as numbers, Markdown and CSV.
 
-Input: one or more eval dataset versions (schema ``resetkit.evaluate.EVAL``: one row per
+Input: one or more eval dataset versions (schema ``resetkit.schemas.EVAL``: one row per
 example with ``source``, ``task``, ``seen``, the judged ``faithfulness`` / ``instruction`` /
 ``task_score`` and the generation/gold lengths).  Output: a :class:`Report` holding long
 records ``(section, label, dataset, mean, std, n_runs, n_examples, n_missing)``.

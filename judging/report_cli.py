@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from resetkit.cli_store import store_option
+from resetkit.cli_options import store_option
 
 
 @click.command("report")

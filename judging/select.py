@@ -30,7 +30,7 @@ import pyarrow as pa
 from resetkit.config import field
 from resetkit.errors import ResetkitError
 from resetkit.registry import suggest
-from resetkit.schemas import TASKS, check_columns
+from resetkit.schemas import SELECTION, TASKS, check_columns
 from resetkit.store import DatasetVersion, Store
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -58,20 +58,6 @@ POOL_COLUMNS = ("example_id", "candidate_id", "duplicate_of", "finish_reason", "
 SCORE_COLUMNS = ("candidate_id", "judge", "metric", "value", "judge_version")
 EXAMPLE_COLUMNS = ("id", "source", "objective", "task", "split", "instruction", "question", "context",
                    "refs")
-
-SELECTION = pa.schema([
-    ("example_id", pa.string()), ("source", pa.string()), ("objective", pa.string()),
-    ("task", pa.string()), ("split", pa.string()), ("prompt", pa.string()), ("response", pa.string()),
-    ("template", pa.string()), ("instruction", pa.string()), ("question", pa.string()),
-    ("context", pa.string()), ("refs", pa.list_(pa.string())),
-    ("score", pa.float64()), ("s_task", pa.float64()), ("s_instr", pa.float64()),
-    ("s_faith", pa.float64()), ("metrics", pa.string()),
-    ("candidate_id", pa.string()), ("temperature", pa.float64()), ("top_k", pa.int32()),
-    ("top_p", pa.float64()), ("seed", pa.int64()), ("arm", pa.string()), ("sample_index", pa.int32()),
-    ("greedy", pa.bool_()), ("duplicate_of", pa.string()), ("model", pa.string()),
-    ("model_revision", pa.string()), ("backend", pa.string()), ("num_tokens", pa.int32()),
-    ("finish_reason", pa.string()), ("n_candidates", pa.int64()), ("n_eligible", pa.int64()),
-])
 
 WRITE_ROWS = 50_000  # fixed-size chunks -> the same row groups on every run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from resetkit.cli_store import store_option
+from resetkit.cli_options import store_option
 
 
 @click.command()

@@ -22,7 +22,7 @@ COMMANDS = {
     "card": "resetkit.cli_store:card",
     "publish": "resetkit.hub:publish_command",
     "train": "training.cli:train",
-    "eval": "resetkit.evaluate:eval_command",
+    "eval": "pipeline.evaluate:eval_command",
     "report": "judging.report_cli:report",
 }
 
@@ -103,6 +103,10 @@ def main():
       resetkit train reset --model ./my-mtl-model --data selection
       resetkit eval --model ./outputs/reset && resetkit report eval
     """
+    from .sql import install_commit_hook
+
+    # every command that commits keeps STORE/catalog.duckdb current (docs/select-sql-publish.md)
+    install_commit_hook()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .cli_options import store_option
 from .store import Store
-
-store_option = click.option("--store", "store_dir", type=click.Path(file_okay=False), default=None,
-                            help="Store directory (default: $RESETKIT_STORE or ./store).")
 
 
 @click.command()

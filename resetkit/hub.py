@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import click
 
-from .cli_store import store_option
+from .cli_options import store_option
 from .errors import ResetkitError
 from .store import DatasetVersion, Store
 

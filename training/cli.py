@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from resetkit.cli_store import store_option
-from resetkit.threads import threads_option
+from resetkit.cli_options import store_option, threads_option
 from resetkit.errors import ResetkitError
 
 

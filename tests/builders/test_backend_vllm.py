@@ -130,7 +130,7 @@ def test_real_model_vllm_greedy_equals_transformers_in_float32(tmp_path, real_mo
     from builders.pool import PoolConfig, run_pool
     from resetkit.store import Store
     from resetkit.threads import apply_threads
-    from tests.builders.test_pool_realmodel import examples
+    from tests.helpers.pool_examples import rendered_examples as examples
 
     apply_threads(1)
     store = Store(tmp_path / "store")

@@ -111,7 +111,7 @@ def test_ray_stays_optional():
     import sys
 
     code = ("import sys, builders.pool, builders.pool_cli, builders.pool_ray, judging.judge, judging.cli, "
-            "judging.judge_ray, resetkit.evaluate, resetkit.ray_engine, resetkit.cli; "
+            "judging.judge_ray, pipeline.evaluate, resetkit.ray_engine, resetkit.cli; "
             "resetkit.ray_engine.check_engine('ray', 'auto'); "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

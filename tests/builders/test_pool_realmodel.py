@@ -7,22 +7,18 @@ Kept small for 2 CPU cores: a few prompts, short max_new_tokens, one torch threa
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import shutil
 
-import pyarrow as pa
 import pytest
 
 from builders.backends.base import GenRequest, cut_at_stop
 from builders.pool import PoolConfig, run_pool
 from builders.templates import chat_prompt, render, stop_strings
-from resetkit.schemas import EXAMPLES
 from resetkit.store import Store
+from tests.helpers.pool_examples import QUESTIONS, rendered_examples as examples
 
-QUESTIONS = ["What is the capital of France?", "Explain what a noun is.", "Give three tips for staying healthy.",
-             "Name two planets."]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,16 +48,6 @@ def backend(real_model):
     b.check()
     yield b
     b.close()
-
-
-def examples(store: Store, template: str, questions=QUESTIONS, name="reset-seed"):
-    rows = [{"id": f"q{i}", "source": "dolly", "objective": "instruction", "task": "open_ended", "split": "train",
-             "instruction": q, "question": None, "context": None, "passages": [], "response": "gold",
-             "references": ["gold"], "prompt": render(template, q), "template": template,
-             "meta": json.dumps({"i": i})} for i, q in enumerate(questions)]
-    with store.create(name, builder="test-examples", config={"t": template, "q": list(questions)}) as w:
-        w.write("train", pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
-    return w.result
 
 
 @pytest.mark.parametrize("template", ["alpaca", "vicuna"])

@@ -48,7 +48,7 @@ def test_pool_openai_backend_against_vllm_serve(server, real_model, tmp_path, mo
     from resetkit.cli import main
     from resetkit.store import Store
     from resetkit.threads import apply_threads
-    from tests.builders.test_pool_realmodel import examples
+    from tests.helpers.pool_examples import rendered_examples as examples
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     store = Store(tmp_path / "store")
@@ -81,7 +81,7 @@ def test_llm_judge_against_vllm_serve_with_the_papers_prompt(server, tmp_path, m
     from builders.pool import PoolConfig, run_pool
     from resetkit.cli import main
     from resetkit.store import Store
-    from tests.builders.test_pool_realmodel import examples
+    from tests.helpers.pool_examples import rendered_examples as examples
 
     monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")  # a local server takes any key
     store = Store(tmp_path / "store")

@@ -13,6 +13,9 @@ import pyarrow as pa
 
 from resetkit.schemas import EXAMPLES
 
+# a few instructions a real instruct model answers briefly (tests/builders/test_pool_realmodel.py)
+QUESTIONS = ["What is the capital of France?", "Explain what a noun is.", "Give three tips for staying healthy.",
+             "Name two planets."]
 TOPICS = ["the sea", "Paris", "water", "Jupiter", "Hamlet", "the cat", "machine learning", "the moon"]
 
 
@@ -54,4 +57,17 @@ def make_examples(store, n: int = 6, *, name: str = "reset-seed", empty: int = 0
                 for r in rows:
                     r["id"] = f"{s}-{r['id']}"
             w.write(s, pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
+    return w.result
+
+
+def rendered_examples(store, template: str, questions=QUESTIONS, name="reset-seed"):
+    """Open-ended ``questions`` rendered with ``template`` (the real-model pool tests)."""
+    from builders.templates import render
+
+    rows = [{"id": f"q{i}", "source": "dolly", "objective": "instruction", "task": "open_ended", "split": "train",
+             "instruction": q, "question": None, "context": None, "passages": [], "response": "gold",
+             "refs": ["gold"], "prompt": render(template, q), "template": template,
+             "meta": json.dumps({"i": i})} for i, q in enumerate(questions)]
+    with store.create(name, builder="test-examples", config={"t": template, "q": list(questions)}) as w:
+        w.write("train", pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
     return w.result

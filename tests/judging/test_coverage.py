@@ -1,6 +1,7 @@
 import pytest
 
 from judging.coverage import ngram_coverage, span_coverage
+from tests.helpers.texts import coverage_pairs as _pairs
 
 CTX = "The category of the cat: a small, domesticated carnivorous mammal (Felis catus)."
 
@@ -37,29 +38,6 @@ def test_unigram_and_bigram_coverage():
     assert ngram_coverage("cat", ctx, 2) == 0.0
     assert ngram_coverage("", ctx, 1) == 0.0
     assert ngram_coverage("fox", "", 1) == 0.0
-
-
-def _pairs(n, seed):
-    import random
-
-    from tests.judging.test_text import _random_texts
-
-    rng = random.Random(seed)
-    contexts = _random_texts(200, seed) + ["", None, "the a an", "x"]
-    out = []
-    for _ in range(n):
-        ctx = rng.choice(contexts)
-        words = (ctx or "").split()
-        if words and rng.random() < 0.6:  # a (possibly edited) run of the context
-            i = rng.randrange(len(words))
-            ans = words[i:i + rng.randint(1, 8)]
-            if rng.random() < 0.4:
-                ans.insert(rng.randrange(len(ans) + 1), rng.choice(["cat", "the", "x", "-", "'s", "é"]))
-            answer = rng.choice([" ", "  ", " - "]).join(ans)
-        else:
-            answer = rng.choice(_random_texts(50, rng.randrange(10**6)) + [None, ""])
-        out.append((answer, ctx))
-    return out
 
 
 def test_bulk_coverage_equals_scalar():

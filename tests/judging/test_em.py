@@ -24,7 +24,7 @@ def test_bulk_exact_match_equals_scalar():
     import random
 
     from judging.exact_match import exact_match_many
-    from tests.judging.test_text import _random_texts
+    from tests.helpers.texts import random_texts as _random_texts
 
     rng = random.Random(4)
     golds = _random_texts(300, seed=8) + ["", "The Cat", "state - of - the - art"]

@@ -128,9 +128,6 @@ def test_help_has_examples():
     assert res.exit_code == 0 and "Examples:" in res.output and "--max-usd" in res.output
 
 
-from tests.judging.test_summac_parity import sharp_nli  # noqa: E402,F401  (fixture)
-
-
 @pytest.mark.gpu
 def test_summac_half_precision_on_gpu_close_to_fp32(sharp_nli):
     import torch

@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 import judging.text as text
-from tests.judging.test_text import _random_texts
+from tests.helpers.texts import random_texts as _random_texts
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_python_and_native_paths_agree(nat, monkeypatch):
     from judging.coverage import ngram_coverage_many, span_coverage_many
     from judging.exact_match import exact_match_many
     from judging.rouge import rouge_l_f1_many
-    from tests.judging.test_coverage import _pairs
+    from tests.helpers.texts import coverage_pairs as _pairs
 
     pairs = _pairs(3000, seed=21)
     answers, contexts = [a for a, _ in pairs], [c for _, c in pairs]

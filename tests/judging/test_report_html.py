@@ -19,7 +19,7 @@ from judging.report_html import selection_view
 from resetkit.cli import main
 from resetkit.schemas import CANDIDATES, EXAMPLES, SCORES
 
-from .test_report import write_eval, with_nq
+from tests.helpers.eval_rows import with_nq, write_eval
 
 CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(b)), None)

@@ -9,86 +9,11 @@ import pyarrow as pa
 import pytest
 
 from resetkit.errors import ResetkitError
-from resetkit.schemas import CANDIDATES, EXAMPLES, SCORES
-
-
-def _example(eid, source, objective, task):
-    return {"id": eid, "source": source, "objective": objective, "task": task, "split": "train",
-            "instruction": f"instruction {eid}", "question": "q?" if "qa" in task else None,
-            "context": "some context" if task != "open_ended" else None, "passages": [],
-            "response": f"gold {eid}", "refs": [f"gold {eid}"], "prompt": f"PROMPT {eid}",
-            "template": "alpaca", "meta": "{}"}
-
-
-def _candidate(eid, cid, *, temperature=0.3, top_k=None, arm="temperature", finish="stop",
-               duplicate_of=None, text=None, greedy=False):
-    return {"example_id": eid, "candidate_id": cid, "model": "tiny", "model_revision": "r1",
-            "template": "alpaca", "prompt": f"PROMPT {eid}", "temperature": temperature, "top_k": top_k,
-            "top_p": 1.0, "seed": 7, "arm": arm, "sample_index": 0,
-            "text": text if text is not None else f"text of {cid}", "num_tokens": 3,
-            "finish_reason": finish, "greedy": greedy, "duplicate_of": duplicate_of,
-            "backend": "transformers", "error": "boom" if finish == "error" else None}
-
-
-def _score(cid, judge, metric, value, version="1"):
-    return {"candidate_id": cid, "judge": judge, "metric": metric, "value": value, "raw": None,
-            "error": None, "judge_version": version}
-
-
-def build_judged_pool(store, examples, candidates, scores, judge_versions=None, names=("ex", "pool", "scores")):
-    """Write examples, a pool and its scores into ``store``; returns the three versions."""
-    ex_name, pool_name, scores_name = names
-    with store.create(ex_name, builder="test-examples", config={"rows": examples}) as w:
-        w.write("train", pa.Table.from_pylist(examples, schema=EXAMPLES))
-    ex = w.result
-    with store.create(pool_name, builder="test-pool", config={"rows": candidates}, parents=[ex]) as w:
-        w.write("train", pa.Table.from_pylist(candidates, schema=CANDIDATES))
-        w.extra["examples"] = ex.ref
-    pool = w.result
-    with store.create(scores_name, builder="test-judge", config={"rows": scores}, parents=[pool]) as w:
-        w.write("train", pa.Table.from_pylist(scores, schema=SCORES))
-        w.extra["pool"] = pool.ref
-        w.extra["examples"] = ex.ref
-        if judge_versions is not None:
-            w.extra["judge_versions"] = judge_versions
-    return ex, pool, w.result
-
-
-def hand_checked(store):
-    """Four examples whose winners are worked out by hand in the tests below."""
-    examples = [_example("e1", "nq", "faithfulness", "extractive_qa"),
-                _example("e2", "dolly", "instruction", "open_ended"),
-                _example("e3", "cnn", "faithfulness", "summarization"),
-                _example("e4", "msmarco", "faithfulness", "abstractive_qa")]
-    candidates = [
-        _candidate("e1", "c1", temperature=0.0, top_k=5, arm="top-k", greedy=True),  # EM 1 span 0 -> 1
-        _candidate("e1", "c2", temperature=0.1),                                    # EM 0 span 1 -> 2
-        _candidate("e1", "c3", temperature=0.5),                                    # EM 1 span 1 -> 3
-        _candidate("e2", "b4", temperature=0.2),                                    # 0.7 -> 1.4
-        _candidate("e2", "c5", temperature=0.4, finish="error", text=""),           # error: out
-        _candidate("e2", "c6", temperature=0.6),                                    # rating null: out
-        _candidate("e2", "a7", temperature=0.3, duplicate_of="b4", text="text of b4"),  # = b4, smaller id
-        _candidate("e3", "c8", temperature=0.1),                                    # .5 + 2*.5 = 1.5
-        _candidate("e3", "c9", temperature=0.7),                                    # .2 + 2*.8 = 1.8
-        _candidate("e3", "c10", temperature=0.2),                                   # no summac: out
-        _candidate("e4", "d1", finish="error", text=""),
-        _candidate("e4", "d2", finish="error", text=""),
-    ]
-    scores = [
-        _score("c1", "em", "exact_match", 1.0), _score("c1", "span", "span_coverage", 0.0),
-        _score("c2", "em", "exact_match", 0.0), _score("c2", "span", "span_coverage", 1.0),
-        _score("c3", "em", "exact_match", 1.0), _score("c3", "span", "span_coverage", 1.0),
-        _score("c3", "ngram", "unigram_coverage", 1.0), _score("c3", "ngram", "bigram_coverage", 0.5),
-        _score("b4", "llm", "rating", 0.7), _score("c5", "llm", "rating", 0.9),
-        _score("c6", "llm", "rating", None),
-        _score("c8", "rouge", "rougeL_f1", 0.5), _score("c8", "summac", "summac_zs", 0.5),
-        _score("c9", "rouge", "rougeL_f1", 0.2), _score("c9", "summac", "summac_zs", 0.8),
-        _score("c10", "rouge", "rougeL_f1", 1.0),
-        # an older rouge version that would make c8 win: must be ignored
-        _score("c8", "rouge", "rougeL_f1", 5.0, version="0"),
-    ]
-    jv = {"em": "1", "span": "1", "ngram": "1", "llm": "1", "rouge": "1", "summac": "1"}
-    return build_judged_pool(store, examples, candidates, scores, jv)
+from resetkit.schemas import CANDIDATES
+from tests.helpers.select_pools import build_judged_pool, hand_checked
+from tests.helpers.select_pools import candidate_row as _candidate
+from tests.helpers.select_pools import example_row as _example
+from tests.helpers.select_pools import score_row as _score
 
 
 def test_hand_checked_winners_and_counts(store):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from resetkit.cli import main
-from tests.judging.test_select import hand_checked
+from tests.helpers.select_pools import hand_checked
 
 
 def test_select_command_writes_selection(store):

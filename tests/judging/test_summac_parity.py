@@ -7,25 +7,6 @@ import pytest
 from resetkit.testing import SENTENCES
 
 
-@pytest.fixture(scope="module")
-def sharp_nli(tiny_nli, tmp_path_factory):
-    """The tiny random NLI model re-initialised with larger weights (initializer_range 0.5),
-    so probabilities spread over [0, 1]: with the default init every pair gets ~1/3, which
-    would make the comparison trivially true."""
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-    path = tmp_path_factory.mktemp("sharp-nli")
-    config = AutoConfig.from_pretrained(tiny_nli)
-    config.initializer_range = 0.5
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_config(config)
-    AutoTokenizer.from_pretrained(tiny_nli).save_pretrained(path)
-    model.save_pretrained(path)
-    AutoTokenizer.from_pretrained(tiny_nli).save_pretrained(path)
-    return path
-
-
 def _texts(seed, n=24):
     rng = random.Random(seed)
     prem, hyp = [], []

@@ -1,6 +1,7 @@
 import pytest
 
 from judging.text import detokenize, normalize, normalized_tokens
+from tests.helpers.texts import random_texts as _random_texts
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -55,24 +56,6 @@ def test_normalize_many_equals_normalize_on_random_text():
 
 
 # -- the bulk path (numpy kernel for ASCII texts, joined str path for the others) -----------
-_PIECES = ["the", "The", "THE", "a", "A", "an", "An", "cat", "Cat's", "'s", "'S", "'", "'sa", "'s_", "'s1",
-           "-", "/", "--", "-/-", "a-b", "/x", "x/", "state", "of", "art", "1,000", "e.g.", "(the)", "A.",
-           "-the", "the-", "_", "__a", "qzx", "qzxsentinelqzx", "x", "an-", "théâtre", "ÄÖ", "“x”", "—",
-           "naïve", "İstanbul", "ΣΟΦΟΣ", "ſ", "K", "e\u0301", "½", "²", "٣", "\xff", "\xa0",
-           "\u2028", "\x85", "\x1c", "\x1f", "\x00", "\x7f", "\r", "\x0b", "\x0c", "!?", "…", "😀",
-           "\u212a", "\uffff", "ΟΔΟΣ", "ǅ", "ﬁ", "\ud800", "x\udfffy", "\udbff\udc00", "\x07", "\x1b", "a\x08b"]
-_SEPS = [" ", "", "  ", "\t", "\n", " \n ", "\t \t", " - ", " / ", " 's ", " 's", "\r\n", "\x1c"]
-
-
-def _random_texts(n, seed, ascii_only=False):
-    import random
-
-    rng = random.Random(seed)
-    pieces = [p for p in _PIECES if p.isascii()] if ascii_only else _PIECES
-    return ["".join(rng.choice(pieces) + rng.choice(_SEPS) for _ in range(rng.randint(0, 25)))
-            for _ in range(n)]
-
-
 @pytest.mark.parametrize("ascii_only", [True, False])
 def test_bulk_normalize_equals_scalar_on_edge_cases(ascii_only):
     from judging.text import _normalize, normalize_many

@@ -18,7 +18,7 @@ def test_demo_runs_the_real_model(real_model_gguf, tmp_path):
     out = tmp_path / "demo-out"
     env = {**cli_env(), "RESETKIT_PROGRESS": "0"}
     env.pop("OMP_NUM_THREADS", None)
-    proc = subprocess.run([sys.executable, "-m", "resetkit.demo", "--out", str(out), "--per-source", "1",
+    proc = subprocess.run([sys.executable, "-m", "pipeline.demo", "--out", str(out), "--per-source", "1",
                            "--max-new-tokens", "16", "--steps", "2"], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 from click.testing import CliRunner
 
-from resetkit.cli import COMMANDS, main
+from resetkit.cli import COMMANDS, SHORT_HELP, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +53,34 @@ def test_every_command_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"resetkit ([a-z]+)", readme))
     assert set(COMMANDS) <= documented, set(COMMANDS) - documented
+
+
+def test_every_command_has_a_one_line_summary():
+    assert set(SHORT_HELP) == set(COMMANDS)
+    result = CliRunner().invoke(main, ["--help"])
+    assert all(name in result.output for name in COMMANDS)
+
+
+def test_the_version_is_the_package_metadata_written_once():
+    """`resetkit --version`, resetkit.__version__ and the manifests all read the installed package's
+    metadata; pyproject.toml is the one place the number is written."""
+    import ast
+    import importlib.metadata
+
+    import pytest
+
+    import resetkit
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    assert resetkit.__version__ == importlib.metadata.version("resetkit")
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and resetkit.__version__ in result.output
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == resetkit.__version__ and "version" not in project.get("dynamic", [])
+    tree = ast.parse((ROOT / "resetkit" / "__init__.py").read_text())
+    literals = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == project["version"]]
+    assert not literals, "resetkit/__init__.py writes the version number itself"
 
 
 def test_every_command_help_has_examples():
@@ -99,3 +127,28 @@ def test_os_error_messages():
     assert ro.startswith("/ro/store: Read-only file system") and "--store" in ro
     moved = os_error_message(OSError(errno.EXDEV, "Invalid cross-device link", "/a", None, "/b"))
     assert moved == "/a -> /b: Invalid cross-device link"
+
+
+def test_shared_options_are_the_same_everywhere():
+    """--store, --threads and the engine options come from resetkit/cli_options.py: every command
+    that has one has it with the same type, default and help (looped over COMMANDS)."""
+    import importlib
+
+    import click
+
+    from resetkit.cli_options import THREADS_HELP
+
+    seen: dict[str, set] = {}
+    for name, target in COMMANDS.items():
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        for param in command.params:
+            if name == "select" and param.name == "threads":  # DuckDB's threads there, not torch's
+                continue
+            if param.name in ("store_dir", "threads", "engine", "ray_address"):
+                kind = param.type.choices if isinstance(param.type, click.Choice) else param.type.name
+                seen.setdefault(param.name, set()).add((tuple(param.opts), str(kind), param.default, param.help
+                                                        if param.name != "engine" else ""))
+    assert set(seen) == {"store_dir", "threads", "engine", "ray_address"}
+    assert all(len(variants) == 1 for variants in seen.values()), seen
+    assert next(iter(seen["threads"]))[3] == THREADS_HELP

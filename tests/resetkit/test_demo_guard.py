@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from resetkit.demo import main
+from pipeline.demo import main
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from resetkit.cli import main
 from resetkit.store import Store
 from tests.helpers.ray_session import ray_local  # noqa: F401 - fixture
-from tests.resetkit.test_evaluate import write_corpora
+from tests.helpers.eval_corpora import write_corpora
 
 
 def _eval(root, tiny_llama, tiny_nli, *extra):

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-PACKAGES = ("resetkit", "builders", "judging", "training")
+PACKAGES = ("resetkit", "builders", "judging", "training", "pipeline")
 
 
 def _reserved() -> set[str]:

@@ -218,3 +218,90 @@ def test_duckdb_errors_are_one_line(filled, query):
     res = sql(store, query)
     lines = res.output.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), res.output
+
+
+# -- keeping STORE/catalog.duckdb current: the SQL layer's job (the store does not import resetkit.sql) --
+
+def _catalog_count(store, view):
+    import duckdb
+
+    with duckdb.connect(str(store.root / "catalog.duckdb"), read_only=True) as con:
+        return con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+
+
+def test_a_version_committed_by_a_command_is_in_sql_and_in_the_catalog(store):
+    """A user's session: `resetkit sql --catalog`, then `resetkit build` (its own process) makes a new
+    version; the catalog.duckdb the DuckDB CLI opens shows it at once, and so does `resetkit sql`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.training.helpers import cli_env
+
+    repo = Path(__file__).resolve().parents[2]
+    dolly = repo / "builders" / "samples" / "dolly.jsonl"
+
+    def build(limit):
+        proc = subprocess.run([sys.executable, "-m", "resetkit.cli", "build", "if-train", "--source",
+                               f"dolly={dolly}", "--only", "dolly", "--limit", str(limit), "--no-progress",
+                               "--store", str(store.root)],
+                              env=cli_env(), cwd=repo, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert "warning" not in proc.stderr
+
+    build(2)
+    assert sql(store, "--catalog").exit_code == 0
+    before = _catalog_count(store, "if_train")
+    build(3)
+    newest = store.resolve("if-train")
+    assert _catalog_count(store, "if_train") == sum(newest.num_rows().values()) > before
+    assert _catalog_count(store, f"if_train__v{newest.version}") == sum(newest.num_rows().values())
+    res = sql(store, "SELECT version FROM resetkit_datasets WHERE view = 'if_train'", "--format", "csv")
+    assert res.output.splitlines() == ['"version"', f'"{newest.version}"']
+
+
+def test_a_stale_catalog_is_rewritten_when_resetkit_sql_opens_the_store(filled, monkeypatch):
+    """A version committed where no commit hook ran (the Python API): `resetkit sql` finds the
+    catalog stale and rewrites it before the query; a current catalog is left as it is."""
+    from resetkit import store as store_module
+    from resetkit.sql import refresh_stale_catalog
+
+    store, _, _ = filled
+    assert sql(store, "--catalog").exit_code == 0
+    monkeypatch.setattr(store_module, "COMMIT_HOOKS", {})  # no hook installed in this process
+    _examples(store, "if-train", 7)
+    assert _catalog_count(store, "if_train") == 5          # the commit alone did not touch it
+    res = sql(store, "SELECT count(*) AS n FROM if_train", "--format", "csv")
+    assert res.exit_code == 0 and res.output.splitlines() == ['"n"', "7"]
+    assert _catalog_count(store, "if_train") == 7
+    mtime = (store.root / "catalog.duckdb").stat().st_mtime_ns
+    assert refresh_stale_catalog(store) is False
+    assert (store.root / "catalog.duckdb").stat().st_mtime_ns == mtime
+
+
+def test_no_catalog_is_made_unless_asked(filled, monkeypatch):
+    from resetkit import store as store_module
+    from resetkit.sql import install_commit_hook
+
+    store, _, _ = filled
+    monkeypatch.setattr(store_module, "COMMIT_HOOKS", {})
+    install_commit_hook()
+    assert list(store_module.COMMIT_HOOKS) == ["sql.catalog"]
+    _examples(store, "if-train", 7)
+    assert sql(store, "SELECT 1").exit_code == 0
+    assert not (store.root / "catalog.duckdb").exists()
+
+
+def test_a_catalog_that_cannot_be_rewritten_is_a_warning_not_a_lost_commit(filled, monkeypatch, capsys):
+    from resetkit import store as store_module
+    from resetkit.sql import keep_catalog_current
+
+    store, _, _ = filled
+    assert sql(store, "--catalog").exit_code == 0
+    monkeypatch.setattr(store_module, "COMMIT_HOOKS", {"sql.catalog": keep_catalog_current})
+    (store.root / "catalog.duckdb").unlink()
+    (store.root / "catalog.duckdb").mkdir()                # cannot be replaced by a file
+    version = _examples(store, "if-train", 7)
+    assert store.resolve("if-train").version == version.version
+    err = capsys.readouterr().err
+    assert f"warning: if-train@{version.version} is committed, but" in err and "resetkit sql --catalog" in err

@@ -20,8 +20,9 @@ def test_the_papers_recipes_ship():
     assert not any(n.startswith("_") for n in recipe_names())
 
 
-@pytest.mark.parametrize("name", sorted(PAPER))
+@pytest.mark.parametrize("name", recipe_names())
 def test_recipe_resolves_to_a_complete_plan(name, train_store, tiny_llama, tmp_path):
+    """Every shipped recipe (the registry: training/configs/*.yaml); the paper's keep A.3's settings."""
     plan = make_plan(name, store=train_store, model=str(tiny_llama), output=str(tmp_path / name))
     assert plan["recipe"] == name and plan["base_model"] == str(tiny_llama)
     assert load_recipe(name).get("description")
@@ -32,6 +33,8 @@ def test_recipe_resolves_to_a_complete_plan(name, train_store, tiny_llama, tmp_p
         for ref in cfg["data"]:
             name_, _, version = ref.partition("@")
             assert train_store.resolve(ref).version == version and train_store.resolve(name_).version == version
+        if name not in PAPER:
+            continue
         # paper A.3 settings
         assert cfg["num_train_epochs"] == 1 and cfg["max_length"] == 2048 and cfg["weight_decay"] == 0.05
         assert cfg["lr_scheduler_type"] == "cosine" and cfg["warmup_ratio"] == 0.03

@@ -5,14 +5,14 @@ The paper (§5, A.3) evaluates each model with greedy decoding, at most 480 new 
 training) and WikiSum, SearchQA, BioASQ (unseen) — and on the instruction-following sets
 Alpaca, Vicuna-80 and Koala-180 (100 per set), with the same judges as RESET uses.
 
-This module composes the stages through the store only (stage packages never import each
-other; core may import them lazily to orchestrate)::
+This module is orchestration (the ``pipeline`` package, the one place that imports several
+stages; docs/design-notes.md, "How the code is laid out")::
 
     corpora (cd-eval, cd-train test split, if-eval)
       -> <name>-examples   seeded sample per source (EXAMPLES schema)
       -> <name>-pool       builders.pool.run_pool, grid "greedy"
       -> <name>-scores     judging.judge.run_judges
-      -> <name>            one row per example (EVAL schema below), lineage to all of the above
+      -> <name>            one row per example (resetkit.schemas.EVAL), lineage to all of the above
 
 The intermediate datasets get their own names so an eval never moves the ``pool`` /
 ``scores`` datasets of a RESET run.  Lengths: ``gen_tokens`` and ``gold_tokens`` are counted
@@ -30,37 +30,10 @@ from dataclasses import dataclass
 import click
 import pyarrow as pa
 
-from .cli_store import store_option
-from .threads import threads_option
-from .config import build, field, load_yaml, parse_overrides, to_dict
-from .errors import ResetkitError
-
-EVAL = pa.schema([
-    ("example_id", pa.string()),
-    ("source", pa.string()),
-    ("task", pa.string()),
-    ("objective", pa.string()),
-    ("seen", pa.bool_()),            # the source is in the training data (paper Table 4: not italic)
-    ("prompt", pa.string()),
-    ("generation", pa.string()),
-    ("gold", pa.string()),
-    ("gen_tokens", pa.int32()),
-    ("gold_tokens", pa.int32()),
-    ("length_unit", pa.string()),    # "tokenizer:<name>" or "whitespace"
-    ("finish_reason", pa.string()),
-    ("faithfulness", pa.float64()),  # span coverage (extractive) / SummaC-ZS (abstractive); null for IF
-    ("instruction", pa.float64()),   # LLM rating / 10 (open-ended); null otherwise or unparseable
-    ("task_score", pa.float64()),    # exact match (extractive) / ROUGE-L F1 (abstractive); null for IF
-    ("metrics", pa.string()),        # JSON: every metric the judges wrote for the candidate
-    ("candidate_id", pa.string()),
-    ("model", pa.string()),
-    ("model_revision", pa.string()),
-    ("label", pa.string()),          # the configuration name runs are grouped by in the report
-    ("seed", pa.int64()),
-    ("suite", pa.string()),
-    ("judge_versions", pa.string()),  # canonical JSON {judge: version}
-    ("error", pa.string()),
-])
+from resetkit.cli_options import engine_options, store_option, threads_option
+from resetkit.config import build, field, load_yaml, parse_overrides, to_dict
+from resetkit.errors import ResetkitError
+from resetkit.schemas import EVAL
 
 # which metric stands for which signal, per task (DESIGN.md §5)
 SIGNALS = {
@@ -125,10 +98,10 @@ def sample_examples(store, cfg: EvalConfig, *, name: str):
     """Write ``<name>-examples``: up to per_set / per_if_set examples per suite source."""
     import pyarrow.compute as pc
 
-    from .schemas import EXAMPLES, check_columns
+    from resetkit.schemas import EXAMPLES, check_columns
 
     if cfg.suite not in SUITES:
-        from .registry import suggest
+        from resetkit.registry import suggest
         raise ResetkitError(f"unknown suite {cfg.suite!r}.{suggest(cfg.suite, SUITES)} Suites: {', '.join(SUITES)}")
     if cfg.per_set < 1 or cfg.per_if_set < 1:
         raise ResetkitError(f"per_set and per_if_set must be at least 1 (got {cfg.per_set}, {cfg.per_if_set})")
@@ -177,7 +150,7 @@ def _length_counter(cfg: EvalConfig):
     try:
         from transformers import AutoTokenizer
 
-        from .models import resolve_model
+        from resetkit.models import resolve_model
 
         tok = AutoTokenizer.from_pretrained(resolve_model(name).path)   # a .gguf: its converted folder
     except Exception as exc:  # noqa: BLE001 - any load failure means: no tokenizer here
@@ -249,8 +222,8 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     and stays local) and the model judges on Ray (docs/ray.md); how it ran is not part of
     the eval's identity, so both engines give the same versions.
     """
-    from . import runlog
-    from .ray_engine import check_engine
+    from resetkit import runlog
+    from resetkit.ray_engine import check_engine
 
     engine = check_engine(engine, ray_address)
     from builders.pool import EXECUTION_FIELDS, PoolConfig, run_pool
@@ -375,11 +348,7 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
               help="Override an EvalConfig field, e.g. --set max_new_tokens=64.")
 @click.option("--pool-set", multiple=True, metavar="KEY=VALUE", help="Extra PoolConfig field.")
 @click.option("--judge-set", multiple=True, metavar="KEY=VALUE", help="Extra JudgeConfig field.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Generate and judge here, or on Ray actors holding the models (docs/ray.md).")
-@click.option("--ray-address", default=None,
-              help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); default $RAY_ADDRESS, "
-                   "else a local Ray instance.")
+@engine_options("Generate and judge here, or on Ray actors holding the models (docs/ray.md).")
 @click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")
 @threads_option
 @store_option
@@ -402,9 +371,9 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
       resetkit eval --model tiny --per-set 5 --per-if-set 2 --judges span,em,rouge \\
           --set max_new_tokens=32
     """
-    from .store import Store
+    from resetkit.store import Store
 
-    from .threads import apply_threads
+    from resetkit.threads import apply_threads
 
     apply_threads(threads)  # generation and the NLI judge in this process
     cli = {k: v for k, v in {"model": model, "backend": backend, "suite": suite, "per_set": per_set,
@@ -419,7 +388,7 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
         extra["judge"] = parse_overrides(judge_set)
     cfg = build(EvalConfig, load_yaml(config_file) if config_file else {}, parse_overrides(overrides),
                 cli, extra)
-    from . import runlog
+    from resetkit import runlog
 
     store = Store(store_dir)
     with runlog.capture(runlog.store_log_path(store.root, "eval", name), header=f"resetkit eval --name {name}") as con:

