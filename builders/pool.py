@@ -499,6 +499,13 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
         backend.close()
 
     final = _assemble(_read_shards(workdir), plan, ids)
+    result = _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used):
+    """Write the assembled pool, its manifest and card; returns the committed version."""
     n_err = sum(1 for f in final["finish_reason"].to_pylist() if f == "error")
     n_dup = final["duplicate_of"].null_count
     with writer as w:
@@ -532,7 +539,6 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
         w.card_meta.update(pretty_name=f"RESET candidate pool ({name})", task_categories=["text-generation"])
         w.card_sections["Decoding grid"] = _grid_markdown(grid, cfg, {**info, "dtype": dtype_used})
         w.card_sections["Prompts"] = _prompts_markdown(w.extra["prompts"])
-    shutil.rmtree(workdir, ignore_errors=True)
     return w.result
 
 
