@@ -375,7 +375,8 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
               help="YAML preset of EvalConfig fields.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override an EvalConfig field, e.g. --set max_new_tokens=64.")
-@click.option("--pool-set", multiple=True, metavar="KEY=VALUE", help="Extra PoolConfig field.")
+@click.option("--pool-set", multiple=True, metavar="KEY=VALUE",
+              help="Extra PoolConfig field or option of the backend, e.g. base_url=URL.")
 @click.option("--judge-set", multiple=True, metavar="KEY=VALUE", help="Extra JudgeConfig field.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Generate and judge here, or on Ray actors holding the models (docs/ray.md).")
