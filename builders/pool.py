@@ -369,11 +369,12 @@ def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str 
 
     if not cfg.model:
         raise ResetkitError("no model given (--model PATH_OR_ID)")
-    if cfg.backend != "openai":
+    holds_model = BACKENDS.get(cfg.backend).holds_model
+    if holds_model:
         apply_threads(cfg.threads)
-    if check_engine(cfg.engine, cfg.ray_address) == "ray" and cfg.backend == "openai":
-        raise ResetkitError("--engine ray runs transformers or vllm models on Ray actors; the openai backend "
-                            "only sends requests (use --engine local with --concurrency)")
+    if check_engine(cfg.engine, cfg.ray_address) == "ray" and not holds_model:
+        raise ResetkitError(f"--engine ray runs models on Ray actors; the {cfg.backend} backend only sends "
+                            "requests (use --engine local)")
     ex = store.resolve(examples_ref)
     grid = resolve_grid(cfg)
     backend = load_backend(cfg.backend, cfg.model, **backend_options(cfg))
@@ -532,7 +533,7 @@ def _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, genera
                              "duplicates": final.num_rows - n_dup, "greedy": sum(final["greedy"].to_pylist()),
                              "generated_this_run": generated}
         w.extra["run"] = run_config(cfg)
-        if cfg.backend != "openai":
+        if BACKENDS.get(cfg.backend).holds_model:
             import os
 
             w.extra["run"]["threads"] = int(os.environ.get("OMP_NUM_THREADS", "0")) or None

@@ -81,6 +81,8 @@ class Backend:
     """
 
     name = "base"
+    holds_model = True   # the model runs in this process (--threads apply; Ray actors can hold it);
+    #                      False for a client of a server (openai)
 
     @dataclasses.dataclass(frozen=True)
     class Options:

@@ -39,6 +39,7 @@ class _Refused(Exception):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    holds_model = False
 
     @dataclasses.dataclass(frozen=True)
     class Options:
