@@ -56,8 +56,8 @@ def test_run_fields_stay_out_of_the_version_and_identity_options_go_in():
     assert oa["options"] == {"chat": True, "send_top_k": True}
     assert "base_url" not in json.dumps(oa)
     assert set(execution_fields(options_class(BACKENDS, "openai"))) >= {"base_url", "concurrency", "timeout"}
-    assert pool_identity({"base_url": "u", "template": "chat", "batch_size": 2}, "openai") == {
-        "template": "chat", "batch_size": 2}   # batch_size is no openai run field: an error later, not hidden
+    # resetkit eval's --pool-set: its identity leaves out the stage's and the backend's run fields
+    assert pool_identity({"base_url": "u", "template": "chat", "shard_examples": 2}, "openai") == {"template": "chat"}
 
 
 def test_unknown_backend_options_are_one_clear_error():
