@@ -78,7 +78,7 @@ def bench_transformers(n_examples: int, max_new: int, model: Path, naive_every: 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from builders.pool import PoolConfig, load_examples, make_plan, resolve_grid, run_pool
+    from builders.pool import load_examples, make_plan, pool_config, resolve_grid, run_pool
     from tests.helpers.pool_examples import make_examples
 
     # one thread for both sides: on a shared 2-core machine OpenMP spin-waits of a second
@@ -86,7 +86,7 @@ def bench_transformers(n_examples: int, max_new: int, model: Path, naive_every: 
     torch.set_num_threads(threads)
     store = fresh_store("hf")
     make_examples(store, n_examples, context_words=120)
-    cfg = PoolConfig(model=str(model), max_new_tokens=max_new, batch_size=64, shard_examples=64)
+    cfg = pool_config(model=str(model), max_new_tokens=max_new, batch_size=64, shard_examples=64)
     ex = store.resolve("reset-seed")
     plan = make_plan(load_examples(ex, None, cfg)[0], resolve_grid(cfg), cfg)
     n_cand = sum(len(p.decodings) for p in plan)

@@ -125,7 +125,7 @@ def bench_pool(n: int, llama, new_tokens: int) -> dict:
         store = fresh_store(f"pool-{run}")
         make_examples(store, n, context_words=60)
         cfg = PoolConfig(model=str(llama), max_new_tokens=new_tokens, shard_examples=max(1, n // 8),
-                         batch_size=64, engine=engine, workers=workers)
+                         options={"transformers": {"batch_size": 64}}, engine=engine, workers=workers)
         pool, secs = timed(run_pool, store, "reset-seed", cfg, progress=False)
         versions[run] = pool
         out[run] = {"seconds": round(secs, 2), "candidates": pool.manifest["counts"]["candidates"],

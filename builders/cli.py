@@ -10,9 +10,6 @@ import click
 from resetkit.cli_options import store_option
 from resetkit.errors import ResetkitError
 
-CORPUS_NAMES = ["if-train", "if-eval", "cd-train", "cd-eval", "mtl", "reset-seed"]
-
-
 def _parse_sources(items) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
@@ -78,12 +75,11 @@ def build(corpus, sources, only, store_dir, template, seed, limit, on_bad_rows, 
       resetkit build reset-seed --per-source 2000 --seed 1
       resetkit build mtl --from if-train@3fa2c1 --from cd-train@9b01d2
     """
-    from resetkit.registry import Registry
     from resetkit.store import Store
 
-    from .corpora import build_corpus
+    from .corpora import CORPORA, build_corpus
 
-    Registry("corpus", {c: "" for c in CORPUS_NAMES}).check(corpus)
+    CORPORA.check(corpus)
     version = build_corpus(Store(store_dir), corpus, _parse_sources(sources), name=name,
                            from_refs=from_refs, progress=progress, only=_parse_only(only), template=template, seed=seed,
                            limit=limit, on_bad_rows=on_bad_rows, per_source=per_source,
@@ -107,12 +103,12 @@ def sources(corpus):
     from rich.table import Table
 
     from . import sources as registry
-    from .corpora import SOURCE_SETS
+    from .corpora import SOURCE_CORPORA
 
-    if corpus is not None and corpus not in SOURCE_SETS:
+    if corpus is not None and corpus not in SOURCE_CORPORA:
         from resetkit.registry import Registry
 
-        Registry("corpus", SOURCE_SETS).check(corpus)
+        Registry("corpus", dict.fromkeys(SOURCE_CORPORA, "")).check(corpus)
     table = Table(title="upstream sources (pass --source NAME=PATH to read local files)")
     for col in ("name", "corpus", "default input", "license", "rules"):
         table.add_column(col, overflow="fold")

@@ -29,10 +29,12 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from resetkit.config import field, to_dict
+from resetkit.config import build, check_plugin_sets, field, options_class, plugin_options, to_dict
 from resetkit.errors import ResetkitError
 from resetkit.schemas import CANDIDATES, check_columns
 from resetkit.store import DatasetVersion, Store, short_hash, write_parquet_atomic
+
+from .backends.base import BACKENDS, execution_fields, run_field
 
 BUILDER_VERSION = "1"
 
@@ -41,7 +43,7 @@ BUILDER_VERSION = "1"
 class PoolConfig:
     model: str = field("", help="Model: a local folder, a .gguf file (converted once to a folder), a Hub "
                                 "id, or the model name an OpenAI-compatible server knows.")
-    backend: str = field("transformers", help="Generation backend: transformers, vllm or openai.")
+    backend: str = field("transformers", help="Generation backend (builders.backends.BACKENDS).")
     grid: str = field("paper", help="Decoding grid: paper, paper-s, greedy, or a YAML file.")
     runs: int | None = field(None, help="Sampling runs per example (overrides the grid; paper-s = 2).")
     topk_temperature: float | None = field(
@@ -60,44 +62,83 @@ class PoolConfig:
     revision: str | None = field(None, help="Model revision (Hub models); local folders are fingerprinted.")
     dtype: str = field("auto", help="Weights dtype (transformers, vllm): auto, float32, bfloat16, float16. "
                                     "auto: the config's dtype (transformers); float32 on CPU (vllm).")
-    chat: bool = field(False, help="openai: use /v1/chat/completions (prompt as the user message) "
-                                   "instead of /v1/completions.")
     dedup_greedy: bool = field(True, help="Generate identical greedy requests of an example once and copy "
                                           "the text to the others.")
+    options: dict = field(default_factory=dict, help="Per-backend options {backend: {field: value}} (each "
+                                                     "backend's Options; --set backend.NAME.FIELD=VALUE); "
+                                                     "only those of `backend` are used.")
     # -- how to run (not part of the dataset version) --
-    batch_size: int = field(64, help="transformers: rows per generate() call.")
-    threads: int | None = field(None, help="CPU threads for torch (default: resetkit.threads.default_threads).")
-    device: str = field("auto", help="transformers: auto, cpu, cuda, cuda:1, ...")
-    base_url: str | None = field(None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
-    concurrency: int = field(32, help="openai: requests in flight at once.")
-    max_retries: int = field(5, help="openai: retries per request (429/5xx/timeouts, honouring Retry-After).")
-    timeout: float = field(120.0, help="openai: seconds per request attempt.")
-    send_top_k: bool = field(True, help="openai: send top_k (extra_body); off for servers that reject it.")
-    engine_args: dict = field(default_factory=dict, help="vllm: extra keyword arguments for vllm.LLM.")
-    shard_examples: int = field(64, help="Examples per resumable shard.")
-    engine: str = field("local", help="Where generation runs: local (this process) or ray (actors holding "
-                                      "the model, one shard at a time; see docs/ray.md).")
-    ray_address: str | None = field(None, help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); "
-                                               "default $RAY_ADDRESS, else a local Ray instance.")
-    workers: int | None = field(None, help="ray: model-holding actors (default: as many as the cluster's "
-                                           "CPUs / GPUs hold, at most one per shard).")
-    worker_cpus: float = field(1.0, help="ray: CPUs reserved per actor (its torch threads).")
-    worker_gpus: float | None = field(None, help="ray: GPUs per actor (default: 1 for vllm and for "
-                                                 "transformers on a cluster with GPUs, else 0).")
+    threads: int | None = run_field(None, help="CPU threads for torch (default: resetkit.threads.default_threads).")
+    shard_examples: int = run_field(64, help="Examples per resumable shard.")
+    engine: str = run_field("local", help="Where generation runs: local (this process) or ray (actors holding "
+                                          "the model, one shard at a time; see docs/ray.md).")
+    ray_address: str | None = run_field(None, help="ray: cluster address (auto, HOST:PORT, ray://HOST:10001); "
+                                                   "default $RAY_ADDRESS, else a local Ray instance.")
+    workers: int | None = run_field(None, help="ray: model-holding actors (default: as many as the cluster's "
+                                               "CPUs / GPUs hold, at most one per shard).")
+    worker_cpus: float = run_field(1.0, help="ray: CPUs reserved per actor (its torch threads).")
+    worker_gpus: float | None = run_field(None, help="ray: GPUs per actor (default: 1 for vllm and for "
+                                                     "transformers on a cluster with GPUs, else 0).")
 
 
-# fields that change how a run goes, never what it produces: kept out of the version id
-EXECUTION_FIELDS = ("batch_size", "device", "base_url", "concurrency", "max_retries", "timeout",
-                    "engine_args", "shard_examples", "engine", "ray_address", "workers", "worker_cpus",
-                    "worker_gpus", "threads")
+# the model settings every backend gets (next to its own Options)
+MODEL_SETTINGS = ("revision", "dtype", "seed", "system_prompt")
+
+
+def backend_settings(cfg: PoolConfig):
+    """The ``Options`` of ``cfg.backend`` (its part of ``cfg.options``); checks every backend
+    named in ``cfg.options`` and every field (one clear error, did-you-mean)."""
+    check_plugin_sets(BACKENDS, cfg.options)
+    return plugin_options(BACKENDS, cfg.backend, cfg.options.get(cfg.backend))
 
 
 def backend_options(cfg: PoolConfig) -> dict:
-    return {"revision": cfg.revision, "dtype": cfg.dtype, "batch_size": cfg.batch_size, "device": cfg.device,
-            "base_url": cfg.base_url, "concurrency": cfg.concurrency, "max_retries": cfg.max_retries,
-            "timeout": cfg.timeout, "chat": cfg.chat, "send_top_k": cfg.send_top_k,
-            "engine_args": dict(cfg.engine_args), "seed": cfg.seed,
-            "system_prompt": cfg.system_prompt if cfg.backend == "openai" else None}
+    """The keyword arguments of ``load_backend`` for ``cfg``: the model settings and the
+    backend's own options."""
+    return {**{k: getattr(cfg, k) for k in MODEL_SETTINGS}, **to_dict(backend_settings(cfg))}
+
+
+def version_config(cfg: PoolConfig) -> dict:
+    """What of ``cfg`` identifies the dataset: the stage fields and the used backend's options,
+    both without their run fields (``run_field``: how a run goes, never what it produces)."""
+    config = {k: v for k, v in to_dict(cfg).items() if k not in execution_fields(PoolConfig)}
+    opts = backend_settings(cfg)
+    config["options"] = {k: v for k, v in to_dict(opts).items() if k not in execution_fields(type(opts))}
+    return config
+
+
+def run_config(cfg: PoolConfig) -> dict:
+    """How the run went (the manifest's ``run``): the run fields of the stage and the backend."""
+    opts = backend_settings(cfg)
+    return {**{k: v for k, v in to_dict(cfg).items() if k in execution_fields(PoolConfig)},
+            **{k: v for k, v in to_dict(opts).items() if k in execution_fields(type(opts))}}
+
+
+def pool_config(*layers: dict | None, **values) -> PoolConfig:
+    """A PoolConfig from layered dicts and keywords (later wins), where a key that is no
+    PoolConfig field but an option of the backend (``base_url`` for openai, ``batch_size``
+    for transformers) sets that option: ``pool_config(model=m, backend="openai",
+    base_url=url)``; ``resetkit eval --pool-set base_url=URL`` goes this way too."""
+    stage = {f.name for f in dataclasses.fields(PoolConfig)}
+    merged = [dict(layer or {}) for layer in (*layers, values)]
+    backend = next((m["backend"] for m in reversed(merged) if m.get("backend")), PoolConfig.backend)
+    fields = {f.name for f in dataclasses.fields(options_class(BACKENDS, backend))}
+    options: dict = {}
+    flat: list[dict] = []
+    for layer in merged:
+        for name, values in (layer.pop("options", None) or {}).items():
+            options.setdefault(name, {}).update(values)
+        own = {k: layer.pop(k) for k in list(layer) if k not in stage and k in fields}
+        options.setdefault(backend, {}).update(own)
+        flat.append(layer)
+    return build(PoolConfig, *flat, {"options": {k: v for k, v in options.items() if v}})
+
+
+def pool_identity(overrides: dict, backend: str) -> dict:
+    """The part of flat PoolConfig ``overrides`` (as :func:`pool_config` takes) that is part of
+    a dataset's identity: without the run fields of the stage and of ``backend``."""
+    run = set(execution_fields(PoolConfig)) | set(execution_fields(options_class(BACKENDS, backend)))
+    return {k: v for k, v in overrides.items() if k not in run}
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -193,7 +234,7 @@ def render_chat(examples: list, backend, cfg: PoolConfig) -> list:
         return examples
     tok = backend.tokenizer()
     if tok is None:
-        if not cfg.chat:
+        if not backend.server_chat():
             raise ResetkitError("--template chat with --backend openai needs --chat: the server renders the "
                                 "model's chat template (send the user message to /v1/chat/completions)")
         return examples  # the system prompt goes as the request's system message
@@ -328,11 +369,12 @@ def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str 
 
     if not cfg.model:
         raise ResetkitError("no model given (--model PATH_OR_ID)")
-    if cfg.backend != "openai":
+    holds_model = BACKENDS.get(cfg.backend).holds_model
+    if holds_model:
         apply_threads(cfg.threads)
-    if check_engine(cfg.engine, cfg.ray_address) == "ray" and cfg.backend == "openai":
-        raise ResetkitError("--engine ray runs transformers or vllm models on Ray actors; the openai backend "
-                            "only sends requests (use --engine local with --concurrency)")
+    if check_engine(cfg.engine, cfg.ray_address) == "ray" and not holds_model:
+        raise ResetkitError(f"--engine ray runs models on Ray actors; the {cfg.backend} backend only sends "
+                            "requests (use --engine local)")
     ex = store.resolve(examples_ref)
     grid = resolve_grid(cfg)
     backend = load_backend(cfg.backend, cfg.model, **backend_options(cfg))
@@ -385,7 +427,7 @@ def run_pool(store: Store, examples_ref, cfg: PoolConfig, *, name: str = "pool",
     ex, grid, backend, examples, drops = _prepare(store, examples_ref, cfg, name, split)
     info = backend.model_info()
     key = info.get("key", info["model"])
-    config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_FIELDS}
+    config = version_config(cfg)
     # the model's identity, never the spelling of its path: a local folder (a converted .gguf
     # included) is the hash over its files (listed in extra["model"]["files"]); a Hub model its id
     config.update(grid=grid.to_dict(), split=split, model=key)
@@ -458,6 +500,13 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
         backend.close()
 
     final = _assemble(_read_shards(workdir), plan, ids)
+    result = _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used):
+    """Write the assembled pool, its manifest and card; returns the committed version."""
     n_err = sum(1 for f in final["finish_reason"].to_pylist() if f == "error")
     n_dup = final["duplicate_of"].null_count
     with writer as w:
@@ -483,15 +532,14 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
         w.extra["counts"] = {"examples": len(plan), "candidates": final.num_rows, "errors": n_err,
                              "duplicates": final.num_rows - n_dup, "greedy": sum(final["greedy"].to_pylist()),
                              "generated_this_run": generated}
-        w.extra["run"] = {k: v for k, v in to_dict(cfg).items() if k in EXECUTION_FIELDS}
-        if cfg.backend != "openai":
+        w.extra["run"] = run_config(cfg)
+        if BACKENDS.get(cfg.backend).holds_model:
             import os
 
             w.extra["run"]["threads"] = int(os.environ.get("OMP_NUM_THREADS", "0")) or None
         w.card_meta.update(pretty_name=f"RESET candidate pool ({name})", task_categories=["text-generation"])
         w.card_sections["Decoding grid"] = _grid_markdown(grid, cfg, {**info, "dtype": dtype_used})
         w.card_sections["Prompts"] = _prompts_markdown(w.extra["prompts"])
-    shutil.rmtree(workdir, ignore_errors=True)
     return w.result
 
 

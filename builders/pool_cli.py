@@ -1,12 +1,101 @@
-"""``resetkit pool``: sample candidate answers per example with the paper's decoding grid."""
+"""``resetkit pool``: sample candidate answers per example with the paper's decoding grid.
+
+The ``--backend`` choices and one flag per backend option (``--batch-size``, ``--base-url``,
+``--concurrency``...) are generated from the backends' ``Options`` (builders.backends.BACKENDS);
+``--set backend.NAME.FIELD=VALUE`` sets any of them, those of a backend added at run time too.
+"""
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import inspect
+import types
+import typing
 
 import click
 
 from resetkit.cli_options import engine_options, store_option, threads_option
+from resetkit.config import describe, options_class
+from resetkit.errors import ResetkitError
+
+from .backends.base import BACKENDS
+
+
+class RegistryChoice(click.ParamType):
+    """A choice among a registry's names, read when used (a backend registered at run time is
+    a choice too); unknown names get the registry's did-you-mean error."""
+
+    name = "choice"
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "[" + "|".join(self.registry.names()) + "]"
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.registry.check(value)
+        except ResetkitError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def _flag_type(typ):
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        typ = next(a for a in typing.get_args(typ) if a is not type(None))
+    return typ
+
+
+def backend_flags() -> dict[str, tuple]:
+    """field name -> (its type, default, help, the backends declaring it), over every
+    registered backend's ``Options``."""
+    out: dict[str, tuple] = {}
+    for name in BACKENDS.names():
+        cls = options_class(BACKENDS, name)
+        hints = typing.get_type_hints(cls)
+        for fname, default, text in describe(cls):
+            if fname in out:
+                out[fname][3].append(name)
+            else:
+                out[fname] = (_flag_type(hints[fname]), default, text, [name])
+    return out
+
+
+def backend_options_flags(fn):
+    """A click flag per backend option (``--batch-size``, ``--chat/--no-chat``...), generated
+    from ``backend_flags()``; ``fn`` takes them as ``**backend_flags``."""
+    reserved = set(inspect.signature(fn).parameters)
+    for fname, (typ, default, text, owners) in reversed(backend_flags().items()):
+        if fname in reserved:
+            raise RuntimeError(f"backend option {fname!r} ({', '.join(owners)}) clashes with a pool flag: rename it")
+        flag = "--" + fname.replace("_", "-")
+        help = f"{', '.join(owners)}: {text}"
+        if typ is bool:
+            fn = click.option(f"{flag}/--no-{flag[2:]}", fname, default=None,
+                              help=f"{help} [default: {'on' if default else 'off'}]")(fn)
+        elif typ is dict:
+            fn = click.option(flag, fname, multiple=True, metavar="KEY=VALUE", help=f"{help} (repeatable)")(fn)
+        else:
+            fn = click.option(flag, fname, type=typ if typ in (int, float) else str, default=None,
+                              help=help + ("" if default is None else f" [default: {default}]"))(fn)
+    return fn
+
+
+def backend_options_given(backend: str, flags: dict, sets: dict) -> dict:
+    """``PoolConfig.options`` from the option flags given (those of ``backend``; a flag of
+    another backend is an error) and ``--set backend.NAME.FIELD=VALUE`` (later wins)."""
+    from resetkit.config import parse_overrides
+
+    known = backend_flags()
+    own = {f.name for f in dataclasses.fields(options_class(BACKENDS, backend))}
+    for fname in flags:
+        if fname not in own:
+            raise ResetkitError(f"--{fname.replace('_', '-')} is an option of the {', '.join(known[fname][3])} "
+                                f"backend, not of --backend {backend}")
+    values = {k: (parse_overrides(v) if known[k][0] is dict else v) for k, v in flags.items()}
+    options = {name: dict(v) for name, v in sets.items()}
+    options[backend] = {**values, **options.get(backend, {})}
+    return {k: v for k, v in options.items() if v}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,8 +103,8 @@ from resetkit.cli_options import engine_options, store_option, threads_option
 @click.option("--model", required=True,
               help="Local model folder, .gguf file (converted once to a cached folder), Hub id, or the "
                    "server's model name (openai).")
-@click.option("--backend", type=click.Choice(["transformers", "vllm", "openai"]), default="transformers",
-              show_default=True, help="Generation backend.")
+@click.option("--backend", type=RegistryChoice(BACKENDS), default="transformers", show_default=True,
+              help="Generation backend; its options: the flags below that name it, or --set.")
 @click.option("--grid", default="paper", show_default=True,
               help="Decoding grid: paper, paper-s, greedy, or a YAML file (see docs/pool.md).")
 @click.option("--template", default=None,
@@ -39,20 +128,6 @@ from resetkit.cli_options import engine_options, store_option, threads_option
 @click.option("--dtype", default="auto", show_default=True,
               help="transformers/vllm weights dtype (auto: the config's for transformers, float32 for vllm on "
                    "CPU, so greedy texts agree).")
-@click.option("--batch-size", type=int, default=64, show_default=True,
-              help="transformers: rows per generate call.")
-@click.option("--device", default="auto", show_default=True, help="transformers: auto, cpu, cuda, ...")
-@click.option("--base-url", default=None, help="openai: server URL, e.g. http://127.0.0.1:8000/v1.")
-@click.option("--chat/--completions", default=False, show_default=True,
-              help="openai: /v1/chat/completions or /v1/completions.")
-@click.option("--concurrency", type=int, default=32, show_default=True, help="openai: requests in flight.")
-@click.option("--max-retries", type=int, default=5, show_default=True,
-              help="openai: retries per request on 429/5xx/timeouts (Retry-After honoured).")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="openai: seconds per attempt.")
-@click.option("--no-top-k", "no_top_k", is_flag=True,
-              help="openai: never send top_k (servers that reject it).")
-@click.option("--engine-arg", "engine_args", multiple=True, metavar="KEY=VALUE",
-              help="vllm: extra vllm.LLM argument, e.g. gpu_memory_utilization=0.8 (repeatable).")
 @click.option("--shard-examples", type=int, default=64, show_default=True,
               help="Examples per resumable shard.")
 @engine_options("Run generation in this process, or on Ray actors holding the model (docs/ray.md).",
@@ -61,15 +136,17 @@ from resetkit.cli_options import engine_options, store_option, threads_option
 @click.option("--worker-gpus", type=float, default=None,
               help="ray: GPUs per actor (default: 1 for vllm, and for transformers where the cluster has "
                    "GPUs; else 0).")
+@click.option("--set", "sets", multiple=True, metavar="backend.NAME.FIELD=VALUE",
+              help="A backend option, e.g. --set backend.openai.concurrency=8 (repeatable; same as its flag).")
 @click.option("--dry-run", is_flag=True,
               help="Print the requests and prompt tokens the run would make; write nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @threads_option
 @store_option
+@backend_options_flags
 def pool(examples, model, backend, grid, template, system_prompt, stop, no_stop, runs, topk_temperature,
-         max_new_tokens, seed, limit, split, name, revision, dtype, batch_size, device, base_url, chat, concurrency,
-         max_retries, timeout, no_top_k, engine_args, shard_examples, engine, ray_address, workers, worker_cpus,
-         worker_gpus, dry_run, no_progress, threads, store_dir):
+         max_new_tokens, seed, limit, split, name, revision, dtype, shard_examples, engine, ray_address, workers,
+         worker_cpus, worker_gpus, sets, dry_run, no_progress, threads, store_dir, **backend_flags):
     """Sample candidate answers for every example of EXAMPLES (a dataset in the store) with the
     paper's decoding grid, and write them as a versioned pool dataset.
 
@@ -83,34 +160,30 @@ def pool(examples, model, backend, grid, template, system_prompt, stop, no_stop,
       resetkit pool reset-seed --model SmolLM2-135M-Instruct.Q4_1.gguf --template chat --max-new-tokens 128
       resetkit pool reset-seed --model ./outputs/mtl --threads 1 --stop "### " --stop "\\n\\n\\n"
       resetkit pool reset-seed --model ./outputs/mtl --backend vllm --grid paper-s \\
-        --engine-arg gpu_memory_utilization=0.8
+        --engine-args gpu_memory_utilization=0.8
+      resetkit pool reset-seed --model my-model --backend openai --set backend.openai.concurrency=8
       resetkit pool reset-seed --model my-model --backend openai --base-url http://127.0.0.1:8000/v1
       resetkit pool reset-seed --model ./outputs/mtl --topk-temperature 0.7 --limit 10 --dry-run
       resetkit pool cd-eval --split test --grid greedy --model ./outputs/reset --name eval-gen
       resetkit pool reset-seed --model /shared/models/mtl --backend vllm --engine ray --ray-address auto
     """
-    from resetkit.config import parse_overrides
-    from resetkit.errors import ResetkitError
+    from resetkit.config import parse_sets
     from resetkit.store import Store
 
-    from .pool import PoolConfig, dry_run as do_dry_run, run_pool
+    from .pool import dry_run as do_dry_run, pool_config, run_pool
 
     if stop and no_stop:
         raise ResetkitError("--stop and --no-stop exclude each other")
     stops = () if no_stop else tuple(s.encode("latin-1", "backslashreplace").decode("unicode_escape")
                                       for s in stop) or None
-    if backend != "openai" and base_url:
-        raise ResetkitError("--base-url is only for --backend openai")
-    if backend == "openai" and not base_url and not os.environ.get("OPENAI_BASE_URL"):
-        raise ResetkitError("--backend openai needs --base-url (or $OPENAI_BASE_URL)")
-    cfg = PoolConfig(model=model, backend=backend, grid=grid, runs=runs, topk_temperature=topk_temperature,
-                     template=template, system_prompt=system_prompt, stop=stops, threads=threads,
-                     max_new_tokens=max_new_tokens, seed=seed, limit=limit,
-                     revision=revision, dtype=dtype, chat=chat, batch_size=batch_size, device=device,
-                     base_url=base_url or os.environ.get("OPENAI_BASE_URL"), concurrency=concurrency,
-                     max_retries=max_retries, timeout=timeout, send_top_k=not no_top_k,
-                     engine_args=parse_overrides(engine_args), shard_examples=shard_examples, engine=engine,
-                     ray_address=ray_address, workers=workers, worker_cpus=worker_cpus, worker_gpus=worker_gpus)
+    given = {k: v for k, v in backend_flags.items() if v not in (None, ())}
+    options = backend_options_given(backend, given, parse_sets(sets, ("backend",)).get("backend", {}))
+    cfg = pool_config({"model": model, "backend": backend, "grid": grid, "runs": runs,
+                       "topk_temperature": topk_temperature, "template": template, "system_prompt": system_prompt,
+                       "stop": stops, "threads": threads, "max_new_tokens": max_new_tokens, "seed": seed,
+                       "limit": limit, "revision": revision, "dtype": dtype, "shard_examples": shard_examples,
+                       "engine": engine, "ray_address": ray_address, "workers": workers, "worker_cpus": worker_cpus,
+                       "worker_gpus": worker_gpus, "options": options})
     store = Store(store_dir)
     if dry_run:
         do_dry_run(store, examples, cfg, split=split)

@@ -59,7 +59,10 @@ def _gpus_per_worker(cfg, ray) -> float:
     has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
     if cfg.backend == "vllm":
         return 1.0 if has_gpu else 0.0
-    return 1.0 if has_gpu and (cfg.device == "auto" or cfg.device.startswith("cuda")) else 0.0
+    from .pool import backend_options
+
+    device = backend_options(cfg).get("device", "auto")
+    return 1.0 if has_gpu and (device == "auto" or device.startswith("cuda")) else 0.0
 
 
 def generate_on_ray(jobs: list, cfg, model: str, workdir, done: set, bar, total: int) -> int:
@@ -78,7 +81,7 @@ def generate_on_ray(jobs: list, cfg, model: str, workdir, done: set, bar, total:
     gpus = _gpus_per_worker(cfg, ray)
     n = worker_count(ray, num_cpus=cfg.worker_cpus, num_gpus=gpus, wanted=cfg.workers, work_items=len(jobs))
     options = backend_options(cfg)
-    if gpus == 0 and cfg.device == "auto":
+    if gpus == 0 and options.get("device") == "auto":
         options["device"] = "cpu"
     actor_cls = ray.remote(PoolWorker).options(**remote_options(num_cpus=cfg.worker_cpus, num_gpus=gpus))
     actors = [actor_cls.remote(cfg.backend, model, options) for _ in range(n)]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import click
 import pyarrow as pa
+from builders.backends import BACKENDS
 
 from resetkit.cli_options import engine_options, store_option, threads_option
 from resetkit.config import build, field, load_yaml, parse_overrides, to_dict
@@ -66,7 +67,7 @@ SUITES = {
 @dataclass(frozen=True)
 class EvalConfig:
     model: str = field("", help="model to evaluate: local folder or Hub id (or the served name for openai)")
-    backend: str = field("transformers", help="generation backend: vllm | openai | transformers")
+    backend: str = field("transformers", help="generation backend (builders.backends.BACKENDS)")
     suite: str = field("paper", help=f"evaluation suite: {', '.join(SUITES)}")
     per_set: int = field(1000, help="examples sampled per context-dependent source (paper: 1000)")
     per_if_set: int = field(100, help="examples sampled per instruction-following source (paper: 100)")
@@ -83,7 +84,8 @@ class EvalConfig:
         "prompt template: '' (the examples' own, e.g. the paper's alpaca/vicuna prompts), chat (the "
         "model's own chat template, as `resetkit train` renders chat examples), alpaca, vicuna"))
     system_prompt: str = field("", help="chat template: the system message (default: none)")
-    pool: dict = field(default_factory=dict, help="extra PoolConfig fields (e.g. base_url, batch_size)")
+    pool: dict = field(default_factory=dict, help="extra PoolConfig fields or options of the backend (e.g. "
+                                                  "base_url, batch_size)")
     judge: dict = field(default_factory=dict, help="extra JudgeConfig fields (e.g. nli_model, judge_model, judge_base_url)")
 
 
@@ -226,7 +228,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     from resetkit.ray_engine import check_engine
 
     engine = check_engine(engine, ray_address)
-    from builders.pool import EXECUTION_FIELDS, PoolConfig, run_pool
+    from builders.pool import pool_config, pool_identity, run_pool
     from judging.judge import JudgeConfig, run_judges
 
     if model:
@@ -240,7 +242,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
         base["template"] = cfg.template
     if cfg.system_prompt:
         base["system_prompt"] = cfg.system_prompt
-    pool_cfg = build(PoolConfig, base, cfg.pool)
+    pool_cfg = pool_config(base, cfg.pool)
     con.echo(f"[resetkit] {examples.ref}: {sum(examples.num_rows().values())} examples; generating greedily "
              f"with {cfg.model} ({cfg.backend}, template {pool_cfg.template or 'as built'})")
     if engine == "ray" and pool_cfg.backend != "openai":
@@ -256,7 +258,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
         raise ResetkitError(f"{pool.ref} has no candidate for any example of {examples.ref}: nothing to evaluate")
     # how the pool ran (server URL, batch size...) is not part of what the eval is
     config = {**to_dict(cfg), "judge": _public(cfg.judge),
-              "pool": {k: v for k, v in _public(cfg.pool).items() if k not in EXECUTION_FIELDS}}
+              "pool": pool_identity(_public(cfg.pool), cfg.backend)}
     for key in ("template", "system_prompt"):   # unset: not part of the identity (older versions keep theirs)
         if not config[key]:
             config.pop(key)
@@ -330,7 +332,7 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
 
 @click.command("eval")
 @click.option("--model", default=None, help="Model to evaluate (local folder, Hub id, or served name).")
-@click.option("--backend", type=click.Choice(["vllm", "openai", "transformers"]), default=None,
+@click.option("--backend", type=click.Choice(BACKENDS.names()), default=None,
               help="Generation backend (default transformers).")
 @click.option("--suite", default=None, help="Evaluation suite (default paper).")
 @click.option("--per-set", type=int, default=None, help="Examples per context-dependent source (1000).")
@@ -346,7 +348,8 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
               help="YAML preset of EvalConfig fields.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override an EvalConfig field, e.g. --set max_new_tokens=64.")
-@click.option("--pool-set", multiple=True, metavar="KEY=VALUE", help="Extra PoolConfig field.")
+@click.option("--pool-set", multiple=True, metavar="KEY=VALUE",
+              help="Extra PoolConfig field or option of the backend, e.g. base_url=URL.")
 @click.option("--judge-set", multiple=True, metavar="KEY=VALUE", help="Extra JudgeConfig field.")
 @engine_options("Generate and judge here, or on Ray actors holding the models (docs/ray.md).")
 @click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")

@@ -4,14 +4,36 @@ A backend turns ``GenRequest``s (a prompt plus its sampling parameters and seed)
 ``GenResult``s, in request order.  The pool does the bookkeeping (grid, ids, shards,
 resume, duplicates); a backend only generates.  Adding one = a module with a ``Backend``
 subclass + one line in ``BACKENDS``.
+
+A backend's own settings are its nested frozen ``Options`` dataclass (fields made with
+``resetkit.config.field(..., help=...)``, or :func:`run_field` for those that change how a
+run goes but never what it produces).  ``resetkit pool`` generates a flag per option and
+takes ``--set backend.NAME.FIELD=VALUE``; the pool's version id records the options of the
+backend used, minus its run fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Callable, Sequence
 
+from resetkit.config import build, field
+from resetkit.errors import ResetkitError
 from resetkit.registry import Registry
+
+
+def run_field(default=dataclasses.MISSING, *, help: str, default_factory=dataclasses.MISSING):
+    """A config field that changes how a run goes (server URL, batch size, workers...), never
+    what it produces: kept out of the version id, recorded in the manifest's ``run``."""
+    f = field(default, help=help, default_factory=default_factory)
+    f.metadata = types.MappingProxyType({**f.metadata, "execution": True})
+    return f
+
+
+def execution_fields(cls) -> tuple[str, ...]:
+    """The names of ``cls``'s fields made with :func:`run_field`."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("execution"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,20 +74,35 @@ class Backend:
     gives the model id and revision for lineage; ``generate(requests, on_done)`` returns one
     result per request, in order, calling ``on_done(n)`` as results arrive (progress bars);
     ``close()`` frees the engine.
+
+    Every backend gets the pool's model settings (``revision``, ``dtype``, the global ``seed``,
+    the chat ``system_prompt``) and its own ``Options`` (``self.options``), built from keyword
+    arguments: an unknown one is an error naming the backend (did-you-mean).
     """
 
     name = "base"
+    holds_model = True   # the model runs in this process (--threads apply; Ray actors can hold it);
+    #                      False for a client of a server (openai)
 
-    def __init__(self, model: str, **options):
-        self.model = model
-        self.options = options
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        """This backend's own options (none)."""
+
+    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", seed: int = 0,
+                 system_prompt: str | None = None, **options):
+        self.model, self.revision, self.dtype, self.seed = model, revision, dtype, seed
+        self.system_prompt = system_prompt
+        try:
+            self.options = build(type(self).Options, options)
+        except ResetkitError as exc:
+            raise ResetkitError(f"backend {self.name!r}: {exc}") from None
 
     def check(self) -> None:
         """Raise a ResetkitError if the run cannot work (before any generation)."""
 
     def model_info(self) -> dict:
         """``{"model": id-or-path, "revision": str | None, "fingerprint": {...}}`` for lineage."""
-        return {"model": self.model, "revision": self.options.get("revision")}
+        return {"model": self.model, "revision": self.revision}
 
     def count_tokens(self, prompts: Sequence[str]) -> list[int] | None:
         """Prompt token counts for --dry-run, or None where the backend cannot tell."""
@@ -75,6 +112,11 @@ class Backend:
         """The model's tokenizer (chat templates are rendered with it), or None where the model
         is only a name on a server."""
         return None
+
+    def server_chat(self) -> bool:
+        """Whether prompts go as chat user messages and the server applies the model's chat
+        template (backends without a tokenizer cannot render it themselves)."""
+        return False
 
     def generate(self, requests: Sequence[GenRequest],
                  on_done: Callable[[int], None] | None = None) -> list[GenResult]:

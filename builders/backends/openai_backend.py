@@ -20,15 +20,17 @@ written or printed, the generated texts included (a server may echo it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable, Sequence
 
+from resetkit.config import field
 from resetkit.errors import ResetkitError
 from resetkit.openai_client import (MalformedReply, auth_failure, check_endpoint, make_client, parse_reply,
                                     shown)
 from resetkit.secrets import redact_content, redact_text, register_url
 
-from .base import Backend, GenRequest, GenResult
+from .base import Backend, GenRequest, GenResult, run_field
 
 
 class _Refused(Exception):
@@ -37,19 +39,30 @@ class _Refused(Exception):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    holds_model = False
 
-    def __init__(self, model: str, *, base_url: str | None = None, concurrency: int = 32,
-                 max_retries: int = 5, timeout: float = 120.0, chat: bool = False, send_top_k: bool = True,
-                 revision: str | None = None, abort_after: int | None = None, system_prompt: str | None = None,
-                 **_):
-        super().__init__(model, revision=revision)
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        base_url: str | None = run_field(None, help="server URL, e.g. http://127.0.0.1:8000/v1 (default "
+                                                    "$OPENAI_BASE_URL)")
+        chat: bool = field(False, help="use /v1/chat/completions (the prompt as the user message, the server "
+                                       "applies the model's chat template) instead of /v1/completions")
+        send_top_k: bool = field(True, help="send top_k (extra_body); off for servers that reject it")
+        concurrency: int = run_field(32, help="requests in flight at once")
+        max_retries: int = run_field(5, help="retries per request (429/5xx/timeouts, honouring Retry-After)")
+        timeout: float = run_field(120.0, help="seconds per request attempt")
+        abort_after: int | None = run_field(None, help="stop the run after this many failed requests in a row "
+                                                       "(default: max(8, 2 x concurrency))")
+
+    def __init__(self, model: str, **kw):
+        super().__init__(model, **kw)
+        o = self.options
+        self.base_url = o.base_url or os.environ.get("OPENAI_BASE_URL")
         register_url(self.base_url)
-        self.concurrency = max(1, int(concurrency))
-        self.max_retries, self.timeout = int(max_retries), float(timeout)
-        self.chat, self.send_top_k, self.revision = chat, send_top_k, revision
-        self.system_prompt = system_prompt  # chat: sent as the system message before the user's
-        self.abort_after = abort_after or max(8, 2 * self.concurrency)
+        self.concurrency = max(1, int(o.concurrency))
+        self.max_retries, self.timeout = int(o.max_retries), float(o.timeout)
+        self.chat, self.send_top_k = o.chat, o.send_top_k
+        self.abort_after = o.abort_after or max(8, 2 * self.concurrency)
         self._runner = None
         self._client = None
         self._probed = False  # the first request of the run went alone
@@ -62,6 +75,9 @@ class OpenAIBackend(Backend):
     def model_info(self) -> dict:
         return {"model": self.model, "revision": self.revision or "unknown"}
 
+    def server_chat(self) -> bool:
+        return self.chat
+
     # -- generation ----------------------------------------------------------------
     def generate(self, requests: Sequence[GenRequest],
                  on_done: Callable[[int], None] | None = None) -> list[GenResult]:
@@ -71,7 +87,7 @@ class OpenAIBackend(Backend):
             bad = next((r for r in requests if r.top_k > 0 and not r.greedy), None)
             if bad is not None:
                 raise ResetkitError(f"the grid samples with top_k={bad.top_k} but top_k is not sent to this "
-                                    "server (--no-top-k); use a grid without top-k sampling")
+                                    "server (--no-send-top-k); use a grid without top-k sampling")
         if not requests:
             return []
         if self._runner is None:

@@ -20,11 +20,13 @@ dtype "auto" is the dtype the model's config declares (float32 for a converted .
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, check_model_config, config_dtype, cut_at_stop, local_model_info
+from .base import (Backend, GenRequest, GenResult, check_model_config, config_dtype, cut_at_stop, local_model_info,
+                   run_field)
 
 
 class RowSampler:
@@ -125,16 +127,21 @@ class StopOnStrings:
 
 
 class TransformersBackend(Backend):
-    """Options: revision, device ("auto" | "cpu" | "cuda" ...), dtype ("auto" | "float32" |
-    "bfloat16" | "float16"), batch_size (rows per generate call), share_prefill (bool)."""
+    """Uses the pool's revision and dtype ("auto" | "float32" | "bfloat16" | "float16")."""
 
     name = "transformers"
 
-    def __init__(self, model: str, *, revision: str | None = None, device: str = "auto",
-                 dtype: str = "auto", batch_size: int = 64, share_prefill: bool = True, **_):
-        super().__init__(model, revision=revision)
-        self.revision, self.device, self.dtype = revision, device, dtype
-        self.batch_size, self.share_prefill = max(1, int(batch_size)), share_prefill
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        batch_size: int = run_field(64, help="rows per generate() call")
+        device: str = run_field("auto", help="auto, cpu, cuda, cuda:1, ...")
+        share_prefill: bool = run_field(True, help="prefill each distinct prompt once and copy its cache to "
+                                                   "its candidates (off: one prefill per row; same texts)")
+
+    def __init__(self, model: str, **kw):
+        super().__init__(model, **kw)
+        self.device = self.options.device
+        self.batch_size, self.share_prefill = max(1, int(self.options.batch_size)), self.options.share_prefill
         self._ref = self._config = None
         self._tok = self._model = None
         self._commit = None

@@ -17,23 +17,27 @@ backend keep their candidates equal.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, check_model_config, local_model_info
+from .base import Backend, GenRequest, GenResult, check_model_config, local_model_info, run_field
 
 
 class VLLMBackend(Backend):
-    """Options: revision, dtype, seed (engine seed), engine_args (extra ``vllm.LLM`` kwargs)."""
+    """Uses the pool's revision, dtype and seed (the engine seed)."""
 
     name = "vllm"
 
-    def __init__(self, model: str, *, revision: str | None = None, dtype: str = "auto", seed: int = 0,
-                 engine_args: dict | None = None, **_):
-        super().__init__(model, revision=revision)
-        self.revision, self.dtype, self.seed = revision, dtype, seed
-        self.engine_args = dict(engine_args or {})
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        engine_args: dict = run_field(default_factory=dict, help="extra keyword arguments for vllm.LLM, e.g. "
+                                                                 "gpu_memory_utilization=0.8")
+
+    def __init__(self, model: str, **kw):
+        super().__init__(model, **kw)
+        self.engine_args = dict(self.options.engine_args or {})
         self._ref = None
         self._llm = None
         self._tok = None

@@ -228,6 +228,40 @@ def read_card_configs(readme: Path) -> list[dict]:
     return [c for c in configs if isinstance(c, dict)] if isinstance(configs, list) else []
 
 
+def _config_layout(data: list[str], configs: list[dict], config: str | None, where: str) -> dict[str, list[str]]:
+    """``layout`` for a card with ``configs``: the wanted (or default) config's ``data_files``."""
+    by_name = {str(c.get("config_name", "default")): c for c in configs}
+    if config is None:
+        defaults = [n for n, c in by_name.items() if c.get("default")]
+        config = defaults[0] if defaults else ("default" if "default" in by_name else
+                                               next(iter(by_name)) if len(by_name) == 1 else None)
+        if config is None:
+            raise ResetkitError(f"{where}: several configs ({', '.join(by_name)}); name one "
+                                f"(repo:CONFIG for a Hub id)")
+    if config not in by_name:
+        raise ResetkitError(f"{where}: no config {config!r} (its configs: {', '.join(by_name)})")
+    files = by_name[config].get("data_files")
+    if isinstance(files, (str, dict)):
+        files = [files]
+    specs: dict[str, list[str]] = {}
+    for entry in files or []:
+        if isinstance(entry, str):
+            specs.setdefault("train", []).append(entry)
+        elif isinstance(entry, dict) and "split" in entry:
+            paths = entry.get("path")
+            specs.setdefault(str(entry["split"]), []).extend([paths] if isinstance(paths, str) else paths or [])
+    out = {}
+    for split, patterns in specs.items():
+        regexes = [_glob_regex(p) for p in patterns]
+        matched = [n for n in data if any(r.match(n) for r in regexes)]
+        if matched:
+            name = SPLIT_PREFIXES.get(split.lower(), split)
+            out.setdefault(name, []).extend(matched)
+    if not out:
+        raise ResetkitError(f"{where}: config {config!r} names no data file that is here")
+    return out
+
+
 def layout(names: list[str], configs: list[dict], config: str | None, where: str) -> dict[str, list[str]]:
     """Data files per split of a dataset folder or Hub repo, given its file paths (relative,
     with ``/``), the ``configs`` of its card and the wanted config (None: the default).
@@ -239,36 +273,7 @@ def layout(names: list[str], configs: list[dict], config: str | None, where: str
     """
     data = sorted(n for n in names if file_kind(n)[0] is not None)
     if configs:
-        by_name = {str(c.get("config_name", "default")): c for c in configs}
-        if config is None:
-            defaults = [n for n, c in by_name.items() if c.get("default")]
-            config = defaults[0] if defaults else ("default" if "default" in by_name else
-                                                   next(iter(by_name)) if len(by_name) == 1 else None)
-            if config is None:
-                raise ResetkitError(f"{where}: several configs ({', '.join(by_name)}); name one "
-                                    f"(repo:CONFIG for a Hub id)")
-        if config not in by_name:
-            raise ResetkitError(f"{where}: no config {config!r} (its configs: {', '.join(by_name)})")
-        files = by_name[config].get("data_files")
-        if isinstance(files, (str, dict)):
-            files = [files]
-        specs: dict[str, list[str]] = {}
-        for entry in files or []:
-            if isinstance(entry, str):
-                specs.setdefault("train", []).append(entry)
-            elif isinstance(entry, dict) and "split" in entry:
-                paths = entry.get("path")
-                specs.setdefault(str(entry["split"]), []).extend([paths] if isinstance(paths, str) else paths or [])
-        out = {}
-        for split, patterns in specs.items():
-            regexes = [_glob_regex(p) for p in patterns]
-            matched = [n for n in data if any(r.match(n) for r in regexes)]
-            if matched:
-                name = SPLIT_PREFIXES.get(split.lower(), split)
-                out.setdefault(name, []).extend(matched)
-        if not out:
-            raise ResetkitError(f"{where}: config {config!r} names no data file that is here")
-        return out
+        return _config_layout(data, configs, config, where)
     if config and any(n.startswith(f"{config}/") for n in data):
         data = [n for n in data if n.startswith(f"{config}/")]
     out: dict[str, list[str]] = {}
@@ -404,82 +409,94 @@ def _first_char(path: Path) -> str:
                 return b.decode("latin-1")
 
 
+class _JsonText:
+    """One file's text read block by block (``buf``, the read position ``pos``), with line
+    numbers counted forward only (linear time).  Bytes that are not UTF-8 are read as
+    surrogates (surrogateescape)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        # ``line`` is the line number at buf[counted]
+        self.buf, self.pos, self.line, self.counted, self.eof = "", 0, 1, 0, False
+
+    def line_at(self, p: int) -> int:
+        self.line += self.buf.count("\n", self.counted, p)
+        self.counted = p
+        return self.line
+
+    def more(self) -> bool:
+        """Drop the consumed part of the buffer and append the next block; False at EOF."""
+        if self.eof:
+            return False
+        data = self.fh.read(READ_BYTES)
+        self.eof = not data
+        text = self.utf8.decode(data, final=self.eof)
+        self.line_at(self.pos)
+        self.buf, self.pos, self.counted = self.buf[self.pos:] + text, 0, 0
+        return bool(text) or not self.eof
+
+    def skip_ws(self) -> str:
+        """Skip whitespace (reading on as needed); the next character, or "" at the end."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or not self.more():
+                return self.buf[self.pos] if self.pos < len(self.buf) else ""
+
+    def compact(self) -> None:
+        """Keep the buffer from growing: drop what is consumed."""
+        if self.pos > READ_BYTES:
+            self.line_at(self.pos)
+            self.buf, self.pos, self.counted = self.buf[self.pos:], 0, 0
+
+    def value(self, decoder: json.JSONDecoder, path: Path):
+        """The JSON value at ``pos`` and where it ends, reading on while it runs past the buffer."""
+        while True:
+            try:
+                return decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError:
+                pass
+            if not self.more():  # (positions re-based) the whole rest of the file is in the buffer
+                break
+        try:
+            return decoder.raw_decode(self.buf, self.pos)
+        except json.JSONDecodeError as exc:  # a real error
+            self.line_at(self.pos)
+            raise BadInputError(path, f"not valid JSON ({exc.msg})", line=self.line_at(exc.pos)) from None
+
+
 def _iter_json_array(path: Path, checker: RowChecker) -> Iterator[tuple[dict, str, int]]:
     """Stream the elements of one top-level JSON array without loading the whole file.
     Bytes that are not UTF-8 are read as surrogates (surrogateescape), so the element that
     holds them is reported (or skipped) and the parse goes on."""
     decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-    # ``line`` is the line number at buf[counted]; newlines are counted forward only (linear time)
-    buf, pos, line, counted, eof = "", 0, 1, 0, False
-
-    def line_at(p: int) -> int:
-        nonlocal line, counted
-        line += buf.count("\n", counted, p)
-        counted = p
-        return line
-
     with open_data(path) as fh:
-        def more() -> bool:
-            """Drop the consumed part of the buffer and append the next block; False at EOF."""
-            nonlocal buf, pos, eof, counted
-            if eof:
-                return False
-            data = fh.read(READ_BYTES)
-            eof = not data
-            text = utf8.decode(data, final=eof)
-            line_at(pos)
-            buf, pos, counted = buf[pos:] + text, 0, 0
-            return bool(text) or not eof
-
-        def skip_ws():
-            nonlocal pos
-            while True:
-                while pos < len(buf) and buf[pos] in " \t\r\n":
-                    pos += 1
-                if pos < len(buf) or not more():
-                    return
-
-        skip_ws()
-        if pos >= len(buf) or buf[pos] != "[":
-            raise BadInputError(path, "expected a JSON array ('[') or JSON Lines", line=line_at(min(pos, len(buf))))
-        pos += 1
-        skip_ws()
-        if pos < len(buf) and buf[pos] == "]":
+        text = _JsonText(fh)
+        if text.skip_ws() != "[":
+            raise BadInputError(path, "expected a JSON array ('[') or JSON Lines",
+                                line=text.line_at(min(text.pos, len(text.buf))))
+        text.pos += 1
+        if text.skip_ws() == "]":
             return
         while True:
-            skip_ws()
-            while True:
-                try:
-                    obj, end = decoder.raw_decode(buf, pos)
-                    break
-                except json.JSONDecodeError:
-                    pass
-                if more():  # maybe the element runs past the buffer: read on (positions re-based)
-                    continue
-                try:  # the whole rest of the file is in the buffer: a real error
-                    obj, end = decoder.raw_decode(buf, pos)
-                    break
-                except json.JSONDecodeError as exc:
-                    line_at(pos)
-                    raise BadInputError(path, f"not valid JSON ({exc.msg})", line=line_at(exc.pos)) from None
-            start_line = line_at(pos)
+            text.skip_ws()
+            obj, end = text.value(decoder, path)
+            start_line = text.line_at(text.pos)
             checker.records += 1
-            bad_text = _SURROGATE_OR_ESCAPE.search(buf, pos, end) and not checker.text_ok(obj, path, line=start_line)
-            pos = end
+            bad_text = (_SURROGATE_OR_ESCAPE.search(text.buf, text.pos, end)
+                        and not checker.text_ok(obj, path, line=start_line))
+            text.pos = end
             row = None if bad_text else checker.check(obj, path, line=start_line)
             if row is not None:
                 yield row, "line", start_line
-            skip_ws()
-            if pos < len(buf) and buf[pos] == ",":
-                pos += 1
-                if pos > READ_BYTES:  # keep the buffer from growing: drop what is consumed
-                    line_at(pos)
-                    buf, pos, counted = buf[pos:], 0, 0
-                continue
-            if pos < len(buf) and buf[pos] == "]":
+            after = text.skip_ws()
+            if after == "]":
                 return
-            raise BadInputError(path, "expected ',' or ']' between array elements", line=line_at(pos))
+            if after != ",":
+                raise BadInputError(path, "expected ',' or ']' between array elements", line=text.line_at(text.pos))
+            text.pos += 1
+            text.compact()
 
 
 def _is_column_object(path: Path) -> bool:
@@ -627,30 +644,35 @@ def _iter_json_columns(path: Path, checker: RowChecker) -> Iterator[tuple[dict, 
         if len(set(sizes.values())) > 1:
             raise BadInputError(path, "columns have different numbers of rows (" +
                                 ", ".join(f"{k}: {v:,}" for k, v in sizes.items()) + ")")
-        readers = [open(Path(tmp) / f"{i}.marshal", "rb") for i in order]
-        cols = [names[i] for i in order]
-        try:
-            n = 0
-            while True:
-                lengths = [int.from_bytes(f.read(8), "little") for f in readers]
-                if not lengths[0]:
-                    return
-                pieces = [marshal.loads(f.read(size)) for f, size in zip(readers, lengths)]
-                keys = pieces[0][0]
-                for col, (other, _) in zip(cols[1:], pieces[1:]):
-                    if other != keys:
-                        at = next(j for j, (a, b) in enumerate(zip(keys, other)) if a != b)
-                        raise BadInputError(path, f"columns {cols[0]!r} and {col!r} list rows in a different "
-                                            f"order (key {keys[at]!r} vs {other[at]!r})", row=n + at + 1)
-                for values in zip(*(p[1] for p in pieces)):
-                    n += 1
-                    checker.records += 1
-                    row = checker.check(dict(zip(cols, values)), path, row=n)
-                    if row is not None:
-                        yield row, "row", n
-        finally:
-            for f in readers:
-                f.close()
+        yield from _zip_columns([Path(tmp) / f"{i}.marshal" for i in order], [names[i] for i in order], path,
+                                checker)
+
+
+def _zip_columns(files: list[Path], cols: list[str], path: Path, checker: RowChecker):
+    """Read the spilled pieces of every column side by side and yield them as rows."""
+    readers = [open(f, "rb") for f in files]
+    try:
+        n = 0
+        while True:
+            lengths = [int.from_bytes(f.read(8), "little") for f in readers]
+            if not lengths[0]:
+                return
+            pieces = [marshal.loads(f.read(size)) for f, size in zip(readers, lengths)]
+            keys = pieces[0][0]
+            for col, (other, _) in zip(cols[1:], pieces[1:]):
+                if other != keys:
+                    at = next(j for j, (a, b) in enumerate(zip(keys, other)) if a != b)
+                    raise BadInputError(path, f"columns {cols[0]!r} and {col!r} list rows in a different "
+                                        f"order (key {keys[at]!r} vs {other[at]!r})", row=n + at + 1)
+            for values in zip(*(p[1] for p in pieces)):
+                n += 1
+                checker.records += 1
+                row = checker.check(dict(zip(cols, values)), path, row=n)
+                if row is not None:
+                    yield row, "row", n
+    finally:
+        for f in readers:
+            f.close()
 
 
 _CSV_TRUE, _CSV_FALSE = ("true", "1"), ("false", "0")

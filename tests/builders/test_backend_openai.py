@@ -11,7 +11,7 @@ import pytest
 
 from builders.backends.base import GenRequest
 from builders.backends.openai_backend import OpenAIBackend
-from builders.pool import PoolConfig, run_pool
+from builders.pool import pool_config, run_pool
 from resetkit.errors import ResetkitError
 from tests.helpers.openai_server import OpenAIServer
 from tests.helpers.pool_examples import make_examples
@@ -71,7 +71,7 @@ def test_pool_with_the_chat_template_sends_the_system_prompt(store, server):
     with store.create("chat-seed", builder="test-examples", config={"chat": 1}) as w:
         rows = [{**r, "template": "chat", "prompt": f"Say hello {i}."} for i, r in enumerate(example_rows(2))]
         w.write("train", pa.Table.from_pylist(rows, schema=EXAMPLES), schema=EXAMPLES)
-    cfg = PoolConfig(model="tiny", backend="openai", base_url=server.base_url, chat=True, template="chat",
+    cfg = pool_config(model="tiny", backend="openai", base_url=server.base_url, chat=True, template="chat",
                      system_prompt="Answer in French.", grid="greedy", max_new_tokens=4)
     pool = run_pool(store, "chat-seed", cfg, progress=False)
     chats = [e["body"]["messages"] for e in server.log if e["path"] == "/v1/chat/completions"]
@@ -116,7 +116,7 @@ def test_unreachable_server_fails_before_any_work(store):
     with OpenAIServer() as srv:
         url = srv.base_url
     make_examples(store, 3)
-    cfg = PoolConfig(model="tiny", backend="openai", base_url=url, max_retries=0)
+    cfg = pool_config(model="tiny", backend="openai", base_url=url, max_retries=0)
     t = time.monotonic()
     with pytest.raises(ResetkitError, match="cannot reach the OpenAI-compatible server"):
         run_pool(store, "reset-seed", cfg, progress=False)
@@ -133,7 +133,7 @@ def test_pool_over_http_with_error_rows_and_no_key_on_disk(store, server, monkey
     # body echoes the key back (some proxies do): it must still never reach the store
     server.fault = lambda body, path: (Fault(status=503, message="busy; key sk-test-secret-4242 rejected")
                                        if body["temperature"] == 0.3 else None)
-    cfg = PoolConfig(model="tiny", backend="openai", base_url=server.base_url, max_retries=1, concurrency=2)
+    cfg = pool_config(model="tiny", backend="openai", base_url=server.base_url, max_retries=1, concurrency=2)
     pool = run_pool(store, "reset-seed", cfg, progress=False)
     rows = pool.read("train").to_pylist()
     assert len(rows) == 42
@@ -159,24 +159,23 @@ def test_server_dying_mid_run_then_resume_equals_uninterrupted(store, tmp_path):
     from resetkit.store import Store
 
     make_examples(store, 12)
-    cfg = PoolConfig(model="tiny", backend="openai", max_retries=1, timeout=2.0, concurrency=2,
-                     shard_examples=2)
+    cfg = dict(model="tiny", backend="openai", max_retries=1, timeout=2.0, concurrency=2, shard_examples=2)
     with OpenAIServer() as srv:
         srv.die_after(30)
         resume_hint = "requests in a row failed.*run the same command again to resume"
         with pytest.raises(ResetkitError, match=resume_hint):
-            run_pool(store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url), progress=False)
+            run_pool(store, "reset-seed", pool_config(cfg, base_url=srv.base_url), progress=False)
     work = next((store.root / "pool" / ".work").iterdir())
     shards = list(work.glob("shard-*.parquet"))
     assert shards and not (store.root / "pool" / "LATEST").exists()
     with OpenAIServer() as srv:
-        resumed = run_pool(store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url),
+        resumed = run_pool(store, "reset-seed", pool_config(cfg, base_url=srv.base_url),
                            progress=False)
         sent = len(srv.log)
     clean_store = Store(tmp_path / "clean")
     make_examples(clean_store, 12)
     with OpenAIServer() as srv:
-        clean = run_pool(clean_store, "reset-seed", dataclasses.replace(cfg, base_url=srv.base_url),
+        clean = run_pool(clean_store, "reset-seed", pool_config(cfg, base_url=srv.base_url),
                          progress=False)
         sent_clean = len(srv.log)
     assert resumed.version == clean.version

@@ -68,7 +68,7 @@ def test_vllm_pool_grid_and_greedy_equality_with_transformers(store, tiny_llama,
     from tests.helpers.pool_examples import make_examples
 
     make_examples(store, 6)
-    cfg = PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=8, engine_args=ENGINE)
+    cfg = PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=8, options={"vllm": {"engine_args": ENGINE}})
     pool = run_pool(store, "reset-seed", cfg, progress=False)
     rows = pool.read("train").to_pylist()
     assert len(rows) == 42 and {r["backend"] for r in rows} == {"vllm"}
@@ -102,16 +102,17 @@ def test_vllm_on_gpu(store, tiny_llama):
     from tests.helpers.pool_examples import make_examples
 
     make_examples(store, 6)
+    engine_args = {"max_model_len": 1024, "gpu_memory_utilization": 0.3}
     cfg = PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=16, grid="greedy", dtype="float32",
-                     engine_args={"max_model_len": 1024, "gpu_memory_utilization": 0.3})
+                     options={"vllm": {"engine_args": engine_args}, "transformers": {"device": "cuda"}})
     g_vllm = run_pool(store, "reset-seed", cfg, name="g-vllm", progress=False).read("train")
-    g_hf = run_pool(store, "reset-seed", dataclasses.replace(cfg, backend="transformers", device="cuda"),
+    g_hf = run_pool(store, "reset-seed", dataclasses.replace(cfg, backend="transformers"),
                     name="g-hf", progress=False).read("train")
     assert g_vllm.num_rows == 6
     same = sum(a == b for a, b in zip(g_vllm["text"].to_pylist(), g_hf["text"].to_pylist()))
     assert same >= 5  # GPU kernels may break a near-tie differently; nearly all must agree
     paper = run_pool(store, "reset-seed", PoolConfig(model=str(tiny_llama), backend="vllm", max_new_tokens=8,
-                                                     engine_args=cfg.engine_args), progress=False)
+                                                     options={"vllm": {"engine_args": engine_args}}), progress=False)
     assert paper.read("train").num_rows == 42
 
 
@@ -136,7 +137,7 @@ def test_real_model_vllm_greedy_equals_transformers_in_float32(tmp_path, real_mo
     store = Store(tmp_path / "store")
     examples(store, template, REAL_QUESTIONS)
     cfg = PoolConfig(model=str(real_model), backend="vllm", grid="greedy", max_new_tokens=40,
-                     engine_args={"enforce_eager": True, "max_model_len": 2048})
+                     options={"vllm": {"engine_args": {"enforce_eager": True, "max_model_len": 2048}}})
     v = run_pool(store, "reset-seed", cfg, name="g-vllm", progress=False)
     hf = run_pool(store, "reset-seed", dataclasses.replace(cfg, backend="transformers"), name="g-hf",
                   progress=False)

@@ -188,11 +188,11 @@ def test_background_writes_match_and_errors_propagate(tmp_path, monkeypatch):
     """A tiny FLUSH_ROWS queues many background writes: the files still match the row path
     (at the same FLUSH_ROWS, since row groups follow it), a write error surfaces, and a build
     error is not masked by the queued writes."""
-    import builders.corpora as corpora
+    import builders.corpora.writer as writer
     from resetkit.store import VersionWriter
 
-    monkeypatch.setattr(corpora, "FLUSH_ROWS", 2)
-    monkeypatch.setattr(corpora, "MAX_INFLIGHT", 1)
+    monkeypatch.setattr(writer, "FLUSH_ROWS", 2)
+    monkeypatch.setattr(writer, "MAX_INFLIGHT", 1)
     _same_both_ways(tmp_path, sample_sources("if-train"), monkeypatch)
 
     real_write, calls = VersionWriter.write, []

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 from click.testing import CliRunner
 
-from builders.pool import PoolConfig, dry_run, run_pool
+from builders.pool import dry_run, pool_config, run_pool
 from resetkit.errors import ResetkitError
 from resetkit.schemas import CANDIDATES
 from tests.helpers.pool_examples import make_examples
@@ -16,7 +16,7 @@ from tests.helpers.pool_examples import make_examples
 
 @pytest.fixture
 def cfg(tiny_llama):
-    return PoolConfig(model=str(tiny_llama), max_new_tokens=6, shard_examples=3, batch_size=32)
+    return pool_config(model=str(tiny_llama), max_new_tokens=6, shard_examples=3, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def shared(tmp_path_factory, tiny_llama):
 
     store = Store(tmp_path_factory.mktemp("pool-store"))
     make_examples(store, 10, empty=2)
-    cfg = PoolConfig(model=str(tiny_llama), max_new_tokens=6, shard_examples=3, batch_size=32)
+    cfg = pool_config(model=str(tiny_llama), max_new_tokens=6, shard_examples=3, batch_size=32)
     return store, run_pool(store, "reset-seed", cfg, progress=False)
 
 

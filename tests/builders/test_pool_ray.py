@@ -20,7 +20,8 @@ N_EXAMPLES = 9
 
 
 def _cfg(model, **kw):
-    return PoolConfig(model=str(model), max_new_tokens=8, shard_examples=3, batch_size=16, **kw)
+    return PoolConfig(model=str(model), max_new_tokens=8, shard_examples=3,
+                      options={"transformers": {"batch_size": 16}}, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_engine_errors_need_no_ray(tmp_path, tiny_llama):
         run_pool(store, "reset-seed", _cfg(tiny_llama, ray_address="auto"), progress=False)
     with pytest.raises(ResetkitError, match="openai backend"):
         run_pool(store, "reset-seed", dataclasses.replace(_cfg(tiny_llama, engine="ray"), backend="openai",
-                                                          base_url="http://127.0.0.1:9/v1"), progress=False)
+                                                          options={"openai": {"base_url": "http://127.0.0.1:9/v1"}}), progress=False)
 
 
 def test_ray_stays_optional():

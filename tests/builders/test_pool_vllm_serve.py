@@ -44,7 +44,7 @@ def test_pool_openai_backend_against_vllm_serve(server, real_model, tmp_path, mo
 
     from click.testing import CliRunner
 
-    from builders.pool import PoolConfig, run_pool
+    from builders.pool import pool_config, run_pool
     from resetkit.cli import main
     from resetkit.store import Store
     from resetkit.threads import apply_threads
@@ -61,8 +61,8 @@ def test_pool_openai_backend_against_vllm_serve(server, real_model, tmp_path, mo
     rows = pool.read("train").to_pylist()
     assert len(rows) == 28 and all(r["finish_reason"] != "error" for r in rows)
     assert all("### " not in r["text"] for r in rows)
-    greedy = dataclasses.replace(PoolConfig(grid="greedy", max_new_tokens=32), model=SERVED, backend="openai",
-                                 base_url=server, concurrency=4)
+    greedy = pool_config(grid="greedy", max_new_tokens=32, model=SERVED, backend="openai", base_url=server,
+                         concurrency=4)
     served = run_pool(store, "reset-seed", greedy, name="g-served", progress=False).read("train")
     apply_threads(1)
     local = run_pool(store, "reset-seed", dataclasses.replace(greedy, model=str(real_model),
@@ -78,7 +78,7 @@ def test_llm_judge_against_vllm_serve_with_the_papers_prompt(server, tmp_path, m
     many parse is printed (a 135M model often writes no [[rating]])."""
     from click.testing import CliRunner
 
-    from builders.pool import PoolConfig, run_pool
+    from builders.pool import pool_config, run_pool
     from resetkit.cli import main
     from resetkit.store import Store
     from tests.helpers.pool_examples import rendered_examples as examples
@@ -86,7 +86,7 @@ def test_llm_judge_against_vllm_serve_with_the_papers_prompt(server, tmp_path, m
     monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")  # a local server takes any key
     store = Store(tmp_path / "store")
     examples(store, "chat", QUESTIONS)
-    run_pool(store, "reset-seed", PoolConfig(model=SERVED, backend="openai", base_url=server, chat=True,
+    run_pool(store, "reset-seed", pool_config(model=SERVED, backend="openai", base_url=server, chat=True,
                                              template="chat", grid="greedy", max_new_tokens=48),
              progress=False)
     res = CliRunner().invoke(main, ["judge", "pool", "--store", str(store.root), "--judges", "llm",

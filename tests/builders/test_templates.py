@@ -47,7 +47,7 @@ def test_task_instructions_are_the_papers():
     assert templates.TASK_INSTRUCTIONS["summarization"].startswith("Summarize the text in a few sentences.")
 
 
-@pytest.mark.parametrize("name", ["alpaca", "vicuna", "vicuna-paper", "chat"])
+@pytest.mark.parametrize("name", templates.TEMPLATES.names())
 def test_template_recorded_in_rows_card_and_manifest(store, name):
     v = build_corpus(store, "cd-train", sample_sources("cd-train"), template=name)
     rows = v.read("train").to_pylist()

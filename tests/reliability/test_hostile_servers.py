@@ -12,7 +12,7 @@ import pytest
 
 from builders.backends.base import GenRequest
 from builders.backends.openai_backend import OpenAIBackend
-from builders.pool import PoolConfig, run_pool
+from builders.pool import pool_config, run_pool
 from judging.judge import JudgeConfig, run_judges
 from resetkit.errors import ResetkitError
 from tests.helpers.openai_server import Fault, OpenAIServer
@@ -135,7 +135,7 @@ def test_pool_refused_key_stops_after_one_request_and_writes_no_version(store, s
     make_examples(store, 8)
     with OpenAIServer() as srv:
         srv.fault = lambda body, path: Fault(status=status, message="invalid api key")
-        cfg = PoolConfig(model="tiny", backend="openai", base_url=srv.base_url, max_retries=2)
+        cfg = pool_config(model="tiny", backend="openai", base_url=srv.base_url, max_retries=2)
         with pytest.raises(ResetkitError, match=f"HTTP {status}"):
             run_pool(store, "reset-seed", cfg, progress=False)
         assert len(srv.log) == 1
