@@ -91,7 +91,7 @@ class RayJudgePool:
 
         self.ray = ray = connect(self.address)
         gpus = 0.0
-        if ray.cluster_resources().get("GPU", 0) >= 1 and self.cfg.nli_device in ("auto", "cuda"):
+        if ray.cluster_resources().get("GPU", 0) >= 1 and self.cfg.options("summac").device in ("auto", "cuda"):
             gpus = 1.0
         want = worker_count(ray, num_cpus=self.worker_cpus, num_gpus=gpus, wanted=self.workers,
                             work_items=n_chunks)
