@@ -67,7 +67,8 @@ class Judge:
 
     Subclasses set ``name`` (its registry name), ``metrics``, ``tasks``, ``needs`` (example
     columns), ``signals`` ("SIGNAL.TASK" -> metric: which selection signal a metric stands for
-    on a task, e.g. ``{"faith.extractive_qa": "span_coverage"}``) and ``code_version``; declare
+    on a task, e.g. ``{"faith.extractive_qa": "span_coverage"}``), ``runs_on_ray`` and
+    ``code_version``; declare
     their settings in a nested frozen ``Options`` dataclass (fields made with
     ``resetkit.config.field(..., help=...)``), read as ``self.options``; and implement
     ``score(items) -> [{metric: Score(value, raw, error)}]`` with one dict per item (an item is
@@ -81,6 +82,7 @@ class Judge:
     tasks: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
     signals: dict[str, str] = {}
+    runs_on_ray = False  # --engine ray: scored on Ray actors (a judge holding a model, as SummaC)
     code_version = "1"
 
     @dataclass(frozen=True)
