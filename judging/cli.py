@@ -13,7 +13,7 @@ from .api import DEFAULT_JUDGES
 
 
 # A few judge options also have a flag of their own; each is the same as its --set form (its help
-# is the option's, listed under "Judge options").  Every other option: --set judge.NAME.FIELD=VALUE.
+# is the option's, listed at the end of --help).  Every other option: --set judge.NAME.FIELD=VALUE.
 SHORTCUTS = (  # flag, judge, field, the value a bare flag sets (None: the flag takes a value)
     ("--nli-model", "summac", "model", None),
     ("--judge-model", "llm", "model", None),

@@ -4,9 +4,9 @@
     plan_judges(store, pool_ref, judges, cfg, *, name="scores") -> dict   (what a run would do)
 
 Each judge (judging/api.py: the Judge interface and the JUDGES registry) scores the
-candidates whose example task it covers (DESIGN.md §5) and emits rows of resetkit.schemas.SCORES.  Example fields
-(task, objective, instruction, question, context, refs) come from the examples
-dataset named in the pool manifest's ``extra["examples"]``.
+candidates whose example task it covers (DESIGN.md §5) and emits rows of
+resetkit.schemas.SCORES.  Example fields (task, objective, instruction, question, context,
+refs) come from the examples dataset named in the pool manifest's ``extra["examples"]``.
 
 Incremental: the newest earlier ``scores`` version of the same pool is read; its rows are
 kept where (candidate, judge, judge_version) still holds, and only the rest is computed

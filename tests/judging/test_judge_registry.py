@@ -79,6 +79,10 @@ def test_judge_config_errors_name_the_judge_and_field():
         JudgeConfig(judge={"summac": {"modle": "x"}})
     with pytest.raises(ResetkitError, match="cannot read 'many' as int"):
         JudgeConfig(judge={"llm": {"concurrency": "many"}}).options("llm")
+    # an optional number is read as a number too (a string would only fail once money is counted)
+    assert JudgeConfig(judge={"llm": {"max_usd": "2.5"}}).options("llm").max_usd == 2.5
+    with pytest.raises(ResetkitError, match="max_usd': cannot read 'lots' as float"):
+        JudgeConfig(judge={"llm": {"max_usd": "lots"}}).options("llm")
 
 
 def test_registry_register_and_unregister():
@@ -154,7 +158,8 @@ def test_bad_judge_options_on_the_command_line(store, tmp_path):
     for args, words in ((["--set", "judge.toy.target_words=2"], "unknown judge 'toy'"),
                         (["--set", "judge.llm.modle=x"], "unknown config key 'modle'.*'model'"),
                         (["--set", "llm.model=x"], "expected KIND.NAME.FIELD=VALUE"),
-                        (["--judges", "sapn"], "unknown judge 'sapn'.*'span'")):
+                        (["--judges", "sapn"], "unknown judge 'sapn'.*'span'"),
+                        (["--judges", "llm", "--max-usd", "abc"], "max_usd': cannot read 'abc' as float")):
         res = run.invoke(main, ["judge", "pool", *args, "--store", str(store.root), "--quiet"])
         assert res.exit_code != 0 and re.search(words, res.output + str(res.exception)), (args, res.output)
     bad = tmp_path / "bad.yaml"
