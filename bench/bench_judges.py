@@ -388,7 +388,7 @@ def bench_llm(n_calls: int) -> dict:
     os.environ["OPENAI_API_KEY"] = "bench-key"
     latency, conc = 0.2, 32
     with FakeOpenAIProcess(latency=latency) as srv:  # its own process, as a real server would be
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_concurrency=conc)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "concurrency": conc}})
         t = time.perf_counter()
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         wall = time.perf_counter() - t

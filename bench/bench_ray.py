@@ -146,7 +146,7 @@ def bench_summac_warm(nli) -> dict:
     from resetkit.store import Store
 
     store = Store(DATA / "judge-local")
-    cfg = JudgeConfig(nli_model=str(nli))
+    cfg = JudgeConfig(judge={"summac": {"model": str(nli)}})
     judge = _instantiate(["summac"], cfg, store)[0]
     _, _, cands, ex = _load_inputs(store, "pool", [judge])
     items, _ = _work(judge, _group(cands), ex, set())
@@ -170,7 +170,7 @@ def bench_judges(nli) -> dict:
         store = fresh_store(f"judge-{engine}")
         shutil.copytree(DATA / "pool-local" / "reset-seed", store.root / "reset-seed")
         shutil.copytree(DATA / "pool-local" / "pool", store.root / "pool")
-        cfg = JudgeConfig(nli_model=str(nli))
+        cfg = JudgeConfig(judge={"summac": {"model": str(nli)}})
         v, secs = timed(run_judges, store, "pool", judges, cfg, progress=False, engine=engine)
         versions[engine] = v
         out[engine] = {"seconds": round(secs, 2), "rows": v.num_rows()["train"],

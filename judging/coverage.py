@@ -12,6 +12,7 @@ An empty (or all-punctuation) answer scores 0.0 everywhere: nothing was extracte
 
 from __future__ import annotations
 
+from .api import Judge, progress_bar
 from .text import gc_paused, normalize
 
 
@@ -48,12 +49,6 @@ def ngram_coverage(answer: str | None, context: str | None, n: int, *,
 def context_ngram_set(context: str | None, n: int) -> set:
     ctx = normalize(context)
     return set(_ngrams(ctx.split(" "), n)) if ctx else set()
-
-
-def _judge_base():
-    from .judge import Judge
-
-    return Judge
 
 
 def _padded_contexts(contexts) -> tuple[list[str], dict[str, str]]:
@@ -167,19 +162,19 @@ def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
     return uni_out, bi_out
 
 
-class SpanJudge(_judge_base()):
+class SpanJudge(Judge):
     """span -> span_coverage (faithfulness of extractive QA)."""
 
     name = "span"
     metrics = ("span_coverage",)
     tasks = ("extractive_qa",)
     needs = ("context",)
+    signals = {"faith.extractive_qa": "span_coverage"}
 
     def score(self, items, progress=False):
-        from .judge import _bar
         from .text import native, normalize_many_memo
 
-        with _bar(len(items), "span", progress) as bar, gc_paused():
+        with progress_bar(len(items), "span", progress) as bar, gc_paused():
             if native() is None:  # answers and contexts in one bulk pass (ngram and em reuse the memo)
                 normalize_many_memo([it["text"] for it in items] + [it["context"] for it in items])
             vals = span_coverage_many([it["text"] for it in items], [it["context"] for it in items])
@@ -187,7 +182,7 @@ class SpanJudge(_judge_base()):
             return [{"span_coverage": (v, None, None)} for v in vals]
 
 
-class NgramJudge(_judge_base()):
+class NgramJudge(Judge):
     """ngram -> unigram_coverage, bigram_coverage (extra faithfulness signals, extractive QA)."""
 
     name = "ngram"
@@ -196,9 +191,7 @@ class NgramJudge(_judge_base()):
     needs = ("context",)
 
     def score(self, items, progress=False):
-        from .judge import _bar
-
-        with _bar(len(items), "ngram", progress) as bar, gc_paused():
+        with progress_bar(len(items), "ngram", progress) as bar, gc_paused():
             uni, bi = ngram_coverage_many([it["text"] for it in items], [it["context"] for it in items])
             bar.update(len(items))
             return [{"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)}

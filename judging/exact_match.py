@@ -7,6 +7,7 @@ An empty answer is 0.0 even against an empty reference.
 
 from __future__ import annotations
 
+from .api import Judge, progress_bar
 from .text import gc_paused, normalize
 
 
@@ -18,12 +19,6 @@ def exact_match(answer: str | None, references) -> float | None:
     if not ans:
         return 0.0
     return 1.0 if any(ans == normalize(r) for r in refs) else 0.0
-
-
-def _judge_base():
-    from .judge import Judge
-
-    return Judge
 
 
 def exact_match_many(answers, references) -> list[float | None]:
@@ -54,18 +49,17 @@ def exact_match_many(answers, references) -> list[float | None]:
             for a, s in zip(normalize_many_memo(answers), sets)]
 
 
-class ExactMatchJudge(_judge_base()):
+class ExactMatchJudge(Judge):
     """em -> exact_match (task score of extractive QA); null with a reason when no reference."""
 
     name = "em"
     metrics = ("exact_match",)
     tasks = ("extractive_qa",)
     needs = ("refs",)
+    signals = {"task.extractive_qa": "exact_match"}
 
     def score(self, items, progress=False):
-        from .judge import _bar
-
-        with _bar(len(items), "em", progress) as bar, gc_paused():
+        with progress_bar(len(items), "em", progress) as bar, gc_paused():
             vals = exact_match_many([it["text"] for it in items], [it["refs"] for it in items])
             bar.update(len(items))
             return [{"exact_match": (v, None, None)} if v is not None

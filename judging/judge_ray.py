@@ -17,7 +17,7 @@ each keeping its judges (SummaC's NLI model loaded once per actor) for the whole
 cluster overlaps with the LLM judge's HTTP calls here.  Results come back in item order,
 so the scores table (and the version id, a hash of it) is the same as the local engine's.
 
-What runs on Ray: the judges that hold a model (``RAY_JUDGES``: SummaC-ZS and its NLI
+What runs on Ray: the judges that hold a model (``Judge.runs_on_ray``: SummaC-ZS and its NLI
 model).  What stays in the driver:
 - the LLM judge.  It is I/O-bound (async HTTP), and its cost controls are global by
   nature: one concurrency limit against the endpoint's rate limits, one sqlite reply
@@ -35,8 +35,6 @@ from __future__ import annotations
 
 from resetkit.errors import ResetkitError
 
-# judges scored on Ray with --engine ray; every other judge runs in the driver (see above)
-RAY_JUDGES = ("summac",)
 CHUNK_ITEMS = 256
 
 
@@ -84,14 +82,14 @@ class RayJudgePool:
         self.actors: list = []
 
     def runs(self, judge) -> bool:
-        return judge.name in RAY_JUDGES
+        return judge.runs_on_ray
 
     def _start(self, n_chunks: int):
         from resetkit.ray_engine import connect, remote_options, worker_count
 
         self.ray = ray = connect(self.address)
         gpus = 0.0
-        if ray.cluster_resources().get("GPU", 0) >= 1 and self.cfg.nli_device in ("auto", "cuda"):
+        if ray.cluster_resources().get("GPU", 0) >= 1 and self.cfg.options("summac").device in ("auto", "cuda"):
             gpus = 1.0
         want = worker_count(ray, num_cpus=self.worker_cpus, num_gpus=gpus, wanted=self.workers,
                             work_items=n_chunks)

@@ -1,9 +1,10 @@
 """The instruction-following judge: an LLM rates each answer 1-10 (paper §2.2, Table 5).
 
-Any OpenAI-compatible endpoint and model (``judge_model``, default ``gpt-4-0613``;
-``judge_base_url``).  The key is ``$OPENAI_API_KEY`` (needed up front only for OpenAI's own
-API; a local server gets a placeholder) or a credential in the base URL's query; neither is
-ever written or printed (resetkit/secrets.py).  Temperature 0, at most 512 tokens.  The
+Any OpenAI-compatible endpoint and model (``LLMJudge.Options``: ``model``, default
+``gpt-4-0613``, and ``base_url``; ``--set judge.llm.FIELD=VALUE``).  The key is
+``$OPENAI_API_KEY`` (needed up front only for OpenAI's own API; a local server gets a
+placeholder) or a credential in the base URL's query; neither is ever written or printed
+(resetkit/secrets.py).  Temperature 0, at most 512 tokens.  The
 rating is parsed as FastChat does (``[[r]]``, else ``[r]``) and normalised r/10; a reply
 without a rating (or with one outside 0-10) gives a null value with the raw text kept and
 the reason in ``error``.  An empty answer is null ("empty answer") and costs no call.
@@ -15,7 +16,7 @@ What a paid run promises (docs/judges.md, "What a paid run promises"):
   rerun asks for nothing that is cached.  A cache that cannot be written (disk full) stops
   the run at once with one line; no further request is sent;
 - the endpoint is checked before any work (a dead port is one line); the first request
-  goes alone, then ``judge_concurrency`` at once; retries (``judge_max_retries``; 429/5xx/
+  goes alone, then ``concurrency`` at once; retries (``max_retries``; 429/5xx/
   connection errors, exponential backoff honouring Retry-After) are done here, and a
   timeout halves the concurrency (once per burst) and is retried, so a slow server is
   not flooded; a 401/403 stops the run at that reply;
@@ -29,175 +30,32 @@ What a paid run promises (docs/judges.md, "What a paid run promises"):
 - ``plan`` (``--dry-run``) estimates calls, tokens (chars/4 for the prompt, a typical
   150-token reply) and USD; ``batch`` sends the uncached requests through the Batch API
   at half price, keeping the batch id under the cache folder so a rerun resumes it.
+
+Modules: judging/llm_prompt.py (prompt, parsing, prices), judging/llm_cache.py (the reply
+cache), judging/llm_batch.py (the Batch API path); the direct requests are here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
-import json
 import os
-import re
-import sqlite3
-import sys
 import time
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
+from resetkit.config import field
 from resetkit.errors import ResetkitError
 from resetkit.openai_client import (MalformedReply, auth_failure, check_endpoint, effective_url, make_client,
                                     needs_key, parse_reply, reply_tokens, retry_after, shown)
 from resetkit.secrets import redact_content, redact_text, register_url
 from resetkit.store import canonical_json
 
-from .judge import RETRYABLE, Judge
-
-PROMPTS_DIR = Path(__file__).parent / "prompts"
-RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
-RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
-EST_REPLY_TOKENS = 150
-
-
-def parse_rating(text: str | None) -> tuple[float | None, str | None]:
-    """(r/10, None) or (None, reason), with FastChat's two patterns."""
-    if not text:
-        return None, "empty judge reply"
-    m = RATING.search(text) or RATING_BACKUP.search(text)
-    if not m:
-        return None, "no rating found in judge reply"
-    r = float(m.group(1))
-    if not 0 <= r <= 10:
-        return None, f"rating {m.group(1)} outside 1-10"
-    return r / 10.0, None
-
-
-@lru_cache(maxsize=8)
-def load_prompt(name: str) -> dict:
-    """A prompt of judging/prompts/ (``paper``, ``single-v1``) or a YAML file path."""
-    import yaml
-
-    path = Path(name) if name.endswith((".yaml", ".yml")) else PROMPTS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in PROMPTS_DIR.glob("*.yaml") if p.stem != "prices")
-        raise ResetkitError(f"unknown judge prompt {name!r}. Known: {', '.join(known)} (or a .yaml path)")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "{answer}" not in data.get("user", ""):
-        raise ResetkitError(f"{path}: a judge prompt needs a 'user' template with {{question}} "
-                            f"and {{answer}}")
-    return data
-
-
-def build_messages(prompt: dict, question: str, answer: str) -> list[dict]:
-    """Fill the template in one pass (a question containing "{answer}" stays as it is)."""
-    values = {"question": question, "answer": answer}
-    user = re.sub(r"\{(question|answer)\}", lambda m: values[m.group(1)], prompt["user"])
-    msgs = [{"role": "system", "content": prompt["system"]}] if prompt.get("system") else []
-    return msgs + [{"role": "user", "content": user}]
-
-
-def question_of(example: dict) -> str:
-    """The user turn shown to the judge: the instruction, plus its input/context if any."""
-    q = example.get("instruction") or example.get("question") or example.get("prompt") or ""
-    ctx = example.get("context")
-    return f"{q}\n\n{ctx}" if ctx else q
-
-
-def request_key(model: str, messages: list[dict], params: dict) -> str:
-    data = canonical_json({"model": model, "messages": messages, **params})
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
-
-
-class CacheWriteError(ResetkitError):
-    """The reply cache cannot be written (disk full, read-only): the run stops, no further request."""
-
-
-class ResponseCache:
-    """sqlite: request key -> reply text, token counts, USD, when and how it was obtained.
-
-    WAL journal, one commit per reply: a reply is in the database file before the request is
-    counted as done, so a kill -9 loses no paid reply that was received (a power cut could
-    drop the last few, ``synchronous=NORMAL``).  A write that fails (disk full) is a
-    :class:`CacheWriteError`, and the transaction is rolled back (nothing half-written)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), timeout=60)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, "
-                            "text TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, usd REAL, "
-                            "via TEXT, created REAL)")
-            self.db.commit()
-        except (OSError, sqlite3.Error) as exc:
-            raise CacheWriteError(f"cannot open the LLM judge reply cache {path}: {exc}") from exc
-
-    def get_many(self, keys) -> dict[str, dict]:
-        out, keys = {}, list(keys)
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            q = f"SELECT key, text, prompt_tokens, completion_tokens, usd FROM responses WHERE key IN " \
-                f"({','.join('?' * len(chunk))})"
-            for k, text, pt, ct, usd in self.db.execute(q, chunk):
-                out[k] = {"text": text, "prompt_tokens": pt, "completion_tokens": ct, "usd": usd}
-        return out
-
-    def put(self, key, model, text, prompt_tokens, completion_tokens, usd, via="api"):
-        """Store one reply and commit it (durable before the caller counts the request done)."""
-        try:
-            with self.db:  # commit, or roll back on error
-                self.db.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?)",
-                                (key, model, text, prompt_tokens, completion_tokens, usd, via, time.time()))
-        except sqlite3.Error as exc:
-            raise CacheWriteError(f"cannot write the LLM judge reply cache {self.path}: {exc}") from exc
-
-    def close(self):
-        try:
-            self.db.close()
-        except sqlite3.Error:
-            pass
-
-
-class Prices:
-    """USD per 1M tokens by model (prompts/prices.yaml, or a user YAML/JSON file)."""
-
-    def __init__(self, path: str | None = None):
-        import yaml
-
-        self.table = yaml.safe_load((PROMPTS_DIR / "prices.yaml").read_text(encoding="utf-8"))
-        if path:
-            p = Path(path)
-            if not p.is_file():
-                raise ResetkitError(f"price table not found: {p}")
-            self.table = {**self.table, **(yaml.safe_load(p.read_text(encoding="utf-8")) or {})}
-
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int,
-             batch: bool = False) -> float | None:
-        p = self.table.get(model)
-        if p is None:
-            return None
-        usd = (prompt_tokens * float(p["input"]) + completion_tokens * float(p["output"])) / 1e6
-        return usd / 2 if batch else usd
-
-
-def estimate_tokens(messages: list[dict]) -> int:
-    """Rough prompt size without a tokenizer: ~4 characters per token plus 4 per message."""
-    return sum(len(m["content"]) // 4 + 4 for m in messages) + 3
-
-
-MESSAGE_OVERHEAD = 8   # tokens a chat format adds per message (role, separators), bounded
-REPLY_PRIMING = 8      # and once per request (the assistant turn's header)
-
-
-def prompt_bound(messages: list[dict]) -> int:
-    """A guaranteed upper bound of the prompt tokens: a byte-level BPE token (GPT-4, GPT-4o,
-    Llama 3, Qwen...) covers at least one UTF-8 byte, so a message is at most its bytes, plus
-    the chat format's tokens per message and for the reply's header."""
-    return sum(len(m["content"].encode("utf-8")) + len(m["role"]) + MESSAGE_OVERHEAD
-               for m in messages) + REPLY_PRIMING
-
+from .api import RETRYABLE, Judge, Score, progress_bar
+from .llm_batch import run_batch
+from .llm_cache import CacheWriteError, ResponseCache
+from .llm_prompt import (EST_REPLY_TOKENS, Prices, build_messages, estimate_tokens, load_prompt, parse_rating,
+                         prompt_bound, question_of, request_key)
 
 MAX_FREE_TIMEOUT_RETRIES = 8  # timeouts of an overloaded server, retried at a lower concurrency
 
@@ -290,18 +148,45 @@ class LLMJudge(Judge):
     metrics = ("rating",)
     tasks = ("open_ended",)
     needs = ("instruction", "context", "question", "prompt")
+    signals = {"instr.open_ended": "rating"}
 
-    def __init__(self, cfg, store=None):
+    @dataclass(frozen=True)
+    class Options:
+        model: str = field("gpt-4-0613", help="LLM judge model name at the endpoint.")
+        base_url: str | None = field(None, help=(
+            "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default: the OpenAI API; "
+            "$OPENAI_BASE_URL is honoured). A key in its query (?api-key=...) is sent and never shown; "
+            "the key is $OPENAI_API_KEY, needed up front only for OpenAI's own API."))
+        prompt: str = field("paper", help="Judge prompt: paper (Table 5), single-v1 (FastChat), "
+                                          "or a prompt .yaml file.")
+        temperature: float = field(0.0, help="Judge sampling temperature (paper: 0).")
+        max_tokens: int = field(512, help="Judge max completion tokens (paper: 512).")
+        concurrency: int = field(32, help="Requests in flight at most (halved on a burst of timeouts, "
+                                          "raised back slowly).")
+        max_retries: int = field(6, help="Retries per request on 429/5xx/timeouts (exponential backoff, "
+                                         "Retry-After honoured).")
+        timeout: float = field(120.0, help="Seconds per request before it is retried.")
+        prices: str | None = field(None, help="YAML/JSON file of USD per 1M tokens: "
+                                              "{model: {input: X, output: Y}} (default: built-in table).")
+        max_usd: float | None = field(None, help="Hard cap on the LLM judge's spend in USD: no request "
+                                                 "starts whose worst case could cross it.")
+        batch: bool = field(False, help="Use the OpenAI Batch API (half price; resumable while pending).")
+        batch_poll_seconds: float = field(30.0, help="Seconds between Batch API status polls.")
+        batch_wait: bool = field(True, help="Wait for a submitted batch to finish (else exit; rerun "
+                                            "collects it).")
+
+    def __init__(self, cfg=None, store=None):
         super().__init__(cfg, store)
-        self.prompt = load_prompt(cfg.judge_prompt)
-        self.params = {"temperature": cfg.judge_temperature, "max_tokens": cfg.judge_max_tokens}
-        self.prices = Prices(cfg.judge_prices)
+        o = self.options
+        self.prompt = load_prompt(o.prompt)
+        self.params = {"temperature": o.temperature, "max_tokens": o.max_tokens}
+        self.prices = Prices(o.prices)
         root = Path(store.root) if store is not None else Path(".cache")
         self.cache_dir = root / ".cache" / "llm_judge"
-        register_url(effective_url(cfg.judge_base_url))
+        register_url(effective_url(o.base_url))
 
     def settings(self):
-        return {"model": self.cfg.judge_model, "prompt": canonical_json(self.prompt), **self.params}
+        return {"model": self.options.model, "prompt": canonical_json(self.prompt), **self.params}
 
     # -- requests ---------------------------------------------------------------
     def _requests(self, items):
@@ -311,7 +196,7 @@ class LLMJudge(Judge):
                 reqs.append(None)
                 continue
             msgs = build_messages(self.prompt, question_of(it), it["text"])
-            reqs.append((request_key(self.cfg.judge_model, msgs, self.params), msgs))
+            reqs.append((request_key(self.options.model, msgs, self.params), msgs))
         return reqs
 
     def _cache(self) -> ResponseCache:
@@ -331,17 +216,17 @@ class LLMJudge(Judge):
         todo = len({k for k, _ in reqs} - set(hit))
         if not todo:
             return
-        cfg = self.cfg
-        if needs_key(cfg.judge_base_url) and not os.environ.get("OPENAI_API_KEY"):
+        o = self.options
+        if needs_key(o.base_url) and not os.environ.get("OPENAI_API_KEY"):
             raise ResetkitError(f"LLM judge: {todo} request(s) are not cached and OPENAI_API_KEY is not set "
-                                f"(needed by {shown(cfg.judge_base_url)}; a local server given with "
+                                f"(needed by {shown(o.base_url)}; a local server given with "
                                 "--judge-base-url needs none)")
         self._check_price()
-        check_endpoint(cfg.judge_base_url, cfg.judge_model, cfg.judge_timeout, "the LLM judge")
+        check_endpoint(o.base_url, o.model, o.timeout, "the LLM judge")
 
     def _check_price(self):
-        if self.cfg.max_usd is not None and self.prices.cost(self.cfg.judge_model, 0, 0) is None:
-            raise ResetkitError(f"--max-usd needs a price for {self.cfg.judge_model!r}: "
+        if self.options.max_usd is not None and self.prices.cost(self.options.model, 0, 0) is None:
+            raise ResetkitError(f"--max-usd needs a price for {self.options.model!r}: "
                                 "give --judge-prices FILE ({model: {input: X, output: Y}} "
                                 "USD per 1M tokens)")
 
@@ -355,14 +240,14 @@ class LLMJudge(Judge):
         todo = {r[0]: r[1] for r in reqs if r and r[0] not in hit}
         tin = sum(estimate_tokens(m) for m in todo.values())
         tout = EST_REPLY_TOKENS * len(todo)
-        usd = self.prices.cost(self.cfg.judge_model, tin, tout, batch=self.cfg.batch)
-        worst = self.prices.cost(self.cfg.judge_model, sum(prompt_bound(m) for m in todo.values()),
-                                 self.cfg.judge_max_tokens * len(todo), batch=self.cfg.batch)
+        usd = self.prices.cost(self.options.model, tin, tout, batch=self.options.batch)
+        worst = self.prices.cost(self.options.model, sum(prompt_bound(m) for m in todo.values()),
+                                 self.options.max_tokens * len(todo), batch=self.options.batch)
         return {"items": len(items), "empty_answers": sum(r is None for r in reqs), "cached": len(hit),
                 "calls": len(todo), "est_prompt_tokens": tin, "est_completion_tokens": tout,
                 "est_usd": None if usd is None else round(usd, 4),
                 "max_usd_if_every_reply_is_max_tokens": None if worst is None else round(worst, 4),
-                "model": self.cfg.judge_model, "batch_api": self.cfg.batch}
+                "model": self.options.model, "batch_api": self.options.batch}
 
     # -- scoring ----------------------------------------------------------------
     def score(self, items, progress=False):
@@ -380,18 +265,18 @@ class LLMJudge(Judge):
             self.usage = {"cache_hits": hits, "calls": 0, "failed": 0, "malformed": 0, "timeouts": 0,
                           "prompt_tokens": 0, "completion_tokens": 0, "usd": 0.0, "stopped_at_budget": False}
             failures: dict[str, str] = {}
-            self._fatal = None
+            self.fatal = None
             if todo:
-                if self.cfg.batch:
+                if self.options.batch:
                     run_batch(self, todo, cache, replies, failures, progress)
                 else:
-                    asyncio.run(self._run_async(todo, cache, replies, failures, progress))
+                    asyncio.run(_Calls(self, cache, replies, failures, len(todo), progress).run(todo))
         finally:
             cache.close()
         self.usage["usd"] = round(self.usage["usd"], 6)
-        where = shown(self.cfg.judge_base_url)
-        if self._fatal:
-            raise ResetkitError(f"LLM judge stopped: {self._fatal} ({self.usage['calls']} paid replies of "
+        where = shown(self.options.base_url)
+        if self.fatal:
+            raise ResetkitError(f"LLM judge stopped: {self.fatal} ({self.usage['calls']} paid replies of "
                                 f"this run are in the reply cache, USD {self.usage['usd']:.4f}; nothing else "
                                 "was written; a rerun resumes from the cache)")
         if todo and self.usage["calls"] == 0 and self.usage["failed"] > 0:
@@ -403,166 +288,184 @@ class LLMJudge(Judge):
         out = []
         for r in reqs:
             if r is None:
-                out.append({"rating": (None, None, "empty answer")})
+                out.append({"rating": Score(None, error="empty answer")})
             elif r[0] in replies:
                 text = redact_content(replies[r[0]]["text"])
                 value, err = parse_rating(text)
-                out.append({"rating": (value, text, err)})
+                out.append({"rating": Score(value, text, err)})
             elif r[0] in failures:
-                out.append({"rating": (None, None, f"{RETRYABLE}: {failures[r[0]]}")})
+                out.append({"rating": Score(None, error=f"{RETRYABLE}: {failures[r[0]]}")})
             else:
                 out.append({})  # not attempted (budget reached / batch pending): next run
         return out
 
-    def _record(self, cache, replies, key, text, pt, ct, batch=False):
+    def record(self, cache, replies, key, text, pt, ct, batch=False):
         """Keep one good reply: in the cache (committed) first, then counted."""
-        usd = self.prices.cost(self.cfg.judge_model, pt, ct, batch=batch)
+        usd = self.prices.cost(self.options.model, pt, ct, batch=batch)
         text = redact_content(text)
-        cache.put(key, self.cfg.judge_model, text, pt, ct, usd, via="batch" if batch else "api")
+        cache.put(key, self.options.model, text, pt, ct, usd, via="batch" if batch else "api")
         replies[key] = {"text": text, "prompt_tokens": pt, "completion_tokens": ct, "usd": usd}
         self.usage["calls"] += 1
-        self._charge(pt, ct, usd)
+        self.charge(pt, ct, usd)
 
-    def _charge(self, pt, ct, usd):
+    def charge(self, pt, ct, usd):
         self.usage["prompt_tokens"] += pt
         self.usage["completion_tokens"] += ct
         self.usage["usd"] += usd or 0.0
 
     def client(self, async_: bool = True):
-        return make_client(self.cfg.judge_base_url, async_=async_, max_retries=0 if async_ else
-                           self.cfg.judge_max_retries, timeout=self.cfg.judge_timeout, purpose="the LLM judge")
+        o = self.options
+        return make_client(o.base_url, async_=async_, max_retries=0 if async_ else o.max_retries,
+                           timeout=o.timeout, purpose="the LLM judge")
 
-    async def _run_async(self, todo: dict, cache, replies, failures, progress):
-        """Every request of ``todo`` once: the first alone (a refused key or a broken server
-        costs one request), then up to ``judge_concurrency`` at once.  Retries (429/5xx/
-        connection errors, with backoff and Retry-After) are done here, so that a timeout
-        lowers the concurrency instead of piling more requests onto a slow server."""
-        import openai
 
-        from .judge import _bar
+class _Calls:
+    """One run of direct requests: every request of ``todo`` once, the first alone (a refused key
+    or a broken server costs one request), then up to ``concurrency`` at once.  Retries (429/5xx/
+    connection errors, with backoff and Retry-After) are done here, so that a timeout lowers the
+    concurrency instead of piling more requests onto a slow server.  Good replies go to the
+    cache (committed) and ``replies``; requests that failed for good go to ``failures``."""
 
-        cfg = self.cfg
-        client = self.client()
-        limiter = _Limiter(max(1, cfg.judge_concurrency))
-        budget = _Budget(cfg.max_usd) if cfg.max_usd is not None else None
-        bar = _bar(len(todo), "llm judge", progress)
-        tasks: list[asyncio.Task] = []
+    def __init__(self, judge: LLMJudge, cache, replies: dict, failures: dict, total: int, progress: bool):
+        self.judge, self.o, self.usage = judge, judge.options, judge.usage
+        self.cache, self.replies, self.failures = cache, replies, failures
+        self.client = judge.client()
+        self.limiter = _Limiter(max(1, self.o.concurrency))
+        self.budget = _Budget(self.o.max_usd) if self.o.max_usd is not None else None
+        self.bar = progress_bar(total, "llm judge", progress)
+        self.tasks: list[asyncio.Task] = []
 
-        def stop(message: str):
-            if self._fatal is None:
-                self._fatal = message
-            me = asyncio.current_task()
-            for t in tasks:
-                if t is not me:
-                    t.cancel()  # requests in flight are abandoned: nothing more is sent
-
-        def fail(key, error):
-            failures[key] = redact_text(error)
-            self.usage["failed"] += 1
-            bar.update()
-
-        async def one(key, msgs):
-            bound = prompt_bound(msgs)
-            reserve = self.prices.cost(cfg.judge_model, bound, cfg.judge_max_tokens) if budget else 0.0
-            retries = free = 0
-            while True:
-                if self._fatal or self.usage["stopped_at_budget"]:
-                    return
-                if budget is not None and not await budget.reserve(reserve):
-                    self.usage["stopped_at_budget"] = True
-                    return
-                epoch = await limiter.acquire()
-                error = wait = None
-                try:
-                    resp = await client.chat.completions.create(model=cfg.judge_model, messages=msgs,
-                                                                **self.params)
-                except openai.APITimeoutError:
-                    # the server may still answer (and bill) it: the bound counts against the cap
-                    if budget is not None:
-                        budget.settle(reserve, reserve)
-                        self.usage["usd_unconfirmed"] = self.usage.get("usd_unconfirmed", 0.0) + reserve
-                    self.usage["timeouts"] += 1
-                    if limiter.timed_out(epoch) and free < MAX_FREE_TIMEOUT_RETRIES:
-                        free += 1
-                        continue
-                    error, wait = f"request timed out after {cfg.judge_timeout:g} s", 0.0
-                except openai.APIStatusError as exc:
-                    if budget is not None:
-                        budget.settle(reserve, 0.0)
-                    refused = auth_failure(exc, cfg.judge_base_url)
-                    if refused:
-                        return stop(refused)
-                    error = f"{type(exc).__name__}: {str(exc)[:300]}"
-                    if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
-                        wait = retry_after(exc, _backoff(retries))
-                except openai.APIConnectionError as exc:
-                    if budget is not None:
-                        budget.settle(reserve, 0.0)
-                    error, wait = f"{type(exc).__name__}: {str(exc)[:300]}", _backoff(retries)
-                except ValueError as exc:  # a body labelled JSON that is not JSON: a malformed 200
-                    return self._reply(key, msgs, f"<invalid JSON: {exc}>", bound, reserve, budget, cache,
-                                       replies, fail, stop, limiter, bar)
-                except openai.APIError as exc:  # any other client error: a failed request
-                    if budget is not None:
-                        budget.settle(reserve, reserve)
-                    error = f"{type(exc).__name__}: {str(exc)[:300]}"
-                else:
-                    return self._reply(key, msgs, resp, bound, reserve, budget, cache, replies, fail,
-                                       stop, limiter, bar)
-                finally:
-                    limiter.release()
-                if wait is None or retries >= cfg.judge_max_retries:
-                    return fail(key, error)
-                retries += 1
-                await asyncio.sleep(wait)
-
+    async def run(self, todo: dict) -> None:
         t0 = time.perf_counter()
         try:
             items = list(todo.items())
-            tasks.append(asyncio.ensure_future(one(*items[0])))
-            await asyncio.gather(tasks[0], return_exceptions=True)
-            if not self._fatal:
-                tasks.extend(asyncio.ensure_future(one(k, m)) for k, m in items[1:])
-                await asyncio.gather(*tasks[1:], return_exceptions=True)
-            for t in tasks:
+            self.tasks.append(asyncio.ensure_future(self.one(*items[0])))
+            await asyncio.gather(self.tasks[0], return_exceptions=True)
+            if not self.judge.fatal:
+                self.tasks.extend(asyncio.ensure_future(self.one(k, m)) for k, m in items[1:])
+                await asyncio.gather(*self.tasks[1:], return_exceptions=True)
+            for t in self.tasks:
                 if not t.cancelled() and t.exception() is not None:
                     raise t.exception()
         finally:
             self.usage["seconds_calls"] = round(time.perf_counter() - t0, 3)
-            self.usage["lowest_concurrency"] = limiter.lowest
-            bar.close()
-            await client.close()
+            self.usage["lowest_concurrency"] = self.limiter.lowest
+            self.bar.close()
+            await self.client.close()
 
-    def _reply(self, key, msgs, resp, bound, reserve, budget, cache, replies, fail, stop, limiter, bar):
+    def stop(self, message: str) -> None:
+        """Stop the run: requests in flight are abandoned, nothing more is sent."""
+        if self.judge.fatal is None:
+            self.judge.fatal = message
+        me = asyncio.current_task()
+        for t in self.tasks:
+            if t is not me:
+                t.cancel()
+
+    def fail(self, key, error) -> None:
+        self.failures[key] = redact_text(error)
+        self.usage["failed"] += 1
+        self.bar.update()
+
+    def settle(self, reserve: float, spent: float) -> None:
+        if self.budget is not None:
+            self.budget.settle(reserve, spent)
+
+    async def one(self, key, msgs) -> None:
+        """One request until it is settled: kept, failed for good, or left for the next run
+        (budget reached, run stopped)."""
+        bound = prompt_bound(msgs)
+        reserve = self.judge.prices.cost(self.o.model, bound, self.o.max_tokens) if self.budget else 0.0
+        retries = free = 0
+        while True:
+            if self.judge.fatal or self.usage["stopped_at_budget"]:
+                return
+            if self.budget is not None and not await self.budget.reserve(reserve):
+                self.usage["stopped_at_budget"] = True
+                return
+            epoch = await self.limiter.acquire()
+            outcome = await self.attempt(key, msgs, bound, reserve, epoch, retries,
+                                         free < MAX_FREE_TIMEOUT_RETRIES)
+            if outcome == "again":  # a timeout answered by a lower concurrency: not counted as a retry
+                free += 1
+                continue
+            if outcome is None:
+                return
+            error, wait = outcome
+            if wait is None or retries >= self.o.max_retries:
+                return self.fail(key, error)
+            retries += 1
+            await asyncio.sleep(wait)
+
+    async def attempt(self, key, msgs, bound, reserve, epoch, retries, free_retry: bool):
+        """Send the request once.  None: settled (reply handled, or the run stopped); "again": a
+        timeout retried for free at the lowered concurrency; else (error, seconds to wait before
+        a retry, None when not retryable).  The limiter slot is released last, after the
+        concurrency has been lowered."""
+        import openai
+
+        o = self.o
+        try:
+            resp = await self.client.chat.completions.create(model=o.model, messages=msgs, **self.judge.params)
+        except openai.APITimeoutError:
+            # the server may still answer (and bill) it: the bound counts against the cap
+            if self.budget is not None:
+                self.budget.settle(reserve, reserve)
+                self.usage["usd_unconfirmed"] = self.usage.get("usd_unconfirmed", 0.0) + reserve
+            self.usage["timeouts"] += 1
+            if self.limiter.timed_out(epoch) and free_retry:
+                return "again"
+            return f"request timed out after {o.timeout:g} s", 0.0
+        except openai.APIStatusError as exc:
+            self.settle(reserve, 0.0)
+            refused = auth_failure(exc, o.base_url)
+            if refused:
+                return self.stop(refused)
+            retryable = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+            wait = retry_after(exc, _backoff(retries)) if retryable else None
+            return f"{type(exc).__name__}: {str(exc)[:300]}", wait
+        except openai.APIConnectionError as exc:
+            self.settle(reserve, 0.0)
+            return f"{type(exc).__name__}: {str(exc)[:300]}", _backoff(retries)
+        except ValueError as exc:  # a body labelled JSON that is not JSON: a malformed 200
+            return self.reply(key, f"<invalid JSON: {exc}>", bound, reserve)
+        except openai.APIError as exc:  # any other client error: a failed request
+            self.settle(reserve, reserve)
+            return f"{type(exc).__name__}: {str(exc)[:300]}", None
+        else:
+            return self.reply(key, resp, bound, reserve)
+        finally:
+            self.limiter.release()
+
+    def reply(self, key, resp, bound, reserve) -> None:
         """One 200 reply: charged at its reported usage (the bound when it reports none), kept
         when it holds a text, an error row (not cached, retried next run) when malformed."""
-        cfg = self.cfg
+        o, judge = self.o, self.judge
         try:
             text, _, tokens = parse_reply(resp, chat=True)
             if not text.strip():
                 raise MalformedReply("empty judge reply")
         except MalformedReply as exc:
             text, tokens, malformed = None, reply_tokens(resp), str(exc)
-        pt, ct = tokens or (bound, cfg.judge_max_tokens)
-        usd = self.prices.cost(cfg.judge_model, pt, ct)
-        if budget is not None:
-            budget.settle(reserve, usd or 0.0)
-        limiter.succeeded()
+        pt, ct = tokens or (bound, o.max_tokens)
+        usd = judge.prices.cost(o.model, pt, ct)
+        self.settle(reserve, usd or 0.0)
+        self.limiter.succeeded()
         if text is None:
-            self._charge(pt, ct, usd)
+            judge.charge(pt, ct, usd)
             self.usage["malformed"] += 1
-            fail(key, malformed)
+            self.fail(key, malformed)
         else:
             try:
-                self._record(cache, replies, key, text, pt, ct)
+                judge.record(self.cache, self.replies, key, text, pt, ct)
             except CacheWriteError as exc:
-                self._charge(pt, ct, usd)
-                return stop(f"{exc.message}; no further request was sent")
-            bar.update()
-        if budget is not None and (usd or 0.0) > reserve * (1 + 1e-9) + 1e-12:
-            stop(f"{shown(cfg.judge_base_url)} reported {pt} prompt + {ct} completion tokens for a request "
-                 f"bounded by {bound} + {cfg.judge_max_tokens} (USD {usd:.6f} > {reserve:.6f} reserved); "
-                 f"stopped at once so that --max-usd {cfg.max_usd:g} holds")
+                judge.charge(pt, ct, usd)
+                return self.stop(f"{exc.message}; no further request was sent")
+            self.bar.update()
+        if self.budget is not None and (usd or 0.0) > reserve * (1 + 1e-9) + 1e-12:
+            self.stop(f"{shown(o.base_url)} reported {pt} prompt + {ct} completion tokens for a request "
+                      f"bounded by {bound} + {o.max_tokens} (USD {usd:.6f} > {reserve:.6f} reserved); "
+                      f"stopped at once so that --max-usd {o.max_usd:g} holds")
 
 
 def _backoff(retries: int) -> float:
@@ -570,132 +473,3 @@ def _backoff(retries: int) -> float:
     import random
 
     return min(8.0, 0.5 * 2 ** retries) * (0.75 + 0.5 * random.random())
-
-
-# -- the Batch API path (half price, asynchronous on the provider's side) ------------------
-def run_batch(judge: LLMJudge, todo: dict, cache: ResponseCache, replies: dict, failures: dict,
-              progress: bool = False) -> None:
-    """Send ``todo`` (key -> messages) as one Batch API job and collect it into the cache.
-
-    The batch id is kept in ``<cache>/batches/<hash of the request keys>.json`` until the
-    results are in the cache: a rerun while the batch is pending resumes it instead of
-    paying twice.  With ``batch_wait`` off, a pending batch leaves its items unjudged.
-    """
-    from resetkit.store import short_hash
-
-    cfg = judge.cfg
-    keys = list(todo)
-    if cfg.max_usd is not None:  # worst case per request, half price; keep the prefix that fits
-        spent, kept = judge.usage["usd"], []
-        for k in keys:
-            c = judge.prices.cost(cfg.judge_model, prompt_bound(todo[k]), cfg.judge_max_tokens, batch=True)
-            if spent + c > cfg.max_usd:
-                judge.usage["stopped_at_budget"] = True
-                break
-            spent += c
-            kept.append(k)
-        keys = kept
-        if not keys:
-            return
-    state_dir = judge.cache_dir / "batches"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state_path = state_dir / f"{short_hash(sorted(keys), 20)}.json"
-    import openai
-
-    client = judge.client(async_=False)
-    log = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
-    try:
-        _collect_batch(judge, todo, keys, cache, replies, failures, client, state_path, log)
-    except openai.APIStatusError as exc:
-        refused = auth_failure(exc, cfg.judge_base_url)
-        if refused:
-            raise ResetkitError(f"LLM judge stopped: {refused}") from exc
-        raise ResetkitError(f"LLM judge batch: {redact_text(str(exc))[:300]}") from exc
-    except openai.APIConnectionError as exc:
-        raise ResetkitError(f"LLM judge batch: cannot reach {shown(cfg.judge_base_url)} "
-                            f"({redact_text(str(exc))})") from exc
-    finally:
-        client.close()
-
-
-def _collect_batch(judge, todo, keys, cache, replies, failures, client, state_path, log):
-    from resetkit.store import write_text_atomic
-
-    cfg = judge.cfg
-    if state_path.is_file():
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        log(f"llm judge: resuming batch {state['batch_id']} ({len(keys)} requests)")
-    else:
-        lines = [json.dumps({"custom_id": k, "method": "POST", "url": "/v1/chat/completions",
-                             "body": {"model": cfg.judge_model, "messages": todo[k], **judge.params}},
-                            ensure_ascii=False) for k in keys]
-        payload = ("\n".join(lines) + "\n").encode("utf-8")
-        upload = client.files.create(file=("resetkit-judge.jsonl", payload), purpose="batch")
-        batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
-                                      completion_window="24h")
-        state = {"batch_id": batch.id, "input_file_id": upload.id, "requests": len(keys),
-                 "model": cfg.judge_model, "created": time.time()}
-        write_text_atomic(state_path, json.dumps(state, indent=2))
-        log(f"llm judge: submitted batch {batch.id} ({len(keys)} requests)")
-    while True:
-        batch = client.batches.retrieve(state["batch_id"])
-        if batch.status == "completed":
-            break
-        if batch.status in ("failed", "expired", "cancelled"):
-            state_path.unlink(missing_ok=True)
-            for k in keys:
-                failures[k] = f"batch {batch.id} {batch.status}"
-            judge.usage["failed"] += len(keys)
-            return
-        if not cfg.batch_wait:
-            log(f"llm judge: batch {batch.id} is {batch.status}; run again later to collect it")
-            judge.usage["batch_pending"] = batch.id
-            return
-        time.sleep(cfg.batch_poll_seconds)
-    wanted = set(keys)
-    for file_id in (batch.output_file_id, getattr(batch, "error_file_id", None)):
-        if not file_id:
-            continue
-        for line in client.files.content(file_id).text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a malformed output line: its request is "no result returned" below
-            if not isinstance(rec, dict):
-                continue
-            key = rec.get("custom_id")
-            if key not in wanted:
-                continue
-            resp = rec.get("response") or {}
-            body = resp.get("body") if isinstance(resp.get("body"), dict) else {}
-            if resp.get("status_code") == 200:
-                text, usage = _batch_reply(body)
-                pt = int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else 0
-                ct = int(usage.get("completion_tokens") or 0) if isinstance(usage, dict) else 0
-                if text is None:  # malformed or empty: charged, not kept, retried next run
-                    judge._charge(pt, ct, judge.prices.cost(cfg.judge_model, pt, ct, batch=True))
-                    judge.usage["malformed"] += 1
-                    failures[key] = "malformed reply in the batch output (no text)"
-                    judge.usage["failed"] += 1
-                else:
-                    judge._record(cache, replies, key, text, pt, ct, batch=True)
-            else:
-                err = rec.get("error") or body.get("error") or {"status": resp.get("status_code")}
-                failures[key] = redact_text(f"batch request: {str(err)[:300]}")
-                judge.usage["failed"] += 1
-    for k in wanted - set(replies) - set(failures):
-        failures[k] = f"batch {batch.id}: no result returned"
-    state_path.unlink(missing_ok=True)
-
-
-def _batch_reply(body: dict):
-    """(text or None when malformed/empty, usage) of one batch output body."""
-    choices = body.get("choices")
-    usage = body.get("usage") or {}
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return None, usage
-    message = choices[0].get("message")
-    text = message.get("content") if isinstance(message, dict) else None
-    return (text if isinstance(text, str) and text.strip() else None), usage

@@ -123,8 +123,9 @@ def selection_view(store, ref: str, n: int = 20, seed: int = 0) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .select import DEFAULT_METRICS
     from resetkit.schemas import check_columns
+
+    from .api import default_metrics
 
     sel = store.resolve(ref)
     check_columns(sel.schema, ["example_id", "source", "task", "objective", "prompt", "candidate_id", "score"],
@@ -159,7 +160,7 @@ def selection_view(store, ref: str, n: int = 20, seed: int = 0) -> dict:
     weights = config.get("weights") or {}
     w = {k: float(weights.get(k, config.get(f"w_{k}", d))) for k, d in (("task", 1.0), ("instr", 2.0),
                                                                            ("faith", 2.0))}
-    mapping = config.get("metrics") or DEFAULT_METRICS
+    mapping = config.get("metrics") or default_metrics()
     metric_names = sorted({k for m in metrics.values() for k in m})
     items = []
     for r in sorted(picked, key=lambda r: (order.index(r["source"]), r["example_id"])):

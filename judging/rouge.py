@@ -18,7 +18,12 @@ None means "no reference to compare with"; an empty answer scores 0.0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+
+from resetkit.config import field
+
+from .api import Judge, progress_bar
 
 
 @lru_cache(maxsize=4)
@@ -95,35 +100,32 @@ def rouge_l_f1(answer: str | None, references, *, stem: bool = False, backend: s
     return rouge_l_f1_batch([(answer, references)], stem=stem, backend=backend)[0]
 
 
-def _judge_base():
-    from .judge import Judge
-
-    return Judge
-
-
-class RougeJudge(_judge_base()):
+class RougeJudge(Judge):
     """rouge -> rougeL_f1 (task score of abstractive QA and summarisation)."""
 
     name = "rouge"
     metrics = ("rougeL_f1",)
     tasks = ("abstractive_qa", "summarization")
     needs = ("refs",)
+    signals = {"task.abstractive_qa": "rougeL_f1", "task.summarization": "rougeL_f1"}
+
+    @dataclass(frozen=True)
+    class Options:
+        stemming: bool = field(False, help="Porter-stem tokens for ROUGE-L (rouge_score use_stemmer).")
 
     def settings(self):
-        return {"stem": self.cfg.rouge_stemming} if self.cfg.rouge_stemming else {}
+        return {"stem": self.options.stemming} if self.options.stemming else {}
 
     def score(self, items, progress=False):
-        from .judge import _bar
-
         from .text import gc_paused
 
         out = []
         step = 50000  # progress granularity; rouge-score-rs scores each chunk on all cores
-        with _bar(len(items), "rouge", progress) as bar, gc_paused():
+        with progress_bar(len(items), "rouge", progress) as bar, gc_paused():
             for lo in range(0, len(items), step):
                 chunk = items[lo:lo + step]
                 vals = rouge_l_f1_many([it["text"] for it in chunk], [it["refs"] for it in chunk],
-                                       stem=self.cfg.rouge_stemming)
+                                       stem=self.options.stemming)
                 out.extend({"rougeL_f1": (v, None, None)} if v is not None
                            else {"rougeL_f1": (None, None, "example has no reference")} for v in vals)
                 bar.update(len(chunk))

@@ -33,23 +33,17 @@ from resetkit.registry import suggest
 from resetkit.schemas import SELECTION, TASKS, check_columns
 from resetkit.store import DatasetVersion, Store
 
+from .api import SIGNALS, default_metrics
+
 SQL_DIR = Path(__file__).parent / "sql"
-SIGNALS = ("task", "instr", "faith")
 BUILDER_VERSION = "1"
 
-# DESIGN.md §5 and §7: which metric stands for each signal, per task.  open_ended has no
-# task metric (its s_task is 0); a task without an instr/faith metric never needs one unless
-# its examples carry that objective.  A key mapped to None (``--metric faith.TASK=none``) means:
-# no such term for that task (it adds 0 and is never required).
-DEFAULT_METRICS = {
-    "task.extractive_qa": "exact_match",
-    "faith.extractive_qa": "span_coverage",
-    "task.abstractive_qa": "rougeL_f1",
-    "faith.abstractive_qa": "summac_zs",
-    "task.summarization": "rougeL_f1",
-    "faith.summarization": "summac_zs",
-    "instr.open_ended": "rating",
-}
+# DESIGN.md §5 and §7: which metric stands for each signal, per task, is declared by the judges
+# (their ``signals``; judging.api.default_metrics merges them): exact_match / span_coverage on
+# extractive QA, rougeL_f1 / summac_zs on abstractive QA and summarisation, rating on open-ended.
+# open_ended has no task metric (its s_task is 0); a task without an instr/faith metric never
+# needs one unless its examples carry that objective.  A key mapped to None
+# (``--metric faith.TASK=none``) means: no such term for that task (it adds 0 and is never required).
 
 # Pool columns the selection reads (the rest of CANDIDATES is not needed).
 POOL_COLUMNS = ("example_id", "candidate_id", "duplicate_of", "finish_reason", "prompt", "text",
@@ -69,7 +63,7 @@ class SelectConfig:
                                      "'instruction' (paper: 2).")
     w_faith: float = field(2.0, help="Weight of the faithfulness score for objective "
                                      "'faithfulness' (paper: 2).")
-    metrics: dict = field(default_factory=lambda: dict(DEFAULT_METRICS),
+    metrics: dict = field(default_factory=default_metrics,
                           help="signal.task -> metric that stands for that signal on that task.")
     sql: str | None = field(None, help="A .sql file replacing judging/sql/top1.sql (same relation "
                                        "and parameters).")
@@ -102,14 +96,15 @@ def parse_metrics(items, base: dict | None = None) -> dict:
     ``=none`` maps the key to None: that signal has no term for that task (it adds nothing to
     the score and no score is required for it), e.g. ``faith.abstractive_qa=none`` without an NLI model.
     """
-    out = dict(DEFAULT_METRICS if base is None else base)
+    defaults = default_metrics()
+    out = dict(defaults if base is None else base)
     for item in items or ():
         key, sep, value = item.partition("=")
         signal, dot, task = key.strip().partition(".")
         if not sep or not dot or signal not in SIGNALS or task not in TASKS:
             raise ResetkitError(
                 f"--metric expects SIGNAL.TASK=METRIC (SIGNAL: {', '.join(SIGNALS)}; TASK: "
-                f"{', '.join(TASKS)}); got {item!r}.{suggest(key.strip(), DEFAULT_METRICS)}")
+                f"{', '.join(TASKS)}); got {item!r}.{suggest(key.strip(), defaults)}")
         value = value.strip()
         if value.lower() in ("", "none", "null"):
             out[f"{signal}.{task}"] = None

@@ -20,7 +20,9 @@ import uuid
 from pathlib import Path
 
 _LOCK = threading.Lock()
-_READY = False
+# languages whose Punkt data nltk can load in this process: a record of a process-wide side
+# effect (the folder put on nltk.data.path), not a cache of data
+_READY: set[str] = set()
 
 
 def _data_dir() -> Path:
@@ -63,8 +65,7 @@ def _write_punkt_tab(root: Path, language: str = "english") -> None:
 
 def ensure_punkt(language: str = "english") -> Path | None:
     """Make ``nltk.sent_tokenize`` work offline; idempotent and cheap after the first call."""
-    global _READY
-    if _READY:
+    if language in _READY:
         return None
     with _LOCK:
         import nltk
@@ -73,18 +74,18 @@ def ensure_punkt(language: str = "english") -> Path | None:
         if (root / "tokenizers" / "punkt_tab" / language / "ortho_context.tab").is_file():
             if str(root) not in nltk.data.path:
                 nltk.data.path.insert(0, str(root))
-            _READY = True
+            _READY.add(language)
             return root
         try:
             nltk.data.find(f"tokenizers/punkt_tab/{language}/")
-            _READY = True
+            _READY.add(language)
             return None
         except LookupError:
             pass
         _write_punkt_tab(root, language)
         if str(root) not in nltk.data.path:
             nltk.data.path.insert(0, str(root))
-        _READY = True
+        _READY.add(language)
         return root
 
 

@@ -27,11 +27,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from resetkit.config import field
 from resetkit.errors import ResetkitError
 
+from .api import Judge, Score
 from .sentences import split_sentences
 
 ENTAILMENT_NAMES = ("entailment", "entails", "entailed", "supports", "support", "supported")
@@ -55,8 +58,8 @@ def label_indices(config, entailment_idx: int | None = None,
         missing = [n for n, v in (("entailment", ent), ("contradiction", con)) if v is None]
         raise ResetkitError(
             f"NLI model {where}: cannot tell the {' and '.join(missing)} label from its id2label "
-            f"{id2label}; name the indices with --nli-entailment-idx/--nli-contradiction-idx "
-            f"(config keys nli_entailment_idx, nli_contradiction_idx)")
+            f"{id2label}; name the indices with --set judge.summac.entailment_idx=N and "
+            f"--set judge.summac.contradiction_idx=N")
     n = len(id2label) or getattr(config, "num_labels", 0)
     for what, idx in (("entailment", ent), ("contradiction", con)):
         if n and not 0 <= idx < n:
@@ -339,48 +342,59 @@ def premise_for(example: dict) -> str:
     return context
 
 
-def _judge_base():
-    from .judge import Judge
-
-    return Judge
-
-
-class SummacJudge(_judge_base()):
+class SummacJudge(Judge):
     """summac -> summac_zs (faithfulness of abstractive QA and summarisation)."""
 
     name = "summac"
     metrics = ("summac_zs",)
     tasks = ("abstractive_qa", "summarization")
     needs = ("context", "question")
+    runs_on_ray = True  # --engine ray: scored on actors holding the NLI model
+    signals = {"faith.abstractive_qa": "summac_zs", "faith.summarization": "summac_zs"}
+
+    @dataclass(frozen=True)
+    class Options:
+        model: str = field("tals/albert-xlarge-vitaminc-mnli",
+                           help="NLI checkpoint for SummaC-ZS: a Hub id or a local directory.")
+        entailment_idx: int | None = field(None, help="Entailment label index (default: from id2label).")
+        contradiction_idx: int | None = field(None, help="Contradiction label index (default: from id2label).")
+        contradiction: bool = field(False, help="Contradiction-aware SummaC-ZS: mean(max ent - max con), "
+                                                "range [-1, 1]; default entailment only (DESIGN.md §7).")
+        device: str = field("auto", help="Device for the NLI model: auto, cpu, cuda, cuda:N.")
+        dtype: str = field("auto", help="auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
+        batch_tokens: int | None = field(None, help="Padded tokens per NLI batch (default 2048 CPU, 65536 GPU).")
+        max_length: int = field(500, help="Max tokens of a (premise, hypothesis) pair, as in summac.")
+        threads: int | None = field(None, help="torch CPU threads for the NLI model (default: torch's).")
+        max_doc_sents: int = field(100, help="Premise sentences kept per example, as in summac.")
 
     def settings(self):
-        c = self.cfg
-        return {"model": c.nli_model, "ent": c.nli_entailment_idx, "con": c.nli_contradiction_idx,
-                "contradiction": c.summac_contradiction, "max_length": c.nli_max_length,
-                "max_doc_sents": c.summac_max_doc_sents, "dtype": c.nli_dtype}
+        o = self.options  # the keys of the judge versions written before options moved here
+        return {"model": o.model, "ent": o.entailment_idx, "con": o.contradiction_idx,
+                "contradiction": o.contradiction, "max_length": o.max_length,
+                "max_doc_sents": o.max_doc_sents, "dtype": o.dtype}
 
     def check(self, items):
         from resetkit.errors import require
 
+        o = self.options
         transformers = require("transformers", "models", "SummaC-ZS")
         try:
-            config = transformers.AutoConfig.from_pretrained(self.cfg.nli_model)
+            config = transformers.AutoConfig.from_pretrained(o.model)
         except (OSError, ValueError) as exc:
-            raise ResetkitError(f"cannot load NLI model {self.cfg.nli_model!r}: {exc}") from exc
-        check_nli_architecture(config, where=repr(self.cfg.nli_model))
-        label_indices(config, self.cfg.nli_entailment_idx, self.cfg.nli_contradiction_idx,
-                      where=repr(self.cfg.nli_model))
+            raise ResetkitError(f"cannot load NLI model {o.model!r}: {exc}") from exc
+        check_nli_architecture(config, where=repr(o.model))
+        label_indices(config, o.entailment_idx, o.contradiction_idx, where=repr(o.model))
 
     def scorer(self) -> ZeroShotScorer:
         """The NLI scorer, loaded on first use and kept (a Ray worker scores many chunks)."""
         if getattr(self, "_scorer", None) is None:
-            c = self.cfg
-            self._scorer = ZeroShotScorer(c.nli_model, entailment_idx=c.nli_entailment_idx,
-                                          contradiction_idx=c.nli_contradiction_idx,
-                                          use_contradiction=c.summac_contradiction, device=c.nli_device,
-                                          dtype=c.nli_dtype, batch_tokens=c.nli_batch_tokens,
-                                          max_length=c.nli_max_length, max_doc_sents=c.summac_max_doc_sents,
-                                          torch_threads=c.nli_threads)
+            o = self.options
+            self._scorer = ZeroShotScorer(o.model, entailment_idx=o.entailment_idx,
+                                          contradiction_idx=o.contradiction_idx,
+                                          use_contradiction=o.contradiction, device=o.device,
+                                          dtype=o.dtype, batch_tokens=o.batch_tokens,
+                                          max_length=o.max_length, max_doc_sents=o.max_doc_sents,
+                                          torch_threads=o.threads)
         return self._scorer
 
     def score(self, items, progress=False):
@@ -393,5 +407,5 @@ class SummacJudge(_judge_base()):
             err = None
             if not chunk_sentences(it["text"], min_chars=scorer.min_chars):
                 err = "no answer sentence longer than 10 characters: scored 0, as summac does"
-            out.append({"summac_zs": (v, err, None)})
+            out.append({"summac_zs": Score(v, err)})
         return out

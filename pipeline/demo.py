@@ -161,8 +161,8 @@ def main(out, model, nli_model, per_source, max_new_tokens, steps):
                                   ("eval", str(reset), "after RESET")):
             _run(["eval", "--model", path, "--backend", "transformers", "--per-set", "1", "--per-if-set", "1",
                   "--judges", eval_judges, "--label", label, "--template", "chat", "--name", name,
-                  "--set", f"max_new_tokens={max_new_tokens}", "--judge-set", f"judge_base_url={url}"]
-                 + (["--judge-set", f"nli_model={nli_model}"] if nli_model else []), judge_env, log)
+                  "--set", f"max_new_tokens={max_new_tokens}", "--judge-set", f"llm.base_url={url}"]
+                 + (["--judge-set", f"summac.model={nli_model}"] if nli_model else []), judge_env, log)
     _run(["report", "eval-base", "eval", "-o", str(out / "report"), "--selection", "selection"], env, log)
 
     click.secho("\n== 8. a look at the data (resetkit sql)", bold=True)

@@ -32,17 +32,24 @@ import pyarrow as pa
 from builders.backends import BACKENDS
 
 from resetkit.cli_options import engine_options, store_option, threads_option
-from resetkit.config import build, field, load_yaml, parse_overrides, to_dict
+from resetkit.config import build, field, load_yaml, parse_overrides, parse_sets, to_dict
 from resetkit.errors import ResetkitError
 from resetkit.schemas import EVAL
 
-# which metric stands for which signal, per task (DESIGN.md §5)
-SIGNALS = {
-    "extractive_qa": {"faithfulness": "span_coverage", "task_score": "exact_match"},
-    "abstractive_qa": {"faithfulness": "summac_zs", "task_score": "rougeL_f1"},
-    "summarization": {"faithfulness": "summac_zs", "task_score": "rougeL_f1"},
-    "open_ended": {"instruction": "rating"},
-}
+# the EVAL column of each selection signal; which metric stands for a signal on each task is
+# declared by the judges (DESIGN.md §5; judging.api.default_metrics, the selection's default map)
+SIGNAL_COLUMNS = {"faith": "faithfulness", "instr": "instruction", "task": "task_score"}
+
+
+def signals() -> dict[str, dict[str, str]]:
+    """task -> {EVAL column: metric}, e.g. extractive_qa -> {faithfulness: span_coverage, ...}."""
+    from judging.api import default_metrics
+
+    out: dict[str, dict[str, str]] = {}
+    for key, metric in default_metrics().items():
+        signal, _, task = key.partition(".")
+        out.setdefault(task, {})[SIGNAL_COLUMNS[signal]] = metric
+    return out
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,8 @@ class EvalConfig:
     system_prompt: str = field("", help="chat template: the system message (default: none)")
     pool: dict = field(default_factory=dict, help="extra PoolConfig fields or options of the backend (e.g. "
                                                   "base_url, batch_size)")
-    judge: dict = field(default_factory=dict, help="extra JudgeConfig fields (e.g. nli_model, judge_model, judge_base_url)")
+    judge: dict = field(default_factory=dict, help="options per judge, {NAME: {FIELD: VALUE}} (e.g. "
+                        "{summac: {model: ./nli}}; `resetkit judge --help` lists them)")
 
 
 # -- step 1: the example sample ---------------------------------------------------------------
@@ -184,6 +192,7 @@ def eval_rows(examples, pool, scores, seen: dict, cfg: EvalConfig) -> pa.Table:
     unit, count = _length_counter(cfg)
     label = cfg.label or cfg.model
     rows, done = [], set()
+    by_task = signals()
     cands = sorted(pool.read().to_pylist(), key=lambda c: (c["example_id"], c.get("sample_index") or 0,
                                                            c["candidate_id"]))
     for c in cands:
@@ -192,7 +201,7 @@ def eval_rows(examples, pool, scores, seen: dict, cfg: EvalConfig) -> pa.Table:
         done.add(c["example_id"])
         e = ex[c["example_id"]]
         m = metrics.get(c.get("duplicate_of") or c["candidate_id"], {})
-        signal = SIGNALS.get(e["task"], {})
+        signal = by_task.get(e["task"], {})
         rows.append({
             "example_id": e["id"], "source": e["source"], "task": e["task"], "objective": e["objective"],
             "seen": seen.get(e["source"], False), "prompt": e["prompt"], "generation": c["text"],
@@ -249,7 +258,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
         pool_cfg = dataclasses.replace(pool_cfg, engine="ray", ray_address=ray_address)
     pool = run_pool(store, examples.ref, pool_cfg, name=f"{name}-pool", progress=progress)
     con.echo(f"[resetkit] {pool.ref}: candidates written; judging with {', '.join(cfg.judges)}")
-    judge_cfg = build(JudgeConfig, cfg.judge)
+    judge_cfg = build(JudgeConfig, {"judge": cfg.judge})
     scores = run_judges(store, pool.ref, judges=list(cfg.judges), cfg=judge_cfg, name=f"{name}-scores",
                         progress=progress, engine=engine, ray_address=ray_address)
     table = eval_rows(examples, pool, scores, seen, cfg)
@@ -257,7 +266,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     if table.num_rows == 0:
         raise ResetkitError(f"{pool.ref} has no candidate for any example of {examples.ref}: nothing to evaluate")
     # how the pool ran (server URL, batch size...) is not part of what the eval is
-    config = {**to_dict(cfg), "judge": _public(cfg.judge),
+    config = {**to_dict(cfg), "judge": {n: _public(o) for n, o in cfg.judge.items()},
               "pool": pool_identity(_public(cfg.pool), cfg.backend)}
     for key in ("template", "system_prompt"):   # unset: not part of the identity (older versions keep theirs)
         if not config[key]:
@@ -350,7 +359,8 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
               help="Override an EvalConfig field, e.g. --set max_new_tokens=64.")
 @click.option("--pool-set", multiple=True, metavar="KEY=VALUE",
               help="Extra PoolConfig field or option of the backend, e.g. base_url=URL.")
-@click.option("--judge-set", multiple=True, metavar="KEY=VALUE", help="Extra JudgeConfig field.")
+@click.option("--judge-set", multiple=True, metavar="NAME.FIELD=VALUE",
+              help="A judge's option, e.g. --judge-set summac.model=./nli (`resetkit judge --help` lists them).")
 @engine_options("Generate and judge here, or on Ray actors holding the models (docs/ray.md).")
 @click.option("--name", default="eval", show_default=True, help="Name of the eval dataset.")
 @threads_option
@@ -388,7 +398,7 @@ def eval_command(model, backend, suite, per_set, per_if_set, seed, judges, label
     if pool_set:
         extra["pool"] = parse_overrides(pool_set)
     if judge_set:
-        extra["judge"] = parse_overrides(judge_set)
+        extra["judge"] = parse_sets([f"judge.{item}" for item in judge_set], ("judge",))["judge"]
     cfg = build(EvalConfig, load_yaml(config_file) if config_file else {}, parse_overrides(overrides),
                 cli, extra)
     from resetkit import runlog

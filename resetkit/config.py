@@ -7,6 +7,7 @@ The resolved config (``asdict``) goes into the manifest and the data card.
 from __future__ import annotations
 
 import dataclasses
+import types
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -64,6 +65,9 @@ def parse_overrides(items) -> dict:
 def _coerce(name: str, value: Any, typ: Any) -> Any:
     if value is None:
         return None
+    args = [a for a in getattr(typ, "__args__", ()) if a is not type(None)]
+    if isinstance(typ, types.UnionType) and len(args) == 1:  # ``float | None``: read as float
+        typ = args[0]
     origin = getattr(typ, "__origin__", None)
     try:
         if typ is float or typ == "float":

@@ -58,3 +58,18 @@ class Registry:
                 obj = getattr(obj, part)
             self._loaded[name] = obj
         return self._loaded[name]
+
+    def register(self, name: str, target: str) -> None:
+        """Add ``name`` -> ``"module:attr"`` (resolved on first use, like the entries given at
+        creation); a name already registered is an error (:meth:`unregister` it first)."""
+        module, sep, attr = target.partition(":")
+        if not (name and module and sep and attr):
+            raise ResetkitError(f"{self.kind} {name!r}: expected 'module:attr', got {target!r}")
+        if name in self._entries:
+            raise ResetkitError(f"{self.kind} {name!r} is already registered ({self._entries[name]})")
+        self._entries[name] = target
+
+    def unregister(self, name: str) -> None:
+        self.check(name)
+        del self._entries[name]
+        self._loaded.pop(name, None)

@@ -91,8 +91,8 @@ def test_llm_judge_against_vllm_serve_with_the_papers_prompt(server, tmp_path, m
              progress=False)
     res = CliRunner().invoke(main, ["judge", "pool", "--store", str(store.root), "--judges", "llm",
                                     "--judge-base-url", server, "--judge-model", SERVED, "--judge-prompt", "paper",
-                                    "--judge-concurrency", "4", "--set", "judge_max_tokens=160",
-                                    "--set", "judge_timeout=600", "--quiet"])
+                                    "--judge-concurrency", "4", "--set", "judge.llm.max_tokens=160",
+                                    "--set", "judge.llm.timeout=600", "--quiet"])
     assert res.exit_code == 0, res.output
     scores = store.resolve("scores").read("train").to_pylist()
     llm = [s for s in scores if s["judge"] == "llm"]

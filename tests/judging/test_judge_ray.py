@@ -43,7 +43,7 @@ def _store(root):
 
 
 def _cfg(srv, tiny_nli):
-    return JudgeConfig(nli_model=str(tiny_nli), judge_base_url=srv.base_url, judge_concurrency=4)
+    return JudgeConfig(judge={"summac": {"model": str(tiny_nli)}, "llm": {"base_url": srv.base_url, "concurrency": 4}})
 
 
 def test_ray_scores_equal_local_and_llm_stays_in_driver(tmp_path, tiny_nli, ray_local, monkeypatch):
@@ -77,7 +77,7 @@ def test_killed_judge_worker_is_retried(tmp_path, tiny_nli, ray_local, monkeypat
     crash.mkdir()
     monkeypatch.setenv("RESETKIT_RAY_TEST_CRASH", str(crash))
     monkeypatch.setattr(judge_ray, "CHUNK_ITEMS", 3)
-    cfg = JudgeConfig(nli_model=str(tiny_nli))
+    cfg = JudgeConfig(judge={"summac": {"model": str(tiny_nli)}})
     local = run_judges(_store(tmp_path / "a"), "pool", ["summac", "rouge"], cfg, progress=False)
     store = _store(tmp_path / "b")
     res = CliRunner().invoke(main, ["judge", "pool", "--judges", "summac,rouge", "--nli-model", str(tiny_nli),

@@ -3,7 +3,7 @@
 import pytest
 
 from judging.judge import JudgeConfig, plan_judges, run_judges
-from judging.llm_judge import build_messages, load_prompt, parse_rating
+from judging.llm_prompt import build_messages, load_prompt, parse_rating
 from resetkit.errors import ResetkitError
 from tests.judging.fake_openai import FakeOpenAI
 from tests.judging.pools import candidate, example, make_pool
@@ -55,7 +55,7 @@ def llm_pool(store):
 def test_scripted_replies_retries_nulls_and_cache(store, llm_pool, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(hang=2.0, storm=2) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_timeout=0.8, judge_max_retries=2)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "timeout": 0.8, "max_retries": 2}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         rows = {r["candidate_id"]: r for r in v.read().to_pylist()}
         assert rows["c0"]["value"] == 0.8 and rows["c0"]["raw"].endswith("[[8]]")
@@ -91,7 +91,7 @@ def test_scripted_replies_retries_nulls_and_cache(store, llm_pool, monkeypatch):
 def test_cache_survives_a_new_scores_dataset(store, llm_pool, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI(storm=1, hang=0.1) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_max_retries=2)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "max_retries": 2}})
         run_judges(store, "pool", ["llm"], cfg, name="a", progress=False)
         calls = srv.calls
         v = run_judges(store, "pool", ["llm"], cfg, name="b", progress=False)  # nothing to carry from
@@ -106,8 +106,9 @@ def test_budget_stop_keeps_everything_so_far(store, monkeypatch, tmp_path):
     prices = tmp_path / "prices.yaml"
     prices.write_text("judge-x: {input: 1000.0, output: 1000.0}\n")  # USD per 1M tokens
     with FakeOpenAI() as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_model="judge-x", judge_prices=str(prices),
-                          judge_max_tokens=16, judge_concurrency=4, max_usd=1.0)
+        llm = {"base_url": srv.base_url, "model": "judge-x", "prices": str(prices), "max_tokens": 16,
+               "concurrency": 4, "max_usd": 1.0}
+        cfg = JudgeConfig(judge={"llm": llm})
         plan = plan_judges(store, "pool", ["llm"], cfg)["judges"]["llm"]
         assert plan["calls"] == 30 and plan["est_usd"] > 1.0
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
@@ -117,7 +118,7 @@ def test_budget_stop_keeps_everything_so_far(store, monkeypatch, tmp_path):
         assert v.num_rows()["train"] == st["calls"]   # unjudged candidates have no row yet
         # a higher budget finishes the rest, paying only for the new calls
         first = st["calls"]
-        v2 = run_judges(store, "pool", ["llm"], JudgeConfig(**{**cfg.__dict__, "max_usd": 100.0}),
+        v2 = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {**llm, "max_usd": 100.0}}),
                         progress=False)
         assert v2.num_rows()["train"] == 30 and srv.calls == 30
         assert v2.manifest["judge_stats"]["llm"]["candidates_carried"] == first
@@ -126,7 +127,7 @@ def test_budget_stop_keeps_everything_so_far(store, monkeypatch, tmp_path):
 def test_max_usd_needs_a_price(store, llm_pool, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeOpenAI() as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_model="unknown-model", max_usd=1.0)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "model": "unknown-model", "max_usd": 1.0}})
         with pytest.raises(ResetkitError, match="price"):
             run_judges(store, "pool", ["llm"], cfg, progress=False)
         assert srv.calls == 0
@@ -145,7 +146,7 @@ def test_a_local_server_needs_no_key(store, llm_pool, monkeypatch):
     judge did (and failed before any call)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with FakeOpenAI(storm=0, hang=0.1) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_max_retries=0)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "max_retries": 0}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         rows = {r["candidate_id"]: r for r in v.read().to_pylist()}
         assert rows["c0"]["value"] == 0.8 and srv.calls >= 8
@@ -157,24 +158,25 @@ def test_batch_api_resumable(store, monkeypatch):
     make_pool(store, [example(f"e{i}", "open_ended", instruction=f"Task {i}.") for i in range(5)],
               [candidate(f"e{i}", f"c{i}", t) for i, t in enumerate(texts)])
     with FakeOpenAI(batch_polls=3) as srv:
-        base = dict(judge_base_url=srv.base_url, batch=True, batch_poll_seconds=0.01)
+        base = {"base_url": srv.base_url, "batch": True, "batch_poll_seconds": 0.01}
         # submit and leave: the batch is pending, nothing judged yet, the batch id is kept
-        v = run_judges(store, "pool", ["llm"], JudgeConfig(**base, batch_wait=False), progress=False)
+        v = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {**base, "batch_wait": False}}),
+                       progress=False)
         assert v.manifest["judge_stats"]["llm"]["batch_pending"].startswith("batch_")
         assert {r["candidate_id"] for r in v.read().to_pylist()} == {"c4"}   # only the empty answer
         assert len(srv.batches) == 1 and srv.calls == 0
         # resume: the same batch is collected (no second submission), at half price
-        v2 = run_judges(store, "pool", ["llm"], JudgeConfig(**base), progress=False)
+        v2 = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": base}), progress=False)
         assert len(srv.batches) == 1 and srv.calls == 4
         rows = {r["candidate_id"]: r for r in v2.read().to_pylist()}
         assert rows["c0"]["value"] == 0.8 and rows["c1"]["value"] == pytest.approx(0.7)
         assert rows["c2"]["value"] is None and rows["c3"]["error"].startswith("request failed")
         st = v2.manifest["judge_stats"]["llm"]
         assert st["calls"] == 3 and st["failed"] == 1
-        from judging.llm_judge import Prices
+        from judging.llm_prompt import Prices
         full = Prices().cost("gpt-4-0613", st["prompt_tokens"], st["completion_tokens"])
         assert st["usd"] == pytest.approx(full / 2, rel=1e-3)
         assert not list((store.root / ".cache" / "llm_judge" / "batches").glob("*.json"))
         # rerun: cached, zero calls, no new batch (the failed request goes into a new batch)
-        run_judges(store, "pool", ["llm"], JudgeConfig(**base), progress=False)
+        run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": base}), progress=False)
         assert len(srv.batches) == 2 and srv.calls == 5

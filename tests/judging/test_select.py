@@ -78,9 +78,9 @@ def test_default_scores_lookup_and_errors(store, tmp_path):
     hand_checked(store)
     with pytest.raises(ResetkitError, match="span_coverge"):
         run_select(store, "pool", cfg=SelectConfig(metrics=parse_metrics(["faith.extractive_qa=span_coverge"])))
-    from judging.select import DEFAULT_METRICS
+    from judging.api import default_metrics
 
-    no_instr = {k: v for k, v in DEFAULT_METRICS.items() if k != "instr.open_ended"}
+    no_instr = {k: v for k, v in default_metrics().items() if k != "instr.open_ended"}
     with pytest.raises(ResetkitError, match="need a metric for instr: pass --metric instr.open_ended=METRIC "
                                             r"\(or instr.open_ended=none"):
         run_select(store, "pool", cfg=SelectConfig(metrics=no_instr))
@@ -123,8 +123,9 @@ def test_select_twice_is_identical_and_loads_with_datasets(store):
 
 def _reference_select(examples, candidates, scores, w=(1.0, 2.0, 2.0)):
     """A plain-Python selection to compare the SQL with."""
-    from judging.select import DEFAULT_METRICS
+    from judging.api import default_metrics
 
+    DEFAULT_METRICS = default_metrics()
     ex = {e["id"]: e for e in examples}
     sc = {}
     for s in scores:

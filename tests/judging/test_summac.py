@@ -18,7 +18,7 @@ def test_label_indices_from_id2label():
 
 def test_unrecognisable_labels_name_them():
     cfg = SimpleNamespace(id2label={0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
-    with pytest.raises(ResetkitError, match="LABEL_0.*nli-entailment-idx"):
+    with pytest.raises(ResetkitError, match=r"LABEL_0.*--set judge\.summac\.entailment_idx=N"):
         label_indices(cfg, where="'m'")
     assert label_indices(cfg, 1, 2) == (1, 2)
     with pytest.raises(ResetkitError, match="outside"):
@@ -74,10 +74,10 @@ def test_bad_labels_fail_before_any_work(store, tiny_nli, tmp_path):
                               references=["Paris."])],
               [candidate("e1", "c1", "Paris is the capital of France.")])
     with pytest.raises(ResetkitError, match="LABEL_0"):
-        run_judges(store, "pool", ["rouge", "summac"], JudgeConfig(nli_model=str(bad)), progress=False)
+        run_judges(store, "pool", ["rouge", "summac"], JudgeConfig(judge={"summac": {"model": str(bad)}}), progress=False)
     assert store.versions("scores") == []  # nothing written, not even the cheap judges' rows
-    v = run_judges(store, "pool", ["summac"], JudgeConfig(nli_model=str(bad), nli_entailment_idx=0,
-                                                          nli_contradiction_idx=2), progress=False)
+    cfg = JudgeConfig(judge={"summac": {"model": str(bad), "entailment_idx": 0, "contradiction_idx": 2}})
+    v = run_judges(store, "pool", ["summac"], cfg, progress=False)
     assert v.read().column("metric").to_pylist() == ["summac_zs"]
 
 
@@ -101,7 +101,7 @@ def test_encoder_without_nli_head_fails_before_any_work(store):
     make_pool(store, [example("e1", "summarization", context="Paris is the capital of France.",
                               references=["Paris."])],
               [candidate("e1", "c1", "Paris is the capital of France.")])
-    cfg = JudgeConfig(nli_model=_minilm(), nli_entailment_idx=0, nli_contradiction_idx=1)
+    cfg = JudgeConfig(judge={"summac": {"model": _minilm(), "entailment_idx": 0, "contradiction_idx": 1}})
     with pytest.raises(ResetkitError, match="BertModel checkpoint without a sequence-classification head"):
         run_judges(store, "pool", ["rouge", "summac"], cfg, progress=False)
     assert store.versions("scores") == []

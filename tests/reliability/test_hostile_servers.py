@@ -77,7 +77,7 @@ def test_judge_malformed_replies_are_retryable_error_rows_never_cached(store):
     judge_pool(store, ["A fine answer."] + [f"<<{m}>>" for m in MALFORMED])
     with OpenAIServer(reply=rated) as srv:
         srv.fault = lambda body, path: (as_fault(MALFORMED[mark_of(body)]) if mark_of(body) else None)
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_max_retries=0, judge_concurrency=4)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "max_retries": 0, "concurrency": 4}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         rows = {r["candidate_id"]: r for r in v.read().to_pylist()}
         assert rows["c0"]["value"] == pytest.approx(0.7)
@@ -122,7 +122,7 @@ def test_judge_refused_key_stops_after_one_request(store, status):
     judge_pool(store, [f"Answer {i}." for i in range(40)])
     with OpenAIServer(reply=rated) as srv:
         srv.fault = lambda body, path: Fault(status=status, message="invalid api key")
-        cfg = JudgeConfig(judge_base_url=srv.base_url)   # default concurrency 32
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url}})   # default concurrency 32
         with pytest.raises(ResetkitError, match=f"HTTP {status}") as err:
             run_judges(store, "pool", ["llm"], cfg, progress=False)
         assert len(srv.log) == 1
@@ -169,8 +169,8 @@ def test_over_reported_usage_stops_at_once_at_default_concurrency(store, tmp_pat
         return {"text": "Rating: [[5]]", "prompt_tokens": 10}
 
     with OpenAIServer(reply=reply, latency=0.05) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_model="judge-x", judge_prices=str(prices),
-                          max_usd=1.0)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "model": "judge-x", "prices": str(prices),
+                                         "max_usd": 1.0}})
         with pytest.raises(ResetkitError, match="stopped at once so that --max-usd 1 holds"):
             run_judges(store, "pool", ["llm"], cfg, progress=False)
         sent = len(srv.log)
@@ -189,8 +189,8 @@ def test_missing_usage_is_charged_at_the_bound(store, tmp_path):
     prices.write_text("judge-x: {input: 1000.0, output: 1000.0}\n")
     with OpenAIServer() as srv:
         srv.fault = lambda body, path: Fault(body={k: v for k, v in chat("Rating: [[6]]").items()})
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_model="judge-x", judge_prices=str(prices),
-                          judge_max_tokens=64, max_usd=5.0)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "model": "judge-x", "prices": str(prices),
+                                         "max_tokens": 64, "max_usd": 5.0}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         st = v.manifest["judge_stats"]["llm"]
         assert st["stopped_at_budget"] and 0 < st["usd"] <= 5.0 and st["calls"] == len(srv.log) < 50
@@ -262,7 +262,7 @@ def test_judge_honours_retry_after_through_a_429_storm(store):
     judge_pool(store, ["A fine answer."])
     with OpenAIServer(reply=rated) as srv:
         srv.fail_next(3, status=429, retry_after=0.4, message="slow down")
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_max_retries=4, judge_concurrency=1)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "max_retries": 4, "concurrency": 1}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
         times = [e["time"] for e in srv.log]
     assert [e["status"] for e in srv.log] == [429, 429, 429, 200]
@@ -274,7 +274,7 @@ def test_judge_hang_is_retried_after_the_timeout(store):
     judge_pool(store, ["A fine answer.", "Another answer."])
     with OpenAIServer(reply=rated) as srv:
         srv.hang_next(1, seconds=3.0)
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_timeout=0.7, judge_max_retries=1)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "timeout": 0.7, "max_retries": 1}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
     assert [r["value"] for r in v.read().to_pylist()] == [pytest.approx(0.7)] * 2
     assert v.manifest["judge_stats"]["llm"]["timeouts"] == 1

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from judging.judge import JudgeConfig, run_judges
-from judging.llm_judge import request_key
+from judging.llm_prompt import request_key
 from resetkit.cli import main
 from resetkit.errors import ResetkitError
 from tests.helpers.openai_server import Fault, OpenAIServer
@@ -106,7 +106,7 @@ def test_kill_9_loses_no_received_reply_and_the_rerun_pays_nothing_twice(store, 
         assert store.versions("scores") == []
         srv.fault = None
         before = len(srv.log)
-        v = run_judges(store, "pool", ["llm"], JudgeConfig(judge_base_url=srv.base_url), progress=False)
+        v = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {"base_url": srv.base_url}}), progress=False)
         rerun = [key_of(e["body"]) for e in srv.log[before:]]
     assert not set(rerun) & cached                 # nothing paid for is asked again
     assert len(rerun) == len(set(rerun)) == 120 - len(cached)
@@ -134,7 +134,7 @@ def test_full_disk_stops_the_judge_with_one_line_and_no_further_request(store, s
     judge_pool(store, 80)
     big = "Rating: [[6]] " + "detail " * 2000   # ~14 KB a reply: the disk fills after ~15
     with OpenAIServer(reply=lambda body, path: {"text": big}) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_concurrency=4)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "concurrency": 4}})
         with pytest.raises(ResetkitError) as err:
             run_judges(store, "pool", ["llm"], cfg, progress=False)
         msg = err.value.message
@@ -172,8 +172,8 @@ def test_max_usd_holds_when_usage_reaches_the_bound_at_default_concurrency(store
         return {"text": "Rating: [[8]]", "prompt_tokens": pt, "completion_tokens": body["max_tokens"]}
 
     with OpenAIServer(reply=reply, latency=0.05) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_model="judge-x", judge_prices=str(prices),
-                          judge_max_tokens=16, max_usd=0.5)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "model": "judge-x", "prices": str(prices),
+                                         "max_tokens": 16, "max_usd": 0.5}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
     st = v.manifest["judge_stats"]["llm"]
     assert st["stopped_at_budget"] and 20 < st["calls"] < 200
@@ -188,7 +188,7 @@ def test_slow_server_lowers_the_concurrency_instead_of_losing_calls(store):
     succeeds."""
     judge_pool(store, 48)
     with OpenAIServer(reply=rated, latency=0.1, capacity=2) as srv:
-        cfg = JudgeConfig(judge_base_url=srv.base_url, judge_timeout=0.5, judge_max_retries=2)
+        cfg = JudgeConfig(judge={"llm": {"base_url": srv.base_url, "timeout": 0.5, "max_retries": 2}})
         v = run_judges(store, "pool", ["llm"], cfg, progress=False)
     st = v.manifest["judge_stats"]["llm"]
     assert st["failed"] == 0 and st["calls"] == 48 and st["timeouts"] > 0
@@ -212,7 +212,7 @@ def test_every_request_failed_exits_non_zero_and_the_rows_are_retried(store):
     with OpenAIServer(reply=rated) as srv:
         srv.fault = lambda body, path: Fault(status=500, message="model not loaded")
         args = ["judge", "pool", "--judges", "llm", "--judge-base-url", srv.base_url,
-                "--set", "judge_max_retries=0", "--store", str(store.root), "--quiet"]
+                "--set", "judge.llm.max_retries=0", "--store", str(store.root), "--quiet"]
         res = CliRunner().invoke(main, args)
         assert res.exit_code != 0 and "every request to" in res.output and "model not loaded" in res.output
         rows = store.resolve("scores").read().to_pylist()
@@ -234,7 +234,7 @@ def test_unparseable_rating_is_null_with_the_raw_reply(store):
         return replies[int(re.search(r"<<(\d)>>", body["messages"][-1]["content"]).group(1))]
 
     with OpenAIServer(reply=reply) as srv:
-        v = run_judges(store, "pool", ["llm"], JudgeConfig(judge_base_url=srv.base_url), progress=False)
+        v = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {"base_url": srv.base_url}}), progress=False)
     rows = {r["candidate_id"]: r for r in v.read().to_pylist()}
     for i in range(3):
         assert rows[f"c{i}"]["value"] is None and rows[f"c{i}"]["raw"] == replies[i]

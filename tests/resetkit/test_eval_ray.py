@@ -16,7 +16,7 @@ def _eval(root, tiny_llama, tiny_nli, *extra):
     write_corpora(store, n=2)
     res = CliRunner().invoke(main, ["eval", "--model", str(tiny_llama), "--store", str(store.root),
                                     "--per-set", "1", "--per-if-set", "1", "--judges", "span,em,rouge,summac",
-                                    "--set", "max_new_tokens=8", "--judge-set", f"nli_model={tiny_nli}",
+                                    "--set", "max_new_tokens=8", "--judge-set", f"summac.model={tiny_nli}",
                                     *extra])
     assert res.exit_code == 0, res.output
     return store

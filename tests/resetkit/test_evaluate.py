@@ -53,8 +53,8 @@ def test_eval_then_report_on_a_tiny_model(store, tiny_llama, tiny_nli, tmp_path,
         res = CliRunner().invoke(main, [
             "eval", "--model", str(tiny_llama), "--backend", "transformers", "--per-set", "2",
             "--per-if-set", "1", "--seed", "1", "--judges", "span,em,rouge,summac,llm", "--label", "tiny",
-            "--set", "max_new_tokens=12", "--judge-set", f"nli_model={tiny_nli}",
-            "--judge-set", f"judge_base_url={srv.base_url}", "--judge-set", "judge_model=tiny",
+            "--set", "max_new_tokens=12", "--judge-set", f"summac.model={tiny_nli}",
+            "--judge-set", f"llm.base_url={srv.base_url}", "--judge-set", "llm.model=tiny",
             "--store", str(store.root)])
         assert res.exit_code == 0, res.output + repr(res.exception)
         judge_calls = [r for r in srv.log if r["path"].endswith("/chat/completions")]
