@@ -107,8 +107,8 @@ class Commands:
                 "--label", label, "--name", name, "--set", f"max_new_tokens={self.max_new_tokens}",
                 "--set", "cd_eval=cd-train", "--set", "if_eval=cd-train"]
 
-    def report(self, evals: list[str], out: Path, selection: str) -> list[str]:
-        return ["report", *evals, "-o", str(out), "--selection", selection]
+    def report(self, evals: list[str], out: Path, selection: str | None) -> list[str]:
+        return ["report", *evals, "-o", str(out), *(["--selection", selection] if selection else [])]
 
     def sql(self, query: str, output: Path) -> list[str]:
         return ["sql", query, "--format", "json", "-o", str(output)]
@@ -289,13 +289,15 @@ def compare(results: dict, a: str, b: str, key: str) -> str:
 
 
 def write_doc(path: Path, *, args, command: str, info: dict, split: dict, results: dict, sel: dict,
-              run: Runner, started_load: str, total: float) -> None:
+              run: Runner, started_load: str, total: float, done: dict) -> None:
     arms = [a for a in ("base", "sft", "reset", "reset-s") if a in results]
     lines = [
         "# Reproduction: a small, real RESET experiment on CPU",
         "",
         "_This file is written by `experiments/reproduce_mini.py` (`make reproduce-mini`); rerunning the "
         "command regenerates it. Every number below comes from that run._",
+        "",
+        status(done, args.seeds),
         "",
         "Question (issue 16): does the RESET loop — sample answers with the paper's decoding grid, judge "
         "them, keep the top-1 per question, fine-tune on it — raise faithfulness on real data, with a real "
@@ -307,10 +309,14 @@ def write_doc(path: Path, *, args, command: str, info: dict, split: dict, result
         command,
         "```",
         "",
+        "`make reproduce-mini` runs `python experiments/reproduce_mini.py --out outputs/reproduce-mini --doc "
+        "docs/reproduction.md`, i.e. the defaults (seeds 0,1,2, 300 held-out questions, pool set 32, 16 new "
+        "tokens, one epoch); `--help` lists the knobs.",
+        "",
         f"Machine: {info['cpu']}, {info['cores']} cores usable, torch {info['torch']}, Python "
         f"{info['python']}, {info['os']}. Load average at the start {started_load}, at the end "
         f"{machine()['load']} (other jobs shared the cores when the load is above the core count). "
-        f"resetkit commit `{git_commit()}`. Total wall time: {total / 60:.1f} min.",
+        f"resetkit commit `{git_commit()}`. Wall time so far: {total / 60:.1f} min.",
         "",
         "## Setup",
         "",
@@ -414,7 +420,7 @@ def write_doc(path: Path, *, args, command: str, info: dict, split: dict, result
                   f"(the lowest temperature won the tie) "
                   f"{fmt([s['share_tie_broken'] for s in sts], 2)}; mean selected score "
                   f"{fmt([s['mean_selected_score'] for s in sts], 2)}.", ""]
-    lines += ["## What the data suggests", ""] + reading(results, sel) + [""]
+    lines += ["## What the data suggests", ""] + (reading(results, sel) or ["(written once a RESET arm is evaluated)"]) + [""]
     lines += ["## Wall time per stage", "",
               "| stage | runs | seconds (total) |", "|---|---:|---:|"]
     per_stage: dict = {}
@@ -433,6 +439,16 @@ def write_doc(path: Path, *, args, command: str, info: dict, split: dict, result
     path.write_text("\n".join(lines))
 
 
+def status(done: dict, seeds: list[int]) -> str:
+    if all(done.get(arm) == seeds for arm in ("sft", *GRIDS)):
+        return f"**Status: complete** (seeds {', '.join(map(str, seeds))})."
+    parts = [LABELS[arm] + ("" if arm == "base" else f" seed{'s' if len(got) > 1 else ''} "
+                            + ", ".join(map(str, got))) for arm, got in done.items()]
+    return ("**Status: partial** — evaluated when this file was written: " + "; ".join(parts)
+            + f" (of seeds {', '.join(map(str, seeds))} for every arm). The script rewrites this file after "
+            "every evaluation; means are over the runs finished so far.")
+
+
 def reading(results: dict, sel: dict) -> list[str]:
     """Plain statements computed from the numbers (no judgement written before the run)."""
     def m(arm, key):
@@ -440,7 +456,7 @@ def reading(results: dict, sel: dict) -> list[str]:
 
     out = []
     for arm in ("reset", "reset-s"):
-        if arm not in results:
+        if arm not in results or "sft" not in results:
             continue
         beats = [b for b in ("base", "sft") if m(arm, "span") > m(b, "span")]
         out.append(f"- {LABELS[arm]}: span coverage {m(arm, 'span'):.3f} vs SFT {m('sft', 'span'):.3f} and base "
@@ -455,8 +471,8 @@ def reading(results: dict, sel: dict) -> list[str]:
         greedy_only = statistics.fmean(s["settings"].get("greedy", {}).get("offered", 0)
                                        - s["settings"].get("greedy", {}).get("contested", 0) for s in sts)
         n = statistics.fmean(s["examples"] for s in sts)
-        out.append(f"- {LABELS[arm]} selection: {greedy:.0%} of the selected answers are the greedy answer, i.e. "
-                   f"what the SFT model outputs at evaluation anyway ({greedy_only / n:.0%} of the questions were "
+        out.append(f"- {LABELS[arm]} selection: {greedy:.0%} of the selected answers are the SFT model's own "
+                   f"greedy answer, the kind of answer it gives at evaluation anyway ({greedy_only / n:.0%} of the questions were "
                    "sampled in the top-k arm only, whose candidates are all greedy). For "
                    f"{tied:.0%} of the questions every candidate scored the same, so the pick there is the "
                    "tie-break, not the judges. Only the remaining questions carry a signal that the SFT data "
@@ -477,8 +493,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="0,1,2", help="Comma-separated seeds (training, pool sampling).")
     ap.add_argument("--split-seed", type=int, default=0, help="Seed of the pool / held-out split.")
     ap.add_argument("--test-size", type=int, default=300, help="Held-out questions.")
-    ap.add_argument("--pool-size", type=int, default=64, help="Pool-set questions (SFT data, RESET pool).")
-    ap.add_argument("--max-new-tokens", type=int, default=24, help="Generation limit (pool and eval).")
+    ap.add_argument("--pool-size", type=int, default=32, help="Pool-set questions (SFT data, RESET pool).")
+    ap.add_argument("--max-new-tokens", type=int, default=16, help="Generation limit (pool and eval).")
     ap.add_argument("--max-steps", type=int, default=-1, help="Cap on training steps per fine-tune (-1: one epoch).")
     args = ap.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -513,14 +529,22 @@ def main(argv=None) -> None:
     run("build", cmds.build(split["dir"]))
 
     evals: dict = {"base": [(0, "eval-base")]}
-    run("eval base", cmds.eval(model, LABELS["base"], 0, "eval-base"))
     sel_names: dict = {}
+
+    def evaluate(arm: str, model_: str, seed: int, name: str) -> None:
+        run(f"eval {arm}", cmds.eval(model_, LABELS[arm], seed, name))
+        if arm != "base":
+            evals.setdefault(arm, []).append((seed, name))
+        # the doc after every eval: a long run that is stopped still leaves what it finished
+        finish(run, cmds, args, evals, sel_names, out=out, command=command, info=info, split=split,
+               started=started, started_load=started_load)
+
+    evaluate("base", model, 0, "eval-base")
     for seed in args.seeds:
         sft = out / "models" / f"sft-s{seed}"
         run("train SFT", cmds.train("cd", model, "cd-train", sft, seed, SFT_LR))
         drop_checkpoints(sft)
-        run("eval SFT", cmds.eval(str(sft), LABELS["sft"], seed, f"eval-sft-s{seed}"))
-        evals.setdefault("sft", []).append((seed, f"eval-sft-s{seed}"))
+        evaluate("sft", str(sft), seed, f"eval-sft-s{seed}")
         for arm, grid in GRIDS.items():
             pool, scores, selection = f"pool-{arm}-s{seed}", f"scores-{arm}-s{seed}", f"selection-{arm}-s{seed}"
             run(f"pool {arm} (grid {grid})", cmds.pool(str(sft), grid, seed, pool))
@@ -530,21 +554,29 @@ def main(argv=None) -> None:
             folder = out / "models" / f"{arm}-s{seed}"
             run(f"train {arm}", cmds.train(arm, str(sft), selection, folder, seed, RESET_LR))
             drop_checkpoints(folder)
-            run(f"eval {arm}", cmds.eval(str(folder), LABELS[arm], seed, f"eval-{arm}-s{seed}"))
-            evals.setdefault(arm, []).append((seed, f"eval-{arm}-s{seed}"))
+            evaluate(arm, str(folder), seed, f"eval-{arm}-s{seed}")
+    print(f"\ndone in {(time.time() - started) / 60:.1f} min: {args.doc} (results: {out / 'results.json'}, "
+          f"report: {out / 'report' / 'report.md'})")
 
+
+def finish(run: Runner, cmds: Commands, args, evals: dict, sel_names: dict, *, out: Path, **doc) -> None:
+    """The report, results.json and the doc from the evals and selections so far."""
     names = [name for runs in evals.values() for _, name in runs]
-    run("report", cmds.report(names, out / "report", sel_names["reset"][args.seeds[0]][2]))
+    first = next(iter(sel_names.get("reset", {}).values()), None)
+    run("report", cmds.report(names, out / "report", first[2] if first else None))
     results = eval_results(run, cmds, evals)
-    sel = {arm: {seed: selection_stats(selection_rows(run, cmds, *names_)) for seed, names_ in per.items()}
+    # selections whose arm has been evaluated for that seed (the doc describes finished arms only)
+    sel = {arm: {seed: selection_stats(selection_rows(run, cmds, *names_)) for seed, names_ in per.items()
+                 if any(s == seed for s, _ in evals.get(arm, []))}
            for arm, per in sel_names.items()}
-    total = time.time() - started
+    sel = {arm: per for arm, per in sel.items() if per}
+    done = {arm: [seed for seed, _ in runs] for arm, runs in evals.items()}
+    total = time.time() - doc["started"]
     (out / "results.json").write_text(json.dumps({"results": results, "selections": sel, "steps": run.steps,
-                                                  "machine": info, "total_seconds": total}, indent=1))
-    write_doc(args.doc.resolve(), args=args, command=command, info=info, split=split, results=results, sel=sel,
-              run=run, started_load=started_load, total=total)
-    print(f"\ndone in {total / 60:.1f} min: {args.doc} (results: {out / 'results.json'}, report: "
-          f"{out / 'report' / 'report.md'})")
+                                                  "machine": doc["info"], "evaluated": done,
+                                                  "total_seconds": total}, indent=1))
+    write_doc(args.doc.resolve(), args=args, results=results, sel=sel, run=run, total=total, done=done,
+              **{k: v for k, v in doc.items() if k != "started"})
 
 
 if __name__ == "__main__":
