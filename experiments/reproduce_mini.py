@@ -230,7 +230,7 @@ def selection_stats(rows: list[dict]) -> dict:
         all_tied += best == min(scores_)
         all_zero += best == 0.0
         distinct.append(sum(c["distinct_text"] for c in cands))
-        winner = next(c for c in cands if c["won"])
+        winner = next((c for c in cands if c["won"]), {"setting": None})     # None: nothing selected
         best_settings = {c["setting"] for c in cands if c["score"] == best}
         tie_won += len(best_settings) > 1
         offered = {c["setting"] for c in cands}
