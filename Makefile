@@ -113,3 +113,10 @@ lint: install
 
 clean:
 	rm -rf demo-out .pytest_cache
+
+# A small, real RESET experiment on CPU (issue 16): NQ-open with its oracle passage,
+# SmolLM2-135M-Instruct, base / SFT / RESET / RESET-S over 3 seeds; writes the store, models and
+# report under outputs/reproduce-mini/ and regenerates docs/reproduction.md.
+.PHONY: reproduce-mini
+reproduce-mini: install
+	$(PY) experiments/reproduce_mini.py --out outputs/reproduce-mini --doc docs/reproduction.md
