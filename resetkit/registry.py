@@ -28,13 +28,6 @@ class Registry:
         self._entries = dict(entries)
         self._loaded: dict[str, Any] = {}
 
-    def register(self, name: str, target: str) -> None:
-        """Add ``name`` -> ``"module:attr"`` (e.g. a plugin of another package); a name already
-        registered is an error (a plugin never replaces another silently)."""
-        if name in self._entries:
-            raise ResetkitError(f"{self.kind} {name!r} is already registered ({self._entries[name]})")
-        self._entries[name] = target
-
     def names(self) -> list[str]:
         return list(self._entries)
 
