@@ -228,7 +228,7 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
         if len(work[j.name].items):
             j.check(work[j.name].items)
 
-    parts: list[tuple[str, str, str, np.ndarray, pa.Table]] = []  # (judge, metric, version, rows, values)
+    parts: list[tuple] = []  # (judge, metric, version, candidate rows, item of each row, item columns)
     stats: dict = {}
     remote = None
     if engine == "ray":
@@ -287,10 +287,10 @@ def _score_one(j: Judge, work: _Work, remote, pending, judge_versions, carried: 
 
 
 def _results(j: Judge, work: _Work, results, parts) -> int:
-    """Add one judge's results to ``parts``: per metric, the candidate rows that get a value and
-    the (value, raw, error) columns of the items they get it from.  An item whose result is empty
-    (a judge stopped early: budget) writes nothing and is scored again next run.  Returns the
-    candidates scored."""
+    """Add one judge's results to ``parts``: per metric, the candidate rows that get a value,
+    the item each gets it from, and the items' (value, raw, error) columns.  An item whose result
+    is empty (a judge stopped early: budget) writes nothing and is scored again next run.
+    Returns the candidates scored."""
     k_of_row = work.item_of_row
     if isinstance(results, ScoreColumns):
         metrics = {m: None for m in results.values}  # every item has every metric
@@ -303,12 +303,10 @@ def _results(j: Judge, work: _Work, results, parts) -> int:
         nonempty = np.fromiter((bool(r) for r in results), bool, len(results))
     for metric, ks in metrics.items():
         if ks is None:
-            vals = results.values[metric]
-            missing = results.missing
-            value = pa.array(vals, pa.float64())
-            raw = pa.nulls(len(vals), pa.string())
-            error = pa.nulls(len(vals), pa.string()) if not value.null_count else \
-                pc.if_else(pc.is_null(value), pa.scalar(missing, pa.string()), pa.scalar(None, pa.string()))
+            value = pa.array(results.values[metric], pa.float64())
+            raw = pa.nulls(len(value), pa.string())
+            error = pa.nulls(len(value), pa.string()) if not value.null_count else pc.if_else(
+                pc.is_null(value), pa.scalar(results.missing, pa.string()), pa.scalar(None, pa.string()))
             rows, take = work.rows, k_of_row
         else:
             triples = [results[k][metric] for k in ks]
@@ -320,34 +318,41 @@ def _results(j: Judge, work: _Work, results, parts) -> int:
             take = pos[k_of_row]
             keep = take >= 0
             rows, take = work.rows[keep], take[keep]
-        take = pa.array(take)
-        parts.append((j.name, metric, j.version, rows,
-                      pa.table({"value": value.take(take), "raw": raw.take(take), "error": error.take(take)})))
+        parts.append((j.name, metric, j.version, rows, take, (value, raw, error)))
     if nonempty is None:
         return len(work.rows)
     return int(nonempty[k_of_row].sum())
 
 
 def _assemble(p: _Pool, carried: pa.Table, parts) -> pa.Table:
-    """The scores table: the carried rows, then each (judge, metric)'s new rows, sorted by
-    (candidate_id, judge, metric) -- the order a stable sort of that concatenation gives."""
-    carried = carried.select(SCORES.names).cast(SCORES)
-    pieces = [carried] if carried.num_rows else []
-    for judge, metric, version, rows, cols in parts:
-        n = len(rows)
-        pieces.append(pa.table({
-            "candidate_id": p.candidate_id.take(pa.array(rows)),
-            "judge": pa.repeat(pa.scalar(judge, pa.string()), n),
-            "metric": pa.repeat(pa.scalar(metric, pa.string()), n),
-            "value": cols.column("value"),
-            "raw": cols.column("raw"),
-            "error": cols.column("error"),
-            "judge_version": pa.repeat(pa.scalar(version, pa.string()), n),
-        }, schema=SCORES))
-    if not pieces:
+    """The scores table: the carried rows and each (judge, metric)'s new rows, sorted by
+    (candidate_id, judge, metric) -- the order a stable sort of their concatenation gives.
+    Each column is one ``take`` from its sources (the carried column, the pool's candidate ids,
+    the items' values) by the sorted row indices."""
+    carried = carried.select(SCORES.names).cast(SCORES).combine_chunks()
+    nc = carried.num_rows
+    src = {name: [carried.column(name).chunk(0)] if nc else [] for name in SCORES.names}
+    index = {name: [np.arange(nc, dtype=np.int64)] if nc else [] for name in ("candidate_id", "const", "value")}
+    size = {"candidate_id": nc, "const": nc, "value": nc}
+    src["candidate_id"].append(p.candidate_id)
+    for judge, metric, version, rows, take, cols in parts:
+        index["candidate_id"].append(rows + size["candidate_id"])
+        index["const"].append(np.full(len(rows), size["const"], np.int64))
+        index["value"].append(take + size["value"])
+        for name, v in zip(("judge", "metric", "judge_version"), (judge, metric, version)):
+            src[name].append(pa.array([v], pa.string()))
+        for name, col in zip(("value", "raw", "error"), cols):
+            src[name].append(col)
+        size["const"] += 1
+        size["value"] += len(cols[0])
+    if not nc and not parts:
         return SCORES.empty_table()
-    table = pa.concat_tables(pieces)
-    return table.take(pa.array(_order(p, carried, parts))).combine_chunks()
+    order = _order(p, carried, parts)
+    taken = {k: np.concatenate(v)[order] for k, v in index.items()}
+    which = {"candidate_id": "candidate_id", "judge": "const", "metric": "const", "judge_version": "const",
+             "value": "value", "raw": "value", "error": "value"}
+    return pa.table({name: pa.concat_arrays([a.cast(SCORES.field(name).type) for a in src[name]])
+                     .take(pa.array(taken[which[name]])) for name in SCORES.names}, schema=SCORES)
 
 
 def _order(p: _Pool, carried: pa.Table, parts) -> np.ndarray:
@@ -370,7 +375,7 @@ def _order(p: _Pool, carried: pa.Table, parts) -> np.ndarray:
         table = np.array([[rank_of.get((j, m), 0) for m in mn] for j in jn], np.int64)
         pos = pc.index_in(carried.column("candidate_id"), value_set=p.candidate_id).to_numpy()
         keys.append(cand_rank[pos.astype(np.int64)] * n_pairs + table[jcode, mcode])
-    for judge_name, metric_name, _, rows, _ in parts:
+    for judge_name, metric_name, _, rows, *_ in parts:
         keys.append(cand_rank[rows] * n_pairs + rank_of[(judge_name, metric_name)])
     key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
     span = (int(key.max()) + 1) if len(key) else 0
@@ -397,12 +402,30 @@ def _carry(prev: DatasetVersion | None, versions: dict, pool_ids: pa.Array) -> p
     return tab.filter(keep)
 
 
+class _HashSink:
+    """A write-only file that hashes what is written to it (the IPC stream is never held)."""
+
+    def __init__(self):
+        self.sha = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
 def _content_hash(table: pa.Table) -> str:
     """Hash of the rows (Arrow IPC bytes): the same scores give the same version id."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    sink = _HashSink()
+    with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
         writer.write_table(table.combine_chunks())
-    return hashlib.sha256(memoryview(sink.getvalue())).hexdigest()[:16]  # no copy of the stream
+    return sink.sha.hexdigest()[:16]
 
 
 def _card_section(stats, pool, examples, prev) -> str:
