@@ -141,15 +141,15 @@ def bench_pool(n: int, llama, new_tokens: int) -> dict:
 def bench_summac_warm(nli) -> dict:
     """SummaC scoring with the model already loaded: a warm local scorer vs warm Ray actors
     (the stage's steady state, without process start-up and model loading)."""
-    from judging.judge import JudgeConfig, _group, _instantiate, _load_inputs, _work
+    from judging.judge import JudgeConfig, instantiate
     from judging.judge_ray import RayJudgePool
+    from judging.run import judge_items
     from resetkit.store import Store
 
     store = Store(DATA / "judge-local")
     cfg = JudgeConfig(judge={"summac": {"model": str(nli)}})
-    judge = _instantiate(["summac"], cfg, store)[0]
-    _, _, cands, ex = _load_inputs(store, "pool", [judge])
-    items, _ = _work(judge, _group(cands), ex, set())
+    judge = instantiate(["summac"], cfg, store)[0]
+    items = judge_items(store, "pool", [judge])
     judge.score(items)  # load the model
     local, t_local = timed(lambda: judge.score(items))
     with RayJudgePool(cfg, store, workers=2) as rp:

@@ -1,15 +1,16 @@
-/* Native kernels of the metric stage (judging/text.py, coverage.py, exact_match.py, rouge.py).
+/* Native kernels of the metric stage (called through judging/kernels.py by coverage.py,
+ * exact_match.py and rouge.py).
  *
  * Each has a pure-Python reference in the package and is pinned to it by tests
  * (tests/judging/test_native.py and the bulk-vs-scalar tests: identical strings, identical
  * floats):
  *
- *   normalize_ascii(texts, threads)      A.2 normalisation (judging.text._normalize) of ASCII
+ *   normalize_ascii(texts, threads)      A.2 normalisation (judging.text.normalize) of ASCII
  *                                        str items; None for the others (the caller routes
- *                                        them to the Unicode kernel); None -> ""
+ *                                        them to the scalar function); None -> ""
  *   coverage(answers, keys, contexts,    span / unigram / bigram coverage of normalised
  *            threads) -> (span, uni, bi) answers against normalised contexts[keys[i]]
- *                                        (judging.coverage.ngram_coverage_many)
+ *                                        (judging.coverage.coverage_many)
  *   rouge_l_max(answers, reference_lists, threads)
  *                                        ROUGE-L F1 of rouge_score (rougeL, no stemming), max
  *                                        over references: its tokeniser, the LCS length by a
@@ -75,7 +76,8 @@ static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->cap = 0; }
 static inline int is_sp(unsigned char c) { return c == ' ' || c == '\t'; }
 
 /* Normalise s[0..n) (ASCII) into out (capacity >= n); returns the output length.
- * drop: scratch of n bytes. Mirrors judging.text._normalize_ascii step by step. */
+ * drop: scratch of n bytes. The steps of judging.text.normalize: the detokeniser's space runs
+ * marked in drop, then lowercase, punctuation out, articles out, single spaces. */
 static Py_ssize_t norm_ascii(const unsigned char *s, Py_ssize_t n, unsigned char *drop, unsigned char *out)
 {
     int dropped = 0;

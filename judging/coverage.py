@@ -6,160 +6,93 @@
         repetition) that occur anywhere in the context.  An answer shorter than n tokens
         is scored on its whole token run (so a one-word answer's bigram coverage equals
         its unigram coverage) rather than left undefined.
+    coverage_many(answers, contexts) -> (span, unigram, bigram) lists for a whole pool
 
 An empty (or all-punctuation) answer scores 0.0 everywhere: nothing was extracted.
+
+The scalar functions are the definition; coverage_many runs the C kernel of judging/_native.c
+(the same rules, pinned to these functions by tests/judging/test_coverage.py and
+test_native.py) or, without it, these rules on each distinct context normalised once.
 """
 
 from __future__ import annotations
 
 from .api import Judge, progress_bar
-from .text import gc_paused, normalize
+from .items import ScoreColumns, example_column, shared
+from .kernels import gc_paused, native, native_threads, normalize_many, normalized_texts
+from .text import normalize
 
 
-def span_coverage(answer: str | None, context: str | None) -> float:
-    ans, ctx = normalize(answer), normalize(context)
-    if not ans or not ctx:
-        return 0.0
-    # normalised strings hold single spaces only, so padding with spaces makes the
-    # substring test a test on token boundaries
-    return 1.0 if f" {ans} " in f" {ctx} " else 0.0
+class _Context:
+    """A normalised context: its space-padded text and its n-gram sets (built on first use)."""
+
+    def __init__(self, norm: str):
+        self.padded = f" {norm} " if norm else ""
+        self.tokens = norm.split(" ") if norm else []
+        self._grams: dict[int, set] = {}
+
+    def grams(self, n: int) -> set:
+        if n not in self._grams:
+            self._grams[n] = set(_ngrams(self.tokens, n))
+        return self._grams[n]
 
 
 def _ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def ngram_coverage(answer: str | None, context: str | None, n: int, *,
-                   context_ngrams: set | None = None) -> float:
-    """``context_ngrams`` lets a caller reuse the context's n-gram set across candidates."""
-    ans = normalize(answer)
+def _span(ans: str, ctx: _Context) -> float:
+    # normalised strings hold single spaces only, so padding with spaces makes the
+    # substring test a test on token boundaries
+    return 1.0 if ans and ctx.padded and f" {ans} " in ctx.padded else 0.0
+
+
+def _ngram(ans: str, ctx: _Context, n: int) -> float:
     if not ans:
         return 0.0
-    a_tok = ans.split(" ")
-    if context_ngrams is None:
-        ctx = normalize(context)
-        context_ngrams = set(_ngrams(ctx.split(" "), n)) if ctx else set()
-    if len(a_tok) < n:
-        ctx = normalize(context) if context is not None else ""
-        return span_coverage(answer, context) if ctx else 0.0
-    grams = _ngrams(a_tok, n)
-    return sum(g in context_ngrams for g in grams) / len(grams)
+    tokens = ans.split(" ")
+    if len(tokens) < n:  # shorter than n: scored on its whole run
+        return _span(ans, ctx)
+    grams, have = _ngrams(tokens, n), ctx.grams(n)
+    return sum(g in have for g in grams) / len(grams)
 
 
-def context_ngram_set(context: str | None, n: int) -> set:
-    ctx = normalize(context)
-    return set(_ngrams(ctx.split(" "), n)) if ctx else set()
+def span_coverage(answer: str | None, context: str | None) -> float:
+    return _span(normalize(answer), _Context(normalize(context)))
 
 
-def _padded_contexts(contexts) -> tuple[list[str], dict[str, str]]:
-    """(per-item key, {key: " normalised context "}): each distinct context normalised once."""
-    from .text import normalize_many_memo
-
-    keys = [c or "" for c in contexts]
-    distinct = list(dict.fromkeys(keys))
-    return keys, {k: f" {n} " if n else "" for k, n in zip(distinct, normalize_many_memo(distinct))}
+def ngram_coverage(answer: str | None, context: str | None, n: int) -> float:
+    return _ngram(normalize(answer), _Context(normalize(context)), n)
 
 
-_LAST_COVERAGE: list = [None]  # (answers, contexts, result) of the last call
-
-
-def _coverage_native(nat, answers, contexts):
-    """(span, unigram, bigram) lists from the C kernel: answers and each distinct context
-    normalised once, then one pass per context over its answers.  The span and ngram judges
-    score the same items one after the other, so the last result is kept for one reuse."""
-    from .text import native_threads, normalize_many
-
-    answers, contexts = tuple(answers), tuple(contexts)
-    last = _LAST_COVERAGE[0]
-    if last is not None and last[0] == answers and last[1] == contexts:
-        _LAST_COVERAGE[0] = None
-        return last[2]
+def coverage_many(answers, contexts) -> tuple[list[float], list[float], list[float]]:
+    """``(span_coverage, ngram_coverage n=1, ngram_coverage n=2)`` of every (answer, context)
+    pair; each distinct context is normalised once (it is shared by its example's candidates)."""
     index: dict[str, int] = {}
     keys = [index.setdefault(c or "", len(index)) for c in contexts]
-    out = nat.coverage(normalize_many(answers), keys, normalize_many(list(index)), native_threads())
-    _LAST_COVERAGE[0] = (answers, contexts, out)
-    return out
+    return _coverage(normalize_many(answers), keys, normalize_many(list(index)))
 
 
-def span_coverage_many(answers, contexts) -> list[float]:
-    """``[span_coverage(a, c) for a, c in zip(answers, contexts)]`` for a whole pool: all
-    texts normalised in one bulk pass, each distinct context once (a context is shared by
-    every candidate of its example)."""
-    from .text import native, normalize_many_memo
-
+def _coverage(answers: list[str], keys: list[int], contexts: list[str]):
+    """Coverage of normalised ``answers`` against the normalised ``contexts[keys[i]]``."""
     nat = native()
     if nat is not None:
-        return _coverage_native(nat, answers, contexts)[0]
-    norm = normalize_many_memo(answers)
-    keys, padded = _padded_contexts(contexts)
-    return [1.0 if a and padded[k] and f" {a} " in padded[k] else 0.0 for a, k in zip(norm, keys)]
+        return nat.coverage(answers, keys, contexts, native_threads())
+    ctxs = [_Context(c) for c in contexts]
+    span = [_span(a, ctxs[k]) for a, k in zip(answers, keys)]
+    uni = [_ngram(a, ctxs[k], 1) for a, k in zip(answers, keys)]
+    bi = [_ngram(a, ctxs[k], 2) for a, k in zip(answers, keys)]
+    return span, uni, bi
 
 
-def ngram_coverage_many(answers, contexts) -> tuple[list[float], list[float]]:
-    """(unigram, bigram) coverage of each (answer, context) pair, equal to
-    ``ngram_coverage(a, c, 1)`` and ``ngram_coverage(a, c, 2)``.
+def items_coverage(items):
+    """(span, unigram, bigram) of the items against their contexts, once per run (the span and
+    ngram judges share it)."""
+    def make():
+        contexts, keys = example_column(items, "context")
+        return _coverage(normalized_texts(items), keys, normalize_many(contexts))
 
-    An answer that is a span of its context (the usual case in extractive QA) scores 1.0
-    on both after one substring search.  For the others, the token set of each distinct
-    context is built once, when first needed.  No bigram set is built: a
-    bigram "x y" of the answer occurs in the context exactly when " x y " is a substring
-    of the space-padded normalised context (single spaces only), and it can only when
-    both x and y are context tokens.  So each maximal stretch of the answer's context
-    tokens is searched as a whole first: when the stretch is a token run of the context
-    (a copied phrase, the usual case) all its bigrams are covered by that one search;
-    otherwise its bigrams are searched one by one.  This is cheaper than building every
-    context's bigram set and creates no tuples for the cyclic GC (paused meanwhile anyway).
-    """
-    from itertools import groupby
-
-    from .text import native, normalize_many_memo
-
-    nat = native()
-    if nat is not None:  # the same rules in C (judging/_native.c), pinned by tests
-        _, uni, bi = _coverage_native(nat, answers, contexts)
-        return uni, bi
-    norm = normalize_many_memo(answers)
-    keys, padded = _padded_contexts(contexts)
-    uni_out, bi_out = [], []
-    sets: dict[str, set] = {}
-    with gc_paused():
-        for ans, k in zip(norm, keys):
-            if not ans:
-                uni_out.append(0.0)
-                bi_out.append(0.0)
-                continue
-            pc = padded[k]
-            if pc and f" {ans} " in pc:  # the answer is a span of the context: all covered
-                uni_out.append(1.0)
-                bi_out.append(1.0)
-                continue
-            ctx_tokens = sets.get(k)
-            if ctx_tokens is None:  # built on first need, once per distinct context
-                ctx_tokens = sets[k] = set(pc[1:-1].split(" ")) if pc else set()
-            toks = ans.split(" ")
-            n = len(toks)
-            hit = list(map(ctx_tokens.__contains__, toks))
-            u = sum(hit) / n
-            uni_out.append(u)
-            if n == 1:  # an answer of one token is scored on its whole run (= its unigram coverage)
-                bi_out.append(u)
-                continue
-            b = 0
-            i = 0
-            for is_hit, group in groupby(hit):  # stretches of context tokens
-                m = len(list(group))
-                if is_hit and m > 1:
-                    # a stretch that is a token run of the context covers all its m-1 bigrams
-                    # with one search (the usual case: a copied phrase); else bigram by bigram
-                    if " " + " ".join(toks[i:i + m]) + " " in pc:
-                        b += m - 1
-                    else:
-                        for j in range(i, i + m - 1):
-                            if f" {toks[j]} {toks[j + 1]} " in pc:
-                                b += 1
-                i += m
-            bi_out.append(b / (n - 1))
-    return uni_out, bi_out
+    return shared(items, "coverage", make)
 
 
 class SpanJudge(Judge):
@@ -172,14 +105,10 @@ class SpanJudge(Judge):
     signals = {"faith.extractive_qa": "span_coverage"}
 
     def score(self, items, progress=False):
-        from .text import native, normalize_many_memo
-
         with progress_bar(len(items), "span", progress) as bar, gc_paused():
-            if native() is None:  # answers and contexts in one bulk pass (ngram and em reuse the memo)
-                normalize_many_memo([it["text"] for it in items] + [it["context"] for it in items])
-            vals = span_coverage_many([it["text"] for it in items], [it["context"] for it in items])
+            span, _, _ = items_coverage(items)
             bar.update(len(items))
-            return [{"span_coverage": (v, None, None)} for v in vals]
+            return ScoreColumns({"span_coverage": span})
 
 
 class NgramJudge(Judge):
@@ -192,7 +121,6 @@ class NgramJudge(Judge):
 
     def score(self, items, progress=False):
         with progress_bar(len(items), "ngram", progress) as bar, gc_paused():
-            uni, bi = ngram_coverage_many([it["text"] for it in items], [it["context"] for it in items])
+            _, uni, bi = items_coverage(items)
             bar.update(len(items))
-            return [{"unigram_coverage": (u, None, None), "bigram_coverage": (b, None, None)}
-                    for u, b in zip(uni, bi)]
+            return ScoreColumns({"unigram_coverage": uni, "bigram_coverage": bi})

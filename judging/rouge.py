@@ -26,7 +26,7 @@ from resetkit.config import field
 from .api import Judge, progress_bar
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=4)  # a scorer per (stem, backend): configuration, it keeps no text between calls
 def _scorer(stem: bool, backend: str):
     if backend == "rs":
         from rouge_score_rs import rouge_scorer
@@ -40,7 +40,7 @@ def _scorer(stem: bool, backend: str):
 def backend_name(prefer: str = "auto", stem: bool = False) -> str:
     """"c", "rs" (rouge-score-rs) or "py" (rouge_score); "auto" picks the C kernel when it was
     built and stemming is off, else rs when importable."""
-    from .text import native
+    from .kernels import native
 
     if prefer in ("c", "auto") and not stem and native() is not None:
         return "c"
@@ -67,7 +67,7 @@ def rouge_l_f1_many(answers, references, *, stem: bool = False, backend: str = "
     """``rouge_l_f1_batch(zip(answers, references))`` without building the pairs."""
     backend = backend_name(backend, stem)
     if backend == "c":  # max over references in C
-        from .text import native, native_threads
+        from .kernels import native, native_threads
 
         return native().rouge_l_max(answers, references, native_threads())
     items = zip(answers, references)
@@ -117,16 +117,14 @@ class RougeJudge(Judge):
         return {"stem": self.options.stemming} if self.options.stemming else {}
 
     def score(self, items, progress=False):
-        from .text import gc_paused
+        from .items import ScoreColumns, column
+        from .kernels import gc_paused
 
-        out = []
+        texts, refs = column(items, "text"), column(items, "refs")
+        values = []
         step = 50000  # progress granularity; rouge-score-rs scores each chunk on all cores
         with progress_bar(len(items), "rouge", progress) as bar, gc_paused():
             for lo in range(0, len(items), step):
-                chunk = items[lo:lo + step]
-                vals = rouge_l_f1_many([it["text"] for it in chunk], [it["refs"] for it in chunk],
-                                       stem=self.options.stemming)
-                out.extend({"rougeL_f1": (v, None, None)} if v is not None
-                           else {"rougeL_f1": (None, None, "example has no reference")} for v in vals)
-                bar.update(len(chunk))
-        return out
+                values += rouge_l_f1_many(texts[lo:lo + step], refs[lo:lo + step], stem=self.options.stemming)
+                bar.update(min(step, len(items) - lo))
+        return ScoreColumns({"rougeL_f1": values}, missing="example has no reference")

@@ -41,21 +41,21 @@ def test_unigram_and_bigram_coverage():
 
 
 def test_bulk_coverage_equals_scalar():
-    from judging.coverage import ngram_coverage_many, span_coverage_many
+    from judging.coverage import coverage_many
 
     pairs = _pairs(3000, seed=3)
     answers, contexts = [a for a, _ in pairs], [c for _, c in pairs]
-    assert span_coverage_many(answers, contexts) == [span_coverage(a, c) for a, c in pairs]
-    uni, bi = ngram_coverage_many(answers, contexts)
+    span, uni, bi = coverage_many(answers, contexts)
+    assert span == [span_coverage(a, c) for a, c in pairs]
     assert uni == [ngram_coverage(a, c, 1) for a, c in pairs]
     assert bi == [ngram_coverage(a, c, 2) for a, c in pairs]
     assert 0 < sum(bi) < len(bi) and len(set(bi)) > 10  # partial overlaps were exercised
 
 
 def test_bigram_coverage_counts_repeats_and_boundaries():
-    from judging.coverage import ngram_coverage_many
+    from judging.coverage import coverage_many
 
     ctx = "x y z . category cat"
     answers = ["x y x y", "y x", "cat category", "category cat", "x", "q", "ca tegory"]
-    _, bi = ngram_coverage_many(answers, [ctx] * len(answers))
+    _, _, bi = coverage_many(answers, [ctx] * len(answers))
     assert bi == [ngram_coverage(a, ctx, 2) for a in answers] == [2 / 3, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]

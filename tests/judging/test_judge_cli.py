@@ -82,16 +82,6 @@ def test_incremental_only_new_work(store):
     assert store.resolve("scores").version == third.version
 
 
-def test_a_finished_run_holds_no_pool_texts(store):
-    import judging.coverage as coverage
-    import judging.text as text
-
-    _pool(store)
-    assert _run(store, "pool", "--judges", "span,ngram,em").exit_code == 0
-    assert text._RECENT == [] and coverage._LAST_COVERAGE[0] is None
-    assert text._MEMO == {}
-
-
 def test_dry_run_writes_nothing(store):
     _pool(store)
     res = _run(store, "pool", "--judges", "span,llm", "--dry-run")

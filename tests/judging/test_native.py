@@ -12,13 +12,14 @@ import shutil
 
 import pytest
 
-import judging.text as text
+import judging.kernels as kernels
+from judging.text import normalize
 from tests.helpers.texts import random_texts as _random_texts
 
 
 @pytest.fixture
 def nat():
-    mod = text._load_native()
+    mod = kernels._NATIVE
     if mod is None:
         if shutil.which("cc") or shutil.which("gcc"):
             pytest.fail("judging._native was not built although a C compiler is present: "
@@ -50,14 +51,14 @@ def test_normalize_equals_the_scalar_function_on_every_thread_count(nat, threads
     for t, g in zip(texts, got):
         t = t or ""
         if t.isascii():
-            assert g == text._normalize(t), t
+            assert g == normalize(t), t
         else:
-            assert g is None  # routed to the Unicode kernel by normalize_many
-    assert text.normalize_many(texts) == [text._normalize(t or "") for t in texts]
+            assert g is None  # routed to the scalar function by normalize_many
+    assert kernels.normalize_many(texts) == [normalize(t) for t in texts]
 
 
 def test_python_and_native_paths_agree(nat, monkeypatch):
-    from judging.coverage import ngram_coverage_many, span_coverage_many
+    from judging.coverage import coverage_many
     from judging.exact_match import exact_match_many
     from judging.rouge import rouge_l_f1_many
     from tests.helpers.texts import coverage_pairs as _pairs
@@ -65,10 +66,8 @@ def test_python_and_native_paths_agree(nat, monkeypatch):
     pairs = _pairs(3000, seed=21)
     answers, contexts = [a for a, _ in pairs], [c for _, c in pairs]
     refs = [[c, a] if i % 3 else [c] for i, (a, c) in enumerate(pairs)]
-    for fn, args in ((text.normalize_many, (answers,)), (span_coverage_many, (answers, contexts)),
-                     (ngram_coverage_many, (answers, contexts)), (exact_match_many, (answers, refs)),
-                     (rouge_l_f1_many, (answers, refs))):
-        text._MEMO.clear()
+    for fn, args in ((kernels.normalize_many, (answers,)), (coverage_many, (answers, contexts)),
+                     (exact_match_many, (answers, refs)), (rouge_l_f1_many, (answers, refs))):
         native_out = fn(*args)
         assert native_out == _python_path(monkeypatch, fn, *args), fn.__name__
 
@@ -92,8 +91,8 @@ def test_coverage_with_threads_equals_scalar(nat, threads):
         else:
             answers.append(rng.choice(contexts))
         keys.append(k)
-    norm_c = text.normalize_many(contexts)
-    span, uni, bi = nat.coverage(text.normalize_many(answers), keys, norm_c, threads)
+    norm_c = kernels.normalize_many(contexts)
+    span, uni, bi = nat.coverage(kernels.normalize_many(answers), keys, norm_c, threads)
     assert span == [span_coverage(a, contexts[k]) for a, k in zip(answers, keys)]
     assert uni == [ngram_coverage(a, contexts[k], 1) for a, k in zip(answers, keys)]
     assert bi == [ngram_coverage(a, contexts[k], 2) for a, k in zip(answers, keys)]
@@ -128,9 +127,9 @@ def test_rouge_on_long_texts_equals_rouge_score(nat, threads):
 
 def test_exact_match_shares_reference_lists_and_normalises_non_ascii(nat):
     shared = ["The Café", "state - of - the - art"]
-    answers = text.normalize_many(["cafe", "café", "state-of-the-art", "", "x", "x"])
+    answers = kernels.normalize_many(["cafe", "café", "state-of-the-art", "", "x", "x"])
     refs = [shared, shared, shared, shared, [None], None]
-    assert nat.exact_match(answers, refs, text.normalize) == [0.0, 1.0, 1.0, 0.0, None, None]
+    assert nat.exact_match(answers, refs, normalize) == [0.0, 1.0, 1.0, 0.0, None, None]
 
 
 def test_bad_input_names_the_item(nat):
@@ -145,14 +144,14 @@ def test_bad_input_names_the_item(nat):
     with pytest.raises(TypeError, match="reference 1 of item 0 is int"):
         nat.rouge_l_max(["x"], [["a", 7]], 1)
     with pytest.raises(TypeError, match="reference 0 of item 1 is float"):
-        nat.exact_match(["x", "y"], [["x"], [1.5]], text.normalize)
+        nat.exact_match(["x", "y"], [["x"], [1.5]], normalize)
 
 
 def test_threads_setting(monkeypatch):
     monkeypatch.setenv("RESETKIT_NATIVE_THREADS", "3")
-    assert text.native_threads() == 3
+    assert kernels.native_threads() == 3
     monkeypatch.setenv("RESETKIT_NATIVE_THREADS", "many")
     with pytest.raises(ValueError, match="RESETKIT_NATIVE_THREADS"):
-        text.native_threads()
+        kernels.native_threads()
     monkeypatch.delenv("RESETKIT_NATIVE_THREADS")
-    assert 1 <= text.native_threads() <= 8
+    assert 1 <= kernels.native_threads() <= 8
