@@ -59,7 +59,7 @@ def test_default_options_keep_the_judge_versions_written_before_they_moved():
 
 def test_the_selection_and_eval_signal_maps_come_from_the_judges():
     from judging.select import SelectConfig
-    from resetkit.evaluate import SIGNAL_COLUMNS, signals
+    from pipeline.evaluate import SIGNAL_COLUMNS, signals
 
     # the paper's map (DESIGN.md §5), now declared by span, em, rouge, summac and llm
     assert default_metrics() == {
