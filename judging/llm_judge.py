@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from resetkit.config import field
+from resetkit.config import field, run_field
 from resetkit.errors import ResetkitError
 from resetkit.openai_client import (MalformedReply, auth_failure, check_endpoint, effective_url, make_client,
                                     needs_key, parse_reply, reply_tokens, retry_after, shown)
@@ -153,7 +153,7 @@ class LLMJudge(Judge):
     @dataclass(frozen=True)
     class Options:
         model: str = field("gpt-4-0613", help="LLM judge model name at the endpoint.")
-        base_url: str | None = field(None, help=(
+        base_url: str | None = run_field(None, help=(
             "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default: the OpenAI API; "
             "$OPENAI_BASE_URL is honoured). A key in its query (?api-key=...) is sent and never shown; "
             "the key is $OPENAI_API_KEY, needed up front only for OpenAI's own API."))
@@ -161,18 +161,18 @@ class LLMJudge(Judge):
                                           "or a prompt .yaml file.")
         temperature: float = field(0.0, help="Judge sampling temperature (paper: 0).")
         max_tokens: int = field(512, help="Judge max completion tokens (paper: 512).")
-        concurrency: int = field(32, help="Requests in flight at most (halved on a burst of timeouts, "
+        concurrency: int = run_field(32, help="Requests in flight at most (halved on a burst of timeouts, "
                                           "raised back slowly).")
-        max_retries: int = field(6, help="Retries per request on 429/5xx/timeouts (exponential backoff, "
+        max_retries: int = run_field(6, help="Retries per request on 429/5xx/timeouts (exponential backoff, "
                                          "Retry-After honoured).")
-        timeout: float = field(120.0, help="Seconds per request before it is retried.")
-        prices: str | None = field(None, help="YAML/JSON file of USD per 1M tokens: "
+        timeout: float = run_field(120.0, help="Seconds per request before it is retried.")
+        prices: str | None = run_field(None, help="YAML/JSON file of USD per 1M tokens: "
                                               "{model: {input: X, output: Y}} (default: built-in table).")
-        max_usd: float | None = field(None, help="Hard cap on the LLM judge's spend in USD: no request "
+        max_usd: float | None = run_field(None, help="Hard cap on the LLM judge's spend in USD: no request "
                                                  "starts whose worst case could cross it.")
         batch: bool = field(False, help="Use the OpenAI Batch API (half price; resumable while pending).")
-        batch_poll_seconds: float = field(30.0, help="Seconds between Batch API status polls.")
-        batch_wait: bool = field(True, help="Wait for a submitted batch to finish (else exit; rerun "
+        batch_poll_seconds: float = run_field(30.0, help="Seconds between Batch API status polls.")
+        batch_wait: bool = run_field(True, help="Wait for a submitted batch to finish (else exit; rerun "
                                             "collects it).")
 
     def __init__(self, cfg=None, store=None):

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from resetkit.config import to_dict
+from resetkit.config import split_run_fields
 from resetkit.errors import ResetkitError
 from resetkit.schemas import SCORES, check_columns
 from resetkit.store import DatasetVersion, Store
@@ -255,8 +255,10 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
 
     table = _assemble(p, carried.table, parts)
     content = _content_hash(table)
-    # the options of the judges run (defaults filled in), as the version's config
-    config = {"judges": [j.name for j in js], "judge": {j.name: to_dict(j.options) for j in js}}
+    # the options of the judges run (defaults filled in) as the version's config, minus the
+    # run fields (server URL, concurrency, budget, device...), which the manifest keeps under "run"
+    options = {j.name: split_run_fields(j.options) for j in js}
+    config = {"judges": [j.name for j in js], "judge": {n: o[0] for n, o in options.items()}}
     writer = store.create(name, builder="judging.judge", builder_version="1", config=config,
                           inputs={"scores_content": content}, parents=[pool, examples])
     if prev is not None and writer.version == prev.version:  # nothing changed: keep it as it is
@@ -269,6 +271,7 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
         w.extra["judge_versions"] = dict(sorted(judge_versions.items()))
         w.extra["carried_from"] = prev.ref if prev is not None else None
         w.extra["judge_stats"] = stats
+        w.extra["run"] = {n: o[1] for n, o in options.items() if o[1]}
         w.card_meta.update({"pretty_name": f"Judge scores of {pool.ref}", "license": "other"})
         w.card_sections["Judges"] = _card_section(stats, pool, examples, prev)
     w.result.run_stats = stats  # this run's numbers (the manifest keeps those of the build)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resetkit.config import field
+from resetkit.config import field, run_field
 from resetkit.errors import ResetkitError
 
 from .api import Judge, Score
@@ -360,11 +360,11 @@ class SummacJudge(Judge):
         contradiction_idx: int | None = field(None, help="Contradiction label index (default: from id2label).")
         contradiction: bool = field(False, help="Contradiction-aware SummaC-ZS: mean(max ent - max con), "
                                                 "range [-1, 1]; default entailment only (DESIGN.md §7).")
-        device: str = field("auto", help="Device for the NLI model: auto, cpu, cuda, cuda:N.")
+        device: str = run_field("auto", help="Device for the NLI model: auto, cpu, cuda, cuda:N.")
         dtype: str = field("auto", help="auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
         batch_tokens: int | None = field(None, help="Padded tokens per NLI batch (default 2048 CPU, 65536 GPU).")
         max_length: int = field(500, help="Max tokens of a (premise, hypothesis) pair, as in summac.")
-        threads: int | None = field(None, help="torch CPU threads for the NLI model (default: torch's).")
+        threads: int | None = run_field(None, help="torch CPU threads for the NLI model (default: torch's).")
         max_doc_sents: int = field(100, help="Premise sentences kept per example, as in summac.")
 
     def settings(self):

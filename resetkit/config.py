@@ -27,6 +27,27 @@ def field(default=dataclasses.MISSING, *, help: str, default_factory=dataclasses
     return dataclasses.field(**kw)
 
 
+def run_field(default=dataclasses.MISSING, *, help: str, default_factory=dataclasses.MISSING):
+    """A config field that changes how a run goes (server URL, batch size, workers...), never
+    what it produces: kept out of the version id, recorded in the manifest's ``run``."""
+    f = field(default, help=help, default_factory=default_factory)
+    f.metadata = types.MappingProxyType({**f.metadata, "execution": True})
+    return f
+
+
+def execution_fields(cls) -> tuple[str, ...]:
+    """The names of ``cls``'s fields made with :func:`run_field`."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("execution"))
+
+
+def split_run_fields(cfg) -> tuple[dict, dict]:
+    """(what a dataclass config produces, how it runs): its fields as a dict, split by
+    :func:`run_field`."""
+    run = set(execution_fields(type(cfg)))
+    d = to_dict(cfg)
+    return {k: v for k, v in d.items() if k not in run}, {k: v for k, v in d.items() if k in run}
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML preset; ``include: other.yaml`` (relative to the file) is merged underneath."""
     path = Path(path)

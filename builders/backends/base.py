@@ -15,25 +15,11 @@ backend used, minus its run fields.
 from __future__ import annotations
 
 import dataclasses
-import types
 from typing import Callable, Sequence
 
-from resetkit.config import build, field
+from resetkit.config import build, execution_fields, field, run_field  # noqa: F401  (plugins import them from here)
 from resetkit.errors import ResetkitError
 from resetkit.registry import Registry
-
-
-def run_field(default=dataclasses.MISSING, *, help: str, default_factory=dataclasses.MISSING):
-    """A config field that changes how a run goes (server URL, batch size, workers...), never
-    what it produces: kept out of the version id, recorded in the manifest's ``run``."""
-    f = field(default, help=help, default_factory=default_factory)
-    f.metadata = types.MappingProxyType({**f.metadata, "execution": True})
-    return f
-
-
-def execution_fields(cls) -> tuple[str, ...]:
-    """The names of ``cls``'s fields made with :func:`run_field`."""
-    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("execution"))
 
 
 @dataclasses.dataclass(frozen=True)

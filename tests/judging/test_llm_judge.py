@@ -180,3 +180,23 @@ def test_batch_api_resumable(store, monkeypatch):
         # rerun: cached, zero calls, no new batch (the failed request goes into a new batch)
         run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": base}), progress=False)
         assert len(srv.batches) == 2 and srv.calls == 5
+
+
+def test_where_and_how_fast_the_judge_runs_is_not_part_of_the_scores_version(store, monkeypatch):
+    """The endpoint URL, concurrency, retries and budget are run fields: a rerun against another
+    server (another port) with other limits is the same scores version, its manifest records them."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    make_pool(store, [example(f"e{i}", "open_ended", instruction=f"Write about topic {i}.") for i in range(3)],
+              [candidate(f"e{i}", f"c{i}", f"A fine answer {i}.") for i in range(3)])
+    with FakeOpenAI() as srv:
+        first = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {"base_url": srv.base_url}}),
+                           progress=False)
+        assert first.manifest["run"]["llm"]["base_url"] == srv.base_url
+        assert "base_url" not in first.manifest["config"]["judge"]["llm"]
+    with FakeOpenAI() as other:  # another port
+        again = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {
+            "base_url": other.base_url, "concurrency": 3, "max_retries": 1, "max_usd": 50.0}}), progress=False)
+        assert again.version == first.version and other.calls == 0  # every row carried over
+        changed = run_judges(store, "pool", ["llm"], JudgeConfig(judge={"llm": {
+            "base_url": other.base_url, "temperature": 0.5}}), progress=False)
+        assert changed.version != first.version  # a setting that changes the ratings is part of it
