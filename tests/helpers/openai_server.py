@@ -230,111 +230,8 @@ class OpenAIServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> "OpenAIServer":
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stalls)
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_GET(self):
-                path = self.path.split("?")[0].rstrip("/")
-                if path == "/v1/models":
-                    return self._send(200, {"object": "list", "data": [
-                        {"id": m, "object": "model", "created": 0, "owned_by": "test"}
-                        for m in server.models]})
-                if path.endswith("/_stats"):
-                    return self._send(200, {"calls": server.calls, "max_inflight": server.max_in_flight,
-                                            "statuses": {str(k): v for k, v in server.statuses.items()}})
-                m = re.search(r"/files/([\w-]+)/content$", path)
-                if m and m.group(1) in server.files:
-                    return send(self, 200, server.files[m.group(1)], raw=True)
-                m = re.search(r"/batches/([\w-]+)$", path)
-                if m and m.group(1) in server.batches:
-                    return self._send(200, server._poll_batch(m.group(1)))
-                return self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                if server.dead:
-                    return self._drop()
-                path, _, query = self.path.partition("?")
-                if path.endswith("/files"):
-                    return self._send(200, server._upload(self.headers["Content-Type"], raw))
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    return self._send(400, {"error": {"message": "invalid JSON"}})
-                if path.endswith("/batches"):
-                    return self._send(200, server._new_batch(body))
-                entry = {"path": path, "body": body, "time": time.monotonic(), "status": None,
-                         "query": query, "auth": self.headers.get("Authorization")}
-                with server._lock:
-                    server.log.append(entry)
-                fault = server.fault(body, path) if server.fault else None
-                if fault is None:
-                    with server._lock:
-                        fault = server._faults.pop(0) if server._faults else None
-                if fault is not None and fault.drop:
-                    entry["status"] = "dropped"
-                    return self._drop()
-                if fault is not None and fault.body is not None:
-                    entry["status"] = fault.status or 200
-                    server._count(entry["status"])
-                    if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes),
-                                content_type=fault.content_type):
-                        self.close_connection = True
-                    return
-                if fault is not None and fault.status:
-                    entry["status"] = fault.status
-                    server._count(fault.status)
-                    headers = ({"Retry-After": f"{fault.retry_after:g}"}
-                               if fault.retry_after is not None else {})
-                    return self._send(fault.status, {"error": {"message": fault.message, "type": "scripted"}},
-                                      headers)
-                with server._lock:
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    if server._workers is not None:
-                        with server._workers:
-                            time.sleep(server.latency + (fault.seconds if fault else 0.0))
-                    else:
-                        time.sleep(server.latency + (fault.seconds if fault else 0.0))
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
-                if path.rstrip("/") not in ("/v1/completions", "/v1/chat/completions"):
-                    entry["status"] = 404
-                    return self._send(404, {"error": {"message": f"no route {path}"}})
-                if server.dead:
-                    return self._drop()
-                payload = server.completion(body, path)
-                entry["status"] = 200
-                server._count(200)
-                entry["sent"] = send(self, 200, payload)  # False: the client had gone
-                if not entry["sent"]:
-                    self.close_connection = True
-                with server._lock:
-                    server._served += 1
-                    if server._die_after is not None and server._served >= server._die_after:
-                        server._kill()
-
-            def _send(self, status, payload, headers=None):
-                if not send(self, status, payload, headers):
-                    self.close_connection = True
-
-            def _drop(self):
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        self._httpd.api = self  # what _Handler serves
         self._httpd.daemon_threads = True
         self._httpd.request_queue_size = 256
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -361,6 +258,131 @@ class OpenAIServer:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request to an :class:`OpenAIServer` (``self.api``): models, batches and files on GET;
+    scripted faults, then a completion, on POST."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stalls)
+
+    @property
+    def api(self) -> OpenAIServer:
+        return self.server.api
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        api, path = self.api, self.path.split("?")[0].rstrip("/")
+        if path == "/v1/models":
+            return self._send(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in api.models]})
+        if path.endswith("/_stats"):
+            return self._send(200, {"calls": api.calls, "max_inflight": api.max_in_flight,
+                                    "statuses": {str(k): v for k, v in api.statuses.items()}})
+        m = re.search(r"/files/([\w-]+)/content$", path)
+        if m and m.group(1) in api.files:
+            return send(self, 200, api.files[m.group(1)], raw=True)
+        m = re.search(r"/batches/([\w-]+)$", path)
+        if m and m.group(1) in api.batches:
+            return self._send(200, api._poll_batch(m.group(1)))
+        return self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self):
+        api = self.api
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if api.dead:
+            return self._drop()
+        path, _, query = self.path.partition("?")
+        if path.endswith("/files"):
+            return self._send(200, api._upload(self.headers["Content-Type"], raw))
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return self._send(400, {"error": {"message": "invalid JSON"}})
+        if path.endswith("/batches"):
+            return self._send(200, api._new_batch(body))
+        entry = {"path": path, "body": body, "time": time.monotonic(), "status": None,
+                 "query": query, "auth": self.headers.get("Authorization")}
+        with api._lock:
+            api.log.append(entry)
+        fault = api.fault(body, path) if api.fault else None
+        if fault is None:
+            with api._lock:
+                fault = api._faults.pop(0) if api._faults else None
+        if fault is not None and self._scripted(fault, entry):
+            return
+        self._wait(fault.seconds if fault else 0.0)
+        self._complete(path, body, entry)
+
+    def _scripted(self, fault: Fault, entry: dict) -> bool:
+        """Answer with ``fault`` where it says what to answer (a drop, a body, a status)."""
+        api = self.api
+        if fault.drop:
+            entry["status"] = "dropped"
+            self._drop()
+            return True
+        if fault.body is not None:
+            entry["status"] = fault.status or 200
+            api._count(entry["status"])
+            if not send(self, fault.status or 200, fault.body, raw=isinstance(fault.body, bytes),
+                        content_type=fault.content_type):
+                self.close_connection = True
+            return True
+        if fault.status:
+            entry["status"] = fault.status
+            api._count(fault.status)
+            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            self._send(fault.status, {"error": {"message": fault.message, "type": "scripted"}}, headers)
+            return True
+        return False
+
+    def _wait(self, extra: float) -> None:
+        """The server's latency (plus a fault's delay), counted as in flight."""
+        api = self.api
+        with api._lock:
+            api.in_flight += 1
+            api.max_in_flight = max(api.max_in_flight, api.in_flight)
+        try:
+            if api._workers is not None:
+                with api._workers:
+                    time.sleep(api.latency + extra)
+            else:
+                time.sleep(api.latency + extra)
+        finally:
+            with api._lock:
+                api.in_flight -= 1
+
+    def _complete(self, path: str, body: dict, entry: dict) -> None:
+        api = self.api
+        if path.rstrip("/") not in ("/v1/completions", "/v1/chat/completions"):
+            entry["status"] = 404
+            return self._send(404, {"error": {"message": f"no route {path}"}})
+        if api.dead:
+            return self._drop()
+        payload = api.completion(body, path)
+        entry["status"] = 200
+        api._count(200)
+        entry["sent"] = send(self, 200, payload)  # False: the client had gone
+        if not entry["sent"]:
+            self.close_connection = True
+        with api._lock:
+            api._served += 1
+            if api._die_after is not None and api._served >= api._die_after:
+                api._kill()
+
+    def _send(self, status, payload, headers=None):
+        if not send(self, status, payload, headers):
+            self.close_connection = True
+
+    def _drop(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
 
 
 def _serve_forever(conn, cls, kwargs):  # child process entry point
