@@ -14,30 +14,11 @@ import typing
 
 import click
 
-from resetkit.cli_options import engine_options, store_option, threads_option
+from resetkit.cli_options import RegistryChoice, engine_options, store_option, threads_option
 from resetkit.config import describe, options_class
 from resetkit.errors import ResetkitError
 
 from .backends.base import BACKENDS
-
-
-class RegistryChoice(click.ParamType):
-    """A choice among a registry's names, read when used (a backend registered at run time is
-    a choice too); unknown names get the registry's did-you-mean error."""
-
-    name = "choice"
-
-    def __init__(self, registry):
-        self.registry = registry
-
-    def get_metavar(self, param, ctx=None) -> str:
-        return "[" + "|".join(self.registry.names()) + "]"
-
-    def convert(self, value, param, ctx):
-        try:
-            return self.registry.check(value)
-        except ResetkitError as exc:
-            self.fail(exc.message, param, ctx)
 
 
 def _flag_type(typ):

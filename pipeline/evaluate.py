@@ -31,7 +31,7 @@ import click
 import pyarrow as pa
 from builders.backends import BACKENDS
 
-from resetkit.cli_options import engine_options, store_option, threads_option
+from resetkit.cli_options import RegistryChoice, engine_options, store_option, threads_option
 from resetkit.config import build, field, load_yaml, parse_overrides, parse_sets, to_dict
 from resetkit.errors import ResetkitError
 from resetkit.schemas import EVAL
@@ -341,7 +341,7 @@ def _card_text(cfg: EvalConfig, table: pa.Table, missing: list) -> str:
 
 @click.command("eval")
 @click.option("--model", default=None, help="Model to evaluate (local folder, Hub id, or served name).")
-@click.option("--backend", type=click.Choice(BACKENDS.names()), default=None,
+@click.option("--backend", type=RegistryChoice(BACKENDS), default=None,
               help="Generation backend (default transformers).")
 @click.option("--suite", default=None, help="Evaluation suite (default paper).")
 @click.option("--per-set", type=int, default=None, help="Examples per context-dependent source (1000).")

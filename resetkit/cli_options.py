@@ -2,6 +2,7 @@
 
 - ``store_option``       ``--store DIR`` (passed as ``store_dir``);
 - ``threads_option``     ``--threads N`` (passed as ``threads``; resetkit.threads applies it);
+- ``RegistryChoice(registry)`` a click type: one of a plugin registry's names, read when used;
 - ``engine_options(...)`` ``--engine local|ray``, ``--ray-address`` and, for stages with
   model-holding actors, ``--workers`` (passed as ``engine``, ``ray_address``, ``workers``).
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import click
 
+from .errors import ResetkitError
 from .ray_engine import ENGINES
 
 THREADS_HELP = ("CPU threads for torch (default: the CPUs this process may use, fewer when the load average "
@@ -42,3 +44,22 @@ def engine_options(engine_help: str, workers_help: str | None = None):
             func = option(func)
         return func
     return decorate
+
+
+class RegistryChoice(click.ParamType):
+    """A choice among a registry's names, read when used (a backend registered at run time is
+    a choice too); unknown names get the registry's did-you-mean error."""
+
+    name = "choice"
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "[" + "|".join(self.registry.names()) + "]"
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.registry.check(value)
+        except ResetkitError as exc:
+            self.fail(exc.message, param, ctx)
