@@ -258,10 +258,10 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
                 workers: int | None = None) -> DatasetVersion:
     """Score ``pool_ref`` with ``judges`` (names) and write a new ``name`` version.
 
-    ``engine="ray"`` scores the model/CPU judges on Ray actors (judging.judge_ray; the LLM
-    judge stays here); the result, and so the version, is the same as the local engine's.
+    ``engine="ray"`` scores the model-holding judges on Ray actors (judging.judge_worker; the
+    LLM judge stays here); the result, and so the version, is the same as the local engine's.
     """
-    from resetkit.ray_engine import check_engine
+    from resetkit.engine import check_engine
 
     engine = check_engine(engine, ray_address)
     js = _instantiate(judges, cfg, store)
@@ -289,21 +289,21 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
 
     cols: list[pa.Table] = []  # one table per (judge, metric), rows for every owning candidate
     stats: dict = {}
-    remote = None
-    if engine == "ray":
-        from .judge_ray import RayJudgePool
-
-        remote = RayJudgePool(cfg, store, address=ray_address, workers=workers)
+    pending = {}  # Ray judges start first and run while the driver scores the others
     try:
-        pending = {}  # Ray judges start first and run while the driver scores the others
-        if remote is not None:
-            pending = {j.name: remote.submit(j, work[j.name][0]) for j in js if remote.runs(j)}
+        if engine == "ray":
+            from .judge_worker import runs_on_ray, start_remote
+
+            for j in js:
+                if runs_on_ray(j):
+                    pending[j.name] = start_remote(j, work[j.name][0], cfg, store, address=ray_address,
+                                                   workers=workers)
         for j in js:
-            _score_one(j, work[j.name], remote, pending, versions, judge_versions, carried_per_judge, cols,
-                       stats, progress)
+            _score_one(j, work[j.name], pending, versions, judge_versions, carried_per_judge, cols, stats,
+                       progress)
     finally:
-        if remote is not None:
-            remote.close()
+        for run in pending.values():
+            run.close()
         from .text import clear_caches
 
         clear_caches()  # the metric judges' last inputs and results: not held past the run
@@ -332,15 +332,17 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
     return w.result
 
 
-def _score_one(j: Judge, work, remote, pending, versions, judge_versions, carried_per_judge, cols, stats,
+def _score_one(j: Judge, work, pending, versions, judge_versions, carried_per_judge, cols, stats,
                progress):
     """Score one judge's outstanding items (here, or collect them from Ray: ``pending``
     holds the submitted work) and append its rows to ``cols``."""
     judge_versions[j.name] = j.version
     items, owners = work
     t0 = time.perf_counter()
-    if remote is not None and j.name in pending:
-        results = remote.collect(j, pending[j.name])
+    if j.name in pending:
+        from .judge_worker import collect_remote
+
+        results = collect_remote(j, pending[j.name])
     else:
         results = j.score(items, progress=progress) if items else []
     cols.extend(_rows(j.name, versions[j.name], owners, results))

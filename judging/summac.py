@@ -352,6 +352,7 @@ class SummacJudge(_judge_base()):
     metrics = ("summac_zs",)
     tasks = ("abstractive_qa", "summarization")
     needs = ("context", "question")
+    runs_on_ray = True  # --engine ray: scored on actors holding the NLI model (judging/judge_worker.py)
 
     def settings(self):
         c = self.cfg

@@ -250,7 +250,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     the eval's identity, so both engines give the same versions.
     """
     from . import runlog
-    from .ray_engine import check_engine
+    from .engine import check_engine
 
     engine = check_engine(engine, ray_address)
     from builders.pool import EXECUTION_FIELDS, PoolConfig, run_pool
