@@ -6,8 +6,8 @@
 ``judging.judge.run_judges`` does everything else exactly as for the local engine (reads
 the pool, carries over still-valid rows, groups identical texts, writes one ``scores``
 version).  Only the scoring of the judges that hold a model (``runs_on_ray``: SummaC-ZS)
-moves to Ray: their distinct items are cut into chunks of ``CHUNK_ITEMS`` (in pool order,
-so an example's candidates stay together), run by ``resetkit.engine.run_shards`` on
+moves to Ray: their distinct items are cut into chunks of at most ``CHUNK_ITEMS`` (in pool
+order, so an example's candidates stay together), run by ``resetkit.engine.run_shards`` on
 actors each holding a ``JudgeWorker`` (the NLI model loaded once per actor).
 ``run_judges`` starts this work before it runs the driver's judges, so SummaC on the
 cluster overlaps with the LLM judge's HTTP calls here.  Results are reassembled in item
@@ -46,14 +46,20 @@ def runs_on_ray(judge) -> bool:
 
 def start_remote(judge, items: list[dict], cfg, store=None, *, address: str | None = None,
                  workers: int | None = None, worker_cpus: float = 1.0, chunk_items: int | None = None):
-    """Submit ``items`` in chunks to Ray actors scoring with ``type(judge)``; returns at once."""
-    from resetkit.engine import cluster_gpus, run_shards
+    """Submit ``items`` in chunks to Ray actors scoring with ``type(judge)``; returns at once.
 
-    size = max(1, chunk_items or CHUNK_ITEMS)
+    Chunks hold ``CHUNK_ITEMS`` items, fewer when that leaves an actor idle (a small job is
+    spread over every actor the cluster holds)."""
+    from resetkit.engine import connect, run_shards, worker_count
+
+    gpus, size = 0.0, max(1, chunk_items or CHUNK_ITEMS)
+    if items:
+        ray = connect(address)
+        if ray.cluster_resources().get("GPU", 0) >= 1 and cfg.nli_device.startswith(("auto", "cuda")):
+            gpus = 1.0  # the NLI model on a GPU of its own, unless --nli-device cpu
+        n = worker_count(ray, num_cpus=worker_cpus, num_gpus=gpus, wanted=workers)
+        size = max(1, min(size, -(-len(items) // n)))
     chunks = [(i, items[i:i + size]) for i in range(0, len(items), size)]
-    gpus = 0.0
-    if chunks and cluster_gpus(address) >= 1 and cfg.nli_device.startswith(("auto", "cuda")):
-        gpus = 1.0  # the NLI model on a GPU of its own, unless --nli-device cpu
     factory = functools.partial(JudgeWorker, type(judge), cfg, str(store.root) if store is not None else None)
     return run_shards(chunks, factory, "ray", address=address, workers=workers, num_cpus=worker_cpus,
                       num_gpus=gpus)

@@ -124,7 +124,7 @@ def worker_count(ray, *, num_cpus: float = 1.0, num_gpus: float = 0.0, wanted: i
 
 
 def cluster_gpus(address: str | None) -> float:
-    """GPUs of the cluster ``run_shards(engine="ray", address=...)`` would use."""
+    """GPUs of the cluster ``run_shards(engine="ray", address=...)`` runs on (connects)."""
     return connect(address).cluster_resources().get("GPU", 0)
 
 
@@ -142,10 +142,22 @@ class WorkerHost:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The message of a worker's exception (a Ray error wraps it as ``cause``)."""
+    """One line saying why a job failed: the worker's own error (Ray wraps it as ``cause``);
+    a worker that could not be built (Ray keeps only the traceback text of its __init__);
+    a worker process that kept dying."""
     cause = getattr(exc, "cause", None) or exc
-    msg = cause.message if isinstance(cause, ResetkitError) else f"{type(cause).__name__}: {cause}"
-    return (msg.strip().splitlines() or ["worker failed"])[0]
+    if isinstance(cause, ResetkitError):
+        return cause.message.strip().splitlines()[0]
+    if getattr(cause, "_actor_init_failed", False):
+        lines = [ln.strip() for ln in str(getattr(cause, "error_msg", cause)).splitlines() if ln.strip()]
+        name, _, text = lines[-1].partition(": ")
+        name = name.rsplit(".", 1)[-1]
+        return "a worker could not start: " + (text if name == "ResetkitError" else f"{name}: {text}")
+    msg = (f"{type(cause).__name__}: {cause}".strip().splitlines() or ["worker failed"])[0]
+    if type(cause).__name__ in ("ActorDiedError", "RayActorError", "ActorUnavailableError"):
+        return (f"a worker died and was restarted {MAX_RESTARTS} times without finishing its shard (killed, "
+                f"out of memory, or its node was lost): {msg}")
+    return msg
 
 
 class ShardRun:
