@@ -159,7 +159,7 @@ def bench_summac_warm(nli) -> dict:
     local, t_local = timed(lambda: judge.score(items))
     chunks = [items[i:i + CHUNK_ITEMS] for i in range(0, len(items), CHUNK_ITEMS)]
     jobs = [((p, i), c) for p in (1, 2) for i, c in enumerate(chunks)]
-    factory = functools.partial(JudgeWorker, type(judge), cfg, str(store.root))
+    factory = functools.partial(JudgeWorker, type(judge), cfg)
     t0 = time.perf_counter()
     got, first_done = {}, None
     with run_shards(jobs, factory, "ray", workers=2) as run:

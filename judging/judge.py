@@ -296,7 +296,7 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
 
             for j in js:
                 if runs_on_ray(j):
-                    pending[j.name] = start_remote(j, work[j.name][0], cfg, store, address=ray_address,
+                    pending[j.name] = start_remote(j, work[j.name][0], cfg, address=ray_address,
                                                    workers=workers)
         for j in js:
             _score_one(j, work[j.name], pending, versions, judge_versions, carried_per_judge, cols, stats,

@@ -1,6 +1,6 @@
 """The judges' worker for ``resetkit judge --engine ray`` (DESIGN.md §8).
 
-    start_remote(judge, items, cfg, store, address=None, workers=None) -> ShardRun
+    start_remote(judge, items, cfg, address=None, workers=None) -> ShardRun
     collect_remote(judge, run) -> list     what ``judge.score(items)`` would return
 
 ``judging.judge.run_judges`` does everything else exactly as for the local engine (reads
@@ -27,12 +27,11 @@ CHUNK_ITEMS = 256
 
 
 class JudgeWorker:
-    """``run(items) -> (judge.score(items), usage)`` with one judge, built once."""
+    """``run(items) -> (judge.score(items), usage)`` with one judge, built once.  It gets no
+    store: workers return their results and write nothing."""
 
-    def __init__(self, judge_cls, cfg, store_root: str | None):
-        from resetkit.store import Store
-
-        self.judge = judge_cls(cfg, Store(store_root) if store_root else None)
+    def __init__(self, judge_cls, cfg):
+        self.judge = judge_cls(cfg, None)
 
     def run(self, items: list[dict]) -> tuple[list[dict], dict]:
         self.judge.usage = {}
@@ -44,7 +43,7 @@ def runs_on_ray(judge) -> bool:
     return bool(getattr(judge, "runs_on_ray", False))
 
 
-def start_remote(judge, items: list[dict], cfg, store=None, *, address: str | None = None,
+def start_remote(judge, items: list[dict], cfg, *, address: str | None = None,
                  workers: int | None = None, worker_cpus: float = 1.0, chunk_items: int | None = None):
     """Submit ``items`` in chunks to Ray actors scoring with ``type(judge)``; returns at once.
 
@@ -60,7 +59,7 @@ def start_remote(judge, items: list[dict], cfg, store=None, *, address: str | No
         n = worker_count(ray, num_cpus=worker_cpus, num_gpus=gpus, wanted=workers)
         size = max(1, min(size, -(-len(items) // n)))
     chunks = [(i, items[i:i + size]) for i in range(0, len(items), size)]
-    factory = functools.partial(JudgeWorker, type(judge), cfg, str(store.root) if store is not None else None)
+    factory = functools.partial(JudgeWorker, type(judge), cfg)
     return run_shards(chunks, factory, "ray", address=address, workers=workers, num_cpus=worker_cpus,
                       num_gpus=gpus)
 

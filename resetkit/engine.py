@@ -36,12 +36,13 @@ import os
 from typing import Callable, Hashable, Iterable, Iterator
 
 from .errors import ResetkitError, require
+from .threads import THREAD_VARS
 
 ENGINES = ("local", "ray")
 # environment variables copied from the driver into every Ray worker (when set)
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME",
                  "HF_HUB_CACHE", "TOKENIZERS_PARALLELISM", "NLTK_DATA", "VLLM_CPU_KVCACHE_SPACE",
-                 "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CACHE_ROOT", "RESETKIT_STORE")
+                 "VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CACHE_ROOT")
 # how often a killed actor is restarted and its job retried before the run gives up
 MAX_RESTARTS = 3
 
@@ -72,7 +73,8 @@ def runtime_env() -> dict:
     """Ray ``runtime_env`` for the workers: the driver's offline/cache settings.
 
     The code itself is not shipped: every node runs the same installed resetkit (the
-    cluster image), and reads models (and the store) from the same shared paths.
+    cluster image) and reads the models from the same paths (shared storage); workers
+    never touch the store (the driver writes every file).
     """
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -189,8 +191,13 @@ class ShardRun:
     def _submit(self, address, workers, num_cpus, num_gpus):
         self._ray = ray = connect(address)
         n = worker_count(ray, num_cpus=num_cpus, num_gpus=num_gpus, wanted=workers, work_items=len(self.jobs))
+        # an actor computes with as many threads as CPUs it holds, whatever the driver's own
+        # thread settings (which a local Ray instance would otherwise hand down)
+        env = runtime_env()
+        threads = str(max(1, int(num_cpus)))
+        env["env_vars"].update({var: threads for var in (*THREAD_VARS, "RESETKIT_THREADS")})
         cls = ray.remote(WorkerHost).options(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=MAX_RESTARTS,
-                                             max_task_retries=MAX_RESTARTS, runtime_env=runtime_env())
+                                             max_task_retries=MAX_RESTARTS, runtime_env=env)
         self._actors = [cls.remote(self.factory) for _ in range(n)]
         self.workers = n
         self._refs = [self._actors[i % n].run.remote(key, payload) for i, (key, payload) in enumerate(self.jobs)]

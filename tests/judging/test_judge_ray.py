@@ -43,7 +43,7 @@ def _store(root):
 
 
 def _cfg(srv, tiny_nli):
-    return JudgeConfig(nli_model=str(tiny_nli), judge_base_url=srv.base_url, judge_concurrency=4)
+    return JudgeConfig(nli_model=str(tiny_nli), judge_base_url=srv.base_url, judge_concurrency=4, nli_threads=1)
 
 
 def test_ray_scores_equal_local_and_llm_stays_in_driver(tmp_path, tiny_nli, ray_local, monkeypatch):
@@ -76,11 +76,12 @@ def test_killed_judge_worker_is_retried(tmp_path, tiny_nli, ray_local, monkeypat
     marker = tmp_path / "crashed"
     monkeypatch.setattr(judge_worker, "JudgeWorker", crashing(judge_worker.JudgeWorker, marker))
     monkeypatch.setattr(judge_worker, "CHUNK_ITEMS", 3)
-    cfg = JudgeConfig(nli_model=str(tiny_nli))
+    cfg = JudgeConfig(nli_model=str(tiny_nli), nli_threads=1)
     local = run_judges(_store(tmp_path / "a"), "pool", ["summac", "rouge"], cfg, progress=False)
     store = _store(tmp_path / "b")
     res = CliRunner().invoke(main, ["judge", "pool", "--judges", "summac,rouge", "--nli-model", str(tiny_nli),
-                                    "--store", str(store.root), "--quiet", "--engine", "ray", "--workers", "1"])
+                                    "--store", str(store.root), "--quiet", "--engine", "ray", "--workers", "1",
+                                    "--set", "nli_threads=1"])
     assert res.exit_code == 0, res.output
     assert "summac: 32 scored" in res.output
     assert marker.exists()  # the worker did die mid-chunk

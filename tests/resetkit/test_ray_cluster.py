@@ -148,13 +148,13 @@ def test_pool_and_judge_on_a_two_node_cluster(tmp_path, cluster, tiny_llama, tin
     _cli("pool", "reset-seed", "--model", str(models / "llama"), "--store", str(store.root), "--max-new-tokens",
          "8", "--shard-examples", "2", "--no-progress", "--engine", "ray", "--ray-address", cluster.address)
     _cli("judge", "pool", "--judges", "summac,rouge", "--nli-model", str(models / "nli"), "--store",
-         str(store.root), "--quiet", "--engine", "ray", "--ray-address", cluster.address)
+         str(store.root), "--quiet", "--set", "nli_threads=1", "--engine", "ray", "--ray-address", cluster.address)
 
     local = Store(tmp_path / "local")
     make_examples(local, 8)
     pool_local = run_pool(local, "reset-seed", PoolConfig(model=str(models / "llama"), max_new_tokens=8,
-                                                          shard_examples=2), progress=False)
-    scores_local = run_judges(local, "pool", ["summac", "rouge"], JudgeConfig(nli_model=str(models / "nli")),
+                                                          shard_examples=2, threads=1), progress=False)
+    scores_local = run_judges(local, "pool", ["summac", "rouge"], JudgeConfig(nli_model=str(models / "nli"), nli_threads=1),
                               progress=False)
 
     pool, scores = store.resolve("pool"), store.resolve("scores")
