@@ -1,4 +1,4 @@
-"""Benchmark the Ray engine (issue 8) against the local engine, in the same run.
+"""Benchmark the Ray engine (issues 8, 15) against the local engine, in the same run.
 
 1. Pool: the ``paper`` grid over N reset-seed-like examples with a tiny random Llama
    (transformers on CPU, 32 new tokens): ``run_pool`` with the local engine (torch limited
@@ -27,6 +27,7 @@ Run:  .venv/bin/python bench/bench_ray.py [--quick]     (data and stores under b
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -75,7 +76,7 @@ def quiet_ray_data():
 
 
 def bench_startup() -> dict:
-    from resetkit.ray_engine import connect
+    from resetkit.engine import connect
 
     ray, t_init = timed(lambda: connect(None, num_cpus=2))
 
@@ -140,10 +141,14 @@ def bench_pool(n: int, llama, new_tokens: int) -> dict:
 
 def bench_summac_warm(nli) -> dict:
     """SummaC scoring with the model already loaded: a warm local scorer vs warm Ray actors
-    (the stage's steady state, without process start-up and model loading)."""
+    (the stage's steady state, without process start-up and model loading).  Ray: one
+    ``run_shards`` over the chunks twice (2 actors, dealt round robin); the first pass
+    includes the actors' start-up, the second (from the last first-pass result to the end)
+    is the warm time."""
     from judging.judge import JudgeConfig, instantiate
-    from judging.judge_ray import RayJudgePool
+    from judging.judge_worker import CHUNK_ITEMS, JudgeWorker
     from judging.run import judge_items
+    from resetkit.engine import run_shards
     from resetkit.store import Store
 
     store = Store(DATA / "judge-local")
@@ -152,11 +157,21 @@ def bench_summac_warm(nli) -> dict:
     items = judge_items(store, "pool", [judge])
     judge.score(items)  # load the model
     local, t_local = timed(lambda: judge.score(items))
-    with RayJudgePool(cfg, store, workers=2) as rp:
-        _, t_first = timed(lambda: rp.score(judge, items))
-        remote, t_warm = timed(lambda: rp.score(judge, items))
+    chunks = [items[i:i + CHUNK_ITEMS] for i in range(0, len(items), CHUNK_ITEMS)]
+    jobs = [((p, i), c) for p in (1, 2) for i, c in enumerate(chunks)]
+    factory = functools.partial(JudgeWorker, type(judge), cfg)
+    t0 = time.perf_counter()
+    got, first_done = {}, None
+    with run_shards(jobs, factory, "ray", workers=2) as run:
+        for key, (res, _) in run:
+            got[key] = res
+            if all((1, i) in got for i in range(len(chunks))) and first_done is None:
+                first_done = time.perf_counter()
+    t_end = time.perf_counter()
+    remote = [r for i in range(len(chunks)) for r in got[(2, i)]]
+    t_first, t_warm = first_done - t0, t_end - first_done
     return {"distinct_texts": len(items), "local_warm_s": round(t_local, 2),
-            "ray_first_call_s (actors start, import torch, load model)": round(t_first, 2),
+            "ray_first_pass_s (actors start, import torch, load model)": round(t_first, 2),
             "ray_warm_s": round(t_warm, 2), "ratio_warm": round(t_warm / t_local, 2),
             "identical": local == remote}
 

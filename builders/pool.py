@@ -21,20 +21,24 @@ Why it is built this way:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import sys
-from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from resetkit import shards
 from resetkit.config import build, check_plugin_sets, field, options_class, plugin_options, to_dict
+from resetkit.engine import run_shards
 from resetkit.errors import ResetkitError
 from resetkit.schemas import CANDIDATES, check_columns
-from resetkit.store import DatasetVersion, Store, short_hash, write_parquet_atomic
+from resetkit.shards import shard_name
+from resetkit.store import DatasetVersion, Store, short_hash
 
 from .backends.base import BACKENDS, execution_fields, run_field
+from .pool_worker import PoolWorker
 
 BUILDER_VERSION = "1"
 
@@ -257,13 +261,6 @@ def resolve_grid(cfg: PoolConfig):
 
 # -- shards ----------------------------------------------------------------------------------
 
-def _read_shards(workdir: Path) -> pa.Table | None:
-    files = sorted(workdir.glob("shard-*.parquet"))
-    if not files:
-        return None
-    return pa.concat_tables([pq.read_table(f).cast(CANDIDATES) for f in files])
-
-
 def _chunks(items: list, size: int) -> Iterator[tuple[int, list]]:
     for start in range(0, len(items), max(1, size)):
         yield start, items[start:start + size]
@@ -307,15 +304,14 @@ class ShardJob:
 
     @property
     def filename(self) -> str:
-        return f"shard-{self.start:08d}-{short_hash([r['candidate_id'] for r in self.rows])}.parquet"
+        return shard_name(self.start, short_hash([r["candidate_id"] for r in self.rows]))
 
 
 def write_shard(workdir, job: ShardJob, results) -> list[str]:
     """Write ``job``'s rows filled with ``results`` as one atomic shard (the single write
     path of both engines); returns the ids of the candidates generated without error."""
     rows = _fill([dict(r) for r in job.rows], results, job.copies, _stops_of(job))
-    table = pa.Table.from_pylist(rows, schema=CANDIDATES)
-    write_parquet_atomic(table, Path(workdir) / job.filename)
+    shards.write_shard(workdir, job.filename, pa.Table.from_pylist(rows, schema=CANDIDATES))
     return [r["candidate_id"] for r in rows if r["finish_reason"] != "error"]
 
 
@@ -363,7 +359,7 @@ def mark_duplicates(table: pa.Table) -> pa.Table:
 def _prepare(store: Store, examples_ref, cfg: PoolConfig, name: str, split: str | None):
     from .backends import load_backend
 
-    from resetkit.ray_engine import check_engine
+    from resetkit.engine import check_engine
 
     from resetkit.threads import apply_threads
 
@@ -456,56 +452,84 @@ def _run_locked(store, writer, ex, grid, backend, examples, drops, info, cfg, na
            for p in plan for d in p.decodings}
     planned = set(ids.values())
     workdir = store.workdir(name, writer.version)
-    prior = _read_shards(workdir)
-    done = set()
-    if prior is not None:
-        ok = pc_not_error(prior)
-        done = {c for c in prior.filter(ok)["candidate_id"].to_pylist() if c in planned}
+    done = shards.done_keys(workdir, "candidate_id", CANDIDATES, pc_not_error) & planned
     total = len(ids)
     from resetkit.runlog import progress_file
 
     # on the console even inside a run whose other output goes to its log (resetkit eval)
     bar = tqdm(total=total, initial=len(done), unit="cand", desc=f"pool {cfg.backend}", disable=not progress,
                dynamic_ncols=True, smoothing=0.1, file=progress_file())
-    generated = 0
+    jobs: dict[int, ShardJob] = {}  # planned lazily (the local engine), dropped once written
+
+    def plan_jobs():
+        for start, chunk in _chunks(plan, cfg.shard_examples):
+            job = ShardJob(start, *_rows_for(chunk, ids, done, info, cfg, backend))
+            if job.rows:
+                jobs[start] = job
+                yield start, job.requests
+
     try:
         if cfg.engine == "ray":
-            from .pool_ray import generate_on_ray
-
-            jobs = []
-            for start, chunk in _chunks(plan, cfg.shard_examples):
-                rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
-                if rows:
-                    jobs.append(ShardJob(start, rows, requests, copies))
-            backend.close()
-            generated = generate_on_ray(jobs, cfg, info.get("path", info["model"]), workdir, done, bar, total)
+            pending = list(plan_jobs())
+            backend.close()  # the actors load their own copies
+            run = _run_on_ray(pending, cfg, info.get("path", info["model"]))
         else:
-            for start, chunk in _chunks(plan, cfg.shard_examples):
-                rows, requests, copies = _rows_for(chunk, ids, done, info, cfg, backend)
-                if not rows:
-                    continue
-                n_copies = len(rows) - len(requests)
-                try:
-                    results = backend.generate(requests, on_done=bar.update)
-                except ResetkitError as exc:
-                    raise ResetkitError(f"{exc.message} -- {len(done)} of {total} candidates are saved in "
-                                        f"{workdir}; run the same command again to resume") from exc
-                bar.update(n_copies)
-                generated += len(requests)
-                job = ShardJob(start, rows, requests, copies)
-                done.update(write_shard(workdir, job, results))
+            run = run_shards(plan_jobs(), functools.partial(PoolWorker, backend, bar.update))
+        generated, ray_stats = _write_results(run, jobs, workdir, done, bar, cfg)
+    except ResetkitError as exc:
+        raise ResetkitError(f"{exc.message} -- {len(done)} of {total} candidates are saved in "
+                            f"{workdir}; run the same command again to resume") from exc
     finally:
         dtype_used = backend_dtype(backend, info)
         bar.close()
         backend.close()
 
-    final = _assemble(_read_shards(workdir), plan, ids)
-    result = _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used)
+    final = _assemble(shards.read_shards(workdir, CANDIDATES), plan, ids)
+    result = _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used,
+                     ray_stats)
     shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
-def _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used):
+def _write_results(run, jobs: dict, workdir, done: set, bar, cfg) -> tuple[int, dict | None]:
+    """Write each finished shard of ``run`` (the driver writes every shard); returns the
+    candidates generated and, on Ray, the actors, nodes and shards the run used."""
+    generated = 0
+    try:
+        for start, results in run:
+            job = jobs.pop(start)
+            done.update(write_shard(workdir, job, results))
+            generated += len(job.requests)
+            # the local worker moved the bar per request; copies of greedy texts (and a Ray shard) count here
+            bar.update(len(job.rows) - (len(job.requests) if cfg.engine == "local" else 0))
+    finally:
+        run.close()
+    if cfg.engine != "ray":
+        return generated, None
+    return generated, {"workers": run.workers, "nodes": len(set(run.nodes.values())), "shards": len(run.nodes)}
+
+
+def _run_on_ray(jobs: list, cfg: PoolConfig, model: str):
+    """The shards' requests on Ray actors each loading ``model`` (the driver's resolved model
+    id or absolute folder: shared storage) once; an actor holds a GPU for vllm, and for
+    transformers on a cluster with GPUs (--worker-gpus overrides)."""
+    from resetkit.engine import cluster_gpus
+
+    options = backend_options(cfg)
+    device = options.get("device", "auto")
+    gpus = 0.0
+    if cfg.worker_gpus is not None:
+        gpus = float(cfg.worker_gpus)
+    elif jobs and cluster_gpus(cfg.ray_address) >= 1:
+        gpus = 1.0 if cfg.backend == "vllm" or device == "auto" or device.startswith("cuda") else 0.0
+    if gpus == 0 and device == "auto" and "device" in options:
+        options["device"] = "cpu"
+    factory = functools.partial(PoolWorker.load, cfg.backend, model, options)
+    return run_shards(jobs, factory, "ray", address=cfg.ray_address, workers=cfg.workers,
+                      num_cpus=cfg.worker_cpus, num_gpus=gpus)
+
+
+def _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, generated, dtype_used, ray_stats=None):
     """Write the assembled pool, its manifest and card; returns the committed version."""
     n_err = sum(1 for f in final["finish_reason"].to_pylist() if f == "error")
     n_dup = final["duplicate_of"].null_count
@@ -533,6 +557,8 @@ def _commit(writer, final, plan, drops, ex, info, grid, cfg, name, split, genera
                              "duplicates": final.num_rows - n_dup, "greedy": sum(final["greedy"].to_pylist()),
                              "generated_this_run": generated}
         w.extra["run"] = run_config(cfg)
+        if ray_stats:  # the actors this run started, the nodes they ran on, the shards they made
+            w.extra["run"]["ray"] = ray_stats
         if BACKENDS.get(cfg.backend).holds_model:
             import os
 

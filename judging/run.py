@@ -218,10 +218,10 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
                 workers: int | None = None) -> DatasetVersion:
     """Score ``pool_ref`` with ``judges`` (names) and write a new ``name`` version.
 
-    ``engine="ray"`` scores the model/CPU judges on Ray actors (judging.judge_ray; the LLM
+    ``engine="ray"`` scores the model-holding judges on Ray actors (judging.judge_worker; the LLM
     judge stays here); the result, and so the version, is the same as the local engine's.
     """
-    from resetkit.ray_engine import check_engine
+    from resetkit.engine import check_engine
 
     engine = check_engine(engine, ray_address)
     js = instantiate(judges, cfg, store)
@@ -238,20 +238,20 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
 
     parts: list[tuple] = []  # (judge, metric, version, candidate rows, item of each row, item columns)
     stats: dict = {}
-    remote = None
-    if engine == "ray":
-        from .judge_ray import RayJudgePool
-
-        remote = RayJudgePool(cfg, store, address=ray_address, workers=workers)
+    pending = {}  # Ray judges start first and run while the driver scores the others
     try:
-        pending = {}  # Ray judges start first and run while the driver scores the others
-        if remote is not None:
-            pending = {j.name: remote.submit(j, work[j.name].items) for j in js if remote.runs(j)}
+        if engine == "ray":
+            from .judge_worker import start_remote
+
+            for j in js:
+                if j.runs_on_ray:
+                    pending[j.name] = start_remote(j, work[j.name].items, cfg, address=ray_address,
+                                                   workers=workers)
         for j in js:
-            _score_one(j, work[j.name], remote, pending, judge_versions, carried, parts, stats, progress)
+            _score_one(j, work[j.name], pending, judge_versions, carried, parts, stats, progress)
     finally:
-        if remote is not None:
-            remote.close()
+        for run in pending.values():
+            run.close()
 
     table = _assemble(p, carried.table, parts)
     content = _content_hash(table)
@@ -278,14 +278,16 @@ def _run_judges(store: Store, pool_ref, judges, cfg: JudgeConfig, *, name: str =
     return w.result
 
 
-def _score_one(j: Judge, work: _Work, remote, pending, judge_versions, carried: _Carried, parts, stats, progress):
+def _score_one(j: Judge, work: _Work, pending, judge_versions, carried: _Carried, parts, stats, progress):
     """Score one judge's outstanding items (here, or collect them from Ray: ``pending``
     holds the submitted work) and add its score columns to ``parts``."""
     judge_versions[j.name] = j.version
     items = work.items
     t0 = time.perf_counter()
-    if remote is not None and j.name in pending:
-        results = remote.collect(j, pending[j.name])
+    if j.name in pending:
+        from .judge_worker import collect_remote
+
+        results = collect_remote(j, pending[j.name])
     else:
         results = j.score(items, progress=progress) if len(items) else []
     scored = _results(j, work, results, parts)

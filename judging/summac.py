@@ -349,7 +349,7 @@ class SummacJudge(Judge):
     metrics = ("summac_zs",)
     tasks = ("abstractive_qa", "summarization")
     needs = ("context", "question")
-    runs_on_ray = True  # --engine ray: scored on actors holding the NLI model
+    runs_on_ray = True  # --engine ray: scored on actors holding the NLI model (judging/judge_worker.py)
     signals = {"faith.abstractive_qa": "summac_zs", "faith.summarization": "summac_zs"}
 
     @dataclass(frozen=True)

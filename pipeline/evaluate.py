@@ -234,7 +234,7 @@ def run_eval(store, model: str | None, cfg: EvalConfig, *, name: str = "eval", p
     the eval's identity, so both engines give the same versions.
     """
     from resetkit import runlog
-    from resetkit.ray_engine import check_engine
+    from resetkit.engine import check_engine
 
     engine = check_engine(engine, ray_address)
     from builders.pool import pool_config, pool_identity, run_pool

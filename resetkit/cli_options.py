@@ -14,7 +14,7 @@ from __future__ import annotations
 import click
 
 from .errors import ResetkitError
-from .ray_engine import ENGINES
+from .engine import ENGINES
 
 THREADS_HELP = ("CPU threads for torch (default: the CPUs this process may use, fewer when the load average "
                 "says the machine is busy; or $RESETKIT_THREADS). See docs/pool.md, 'Threads'.")

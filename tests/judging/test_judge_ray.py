@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-import judging.judge_ray as judge_ray
+import judging.judge_worker as judge_worker
 from judging.judge import JudgeConfig, run_judges
 from resetkit.store import Store
-from tests.helpers.ray_session import ray_local  # noqa: F401 - fixture
+from tests.helpers.ray_session import crashing, ray_local  # noqa: F401 - fixture
 from tests.judging.fake_openai import FakeOpenAI
 from tests.judging.pools import candidate, example, make_pool
 
@@ -43,12 +43,13 @@ def _store(root):
 
 
 def _cfg(srv, tiny_nli):
-    return JudgeConfig(judge={"summac": {"model": str(tiny_nli)}, "llm": {"base_url": srv.base_url, "concurrency": 4}})
+    return JudgeConfig(judge={"summac": {"model": str(tiny_nli), "threads": 1},
+                              "llm": {"base_url": srv.base_url, "concurrency": 4}})
 
 
 def test_ray_scores_equal_local_and_llm_stays_in_driver(tmp_path, tiny_nli, ray_local, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setattr(judge_ray, "CHUNK_ITEMS", 5)  # several chunks per judge
+    monkeypatch.setattr(judge_worker, "CHUNK_ITEMS", 5)  # several chunks per judge
     with FakeOpenAI() as srv:
         local = run_judges(_store(tmp_path / "a"), "pool", JUDGES, _cfg(srv, tiny_nli), progress=False)
         calls_local = srv.calls
@@ -73,23 +74,23 @@ def test_killed_judge_worker_is_retried(tmp_path, tiny_nli, ray_local, monkeypat
     the chunk is retried on the restarted actor; the scores equal the local engine's."""
     from resetkit.cli import main
 
-    crash = tmp_path / "crash"
-    crash.mkdir()
-    monkeypatch.setenv("RESETKIT_RAY_TEST_CRASH", str(crash))
-    monkeypatch.setattr(judge_ray, "CHUNK_ITEMS", 3)
-    cfg = JudgeConfig(judge={"summac": {"model": str(tiny_nli)}})
+    marker = tmp_path / "crashed"
+    monkeypatch.setattr(judge_worker, "JudgeWorker", crashing(judge_worker.JudgeWorker, marker))
+    monkeypatch.setattr(judge_worker, "CHUNK_ITEMS", 3)
+    cfg = JudgeConfig(judge={"summac": {"model": str(tiny_nli), "threads": 1}})
     local = run_judges(_store(tmp_path / "a"), "pool", ["summac", "rouge"], cfg, progress=False)
     store = _store(tmp_path / "b")
     res = CliRunner().invoke(main, ["judge", "pool", "--judges", "summac,rouge", "--nli-model", str(tiny_nli),
-                                    "--store", str(store.root), "--quiet", "--engine", "ray", "--workers", "1"])
+                                    "--store", str(store.root), "--quiet", "--engine", "ray", "--workers", "1",
+                                    "--set", "judge.summac.threads=1"])
     assert res.exit_code == 0, res.output
     assert "summac: 32 scored" in res.output
-    assert (crash / "crashed-judge-summac").exists()  # the worker did die mid-chunk
+    assert marker.exists()  # the worker did die mid-chunk
     remote = store.resolve("scores")
     assert remote.version == local.version and remote.read().equals(local.read())
     keys = [(r["candidate_id"], r["judge"], r["metric"]) for r in remote.read().to_pylist()]
     assert len(keys) == len(set(keys)) == 8 * 4 * 2   # 8 abstractive/summarization examples x 4 x 2 judges
-    assert remote.manifest["judge_stats"]["summac"]["ray_workers"] == 1
+    assert remote.manifest["judge_stats"]["summac"]["ray_workers"] == remote.manifest["judge_stats"]["summac"]["ray_nodes"] == 1
 
 
 def test_ray_address_needs_engine_ray(tmp_path):

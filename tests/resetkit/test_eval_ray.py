@@ -17,7 +17,7 @@ def _eval(root, tiny_llama, tiny_nli, *extra):
     res = CliRunner().invoke(main, ["eval", "--model", str(tiny_llama), "--store", str(store.root),
                                     "--per-set", "1", "--per-if-set", "1", "--judges", "span,em,rouge,summac",
                                     "--set", "max_new_tokens=8", "--judge-set", f"summac.model={tiny_nli}",
-                                    *extra])
+                                    "--threads", "1", *extra])  # 1 thread here, as each 1-CPU actor has
     assert res.exit_code == 0, res.output
     return store
 
