@@ -43,7 +43,9 @@ def start_remote(judge, items: list[dict], cfg, *, address: str | None = None,
     """Submit ``items`` in chunks to Ray actors scoring with ``type(judge)``; returns at once.
 
     Chunks hold ``CHUNK_ITEMS`` items, fewer when that leaves an actor idle (a small job is
-    spread over every actor the cluster holds)."""
+    spread over every actor the cluster holds), and always whole groups of the judge's
+    ``group_items`` (SummaC scores items in such groups): an item is scored in the same group,
+    so the same NLI batches, on every engine and cluster size."""
     from resetkit.engine import connect, run_shards, worker_count
 
     gpus, size = 0.0, max(1, chunk_items or CHUNK_ITEMS)
@@ -53,6 +55,8 @@ def start_remote(judge, items: list[dict], cfg, *, address: str | None = None,
             gpus = 1.0  # the NLI model on a GPU of its own, unless --set judge.summac.device=cpu
         n = worker_count(ray, num_cpus=worker_cpus, num_gpus=gpus, wanted=workers)
         size = max(1, min(size, -(-len(items) // n)))
+    group = max(1, getattr(judge.options, "group_items", 1))
+    size = -(-size // group) * group
     chunks = [(i, items[i:i + size]) for i in range(0, len(items), size)]
     factory = functools.partial(JudgeWorker, type(judge), cfg)
     return run_shards(chunks, factory, "ray", address=address, workers=workers, num_cpus=worker_cpus,

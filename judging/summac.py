@@ -24,6 +24,7 @@ padding; bf16/fp16 on GPU.  Scores equal ``summac.model_summac.SummaCZS`` within
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ import numpy as np
 from resetkit.config import field, run_field
 from resetkit.errors import ResetkitError
 
-from .api import Judge, Score
+from .api import Judge, Score, progress_bar
 from .sentences import split_sentences
 
 ENTAILMENT_NAMES = ("entailment", "entails", "entailed", "supports", "support", "supported")
@@ -366,6 +367,9 @@ class SummacJudge(Judge):
         max_length: int = field(500, help="Max tokens of a (premise, hypothesis) pair, as in summac.")
         threads: int | None = run_field(None, help="torch CPU threads for the NLI model (default: torch's).")
         max_doc_sents: int = field(100, help="Premise sentences kept per example, as in summac.")
+        group_items: int = field(64, help="Items scored together: their (sentence, sentence) pairs are "
+                                          "de-duplicated and batched within the group. The Ray engine's chunks "
+                                          "are whole groups, so both engines batch alike (bitwise equal scores).")
 
     def settings(self):
         o = self.options  # the keys of the judge versions written before options moved here
@@ -398,10 +402,18 @@ class SummacJudge(Judge):
         return self._scorer
 
     def score(self, items, progress=False):
+        """Items in groups of ``group_items`` (in order): a pair's NLI numbers depend on the batch it
+        is padded and multiplied in, so every engine forms the same batches from the same groups."""
         scorer = self.scorer()
-        values = scorer.score([premise_for(it) for it in items], [it["text"] for it in items],
-                              progress=progress)
-        self.usage = {k: v for k, v in scorer.stats.items() if k != "batches"}
+        group = max(1, self.options.group_items)
+        values, usage = [], collections.Counter()
+        with progress_bar(len(items), "summac", progress) as bar:
+            for lo in range(0, len(items), group):
+                part = items[lo:lo + group]
+                values += scorer.score([premise_for(it) for it in part], [it["text"] for it in part])
+                usage.update({k: v for k, v in scorer.stats.items() if k != "batches"})
+                bar.update(len(part))
+        self.usage = {k: round(v, 3) if isinstance(v, float) else v for k, v in usage.items()}
         out = []
         for it, v in zip(items, values):
             err = None

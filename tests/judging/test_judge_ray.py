@@ -43,7 +43,8 @@ def _store(root):
 
 
 def _cfg(srv, tiny_nli):
-    return JudgeConfig(judge={"summac": {"model": str(tiny_nli), "threads": 1},
+    # groups of 2 items: the chunks (5 -> 6 items) are whole groups, as the engine makes them
+    return JudgeConfig(judge={"summac": {"model": str(tiny_nli), "threads": 1, "group_items": 2},
                               "llm": {"base_url": srv.base_url, "concurrency": 4}})
 
 
@@ -77,12 +78,12 @@ def test_killed_judge_worker_is_retried(tmp_path, tiny_nli, ray_local, monkeypat
     marker = tmp_path / "crashed"
     monkeypatch.setattr(judge_worker, "JudgeWorker", crashing(judge_worker.JudgeWorker, marker))
     monkeypatch.setattr(judge_worker, "CHUNK_ITEMS", 3)
-    cfg = JudgeConfig(judge={"summac": {"model": str(tiny_nli), "threads": 1}})
+    cfg = JudgeConfig(judge={"summac": {"model": str(tiny_nli), "threads": 1, "group_items": 2}})
     local = run_judges(_store(tmp_path / "a"), "pool", ["summac", "rouge"], cfg, progress=False)
     store = _store(tmp_path / "b")
     res = CliRunner().invoke(main, ["judge", "pool", "--judges", "summac,rouge", "--nli-model", str(tiny_nli),
                                     "--store", str(store.root), "--quiet", "--engine", "ray", "--workers", "1",
-                                    "--set", "judge.summac.threads=1"])
+                                    "--set", "judge.summac.threads=1", "--set", "judge.summac.group_items=2"])
     assert res.exit_code == 0, res.output
     assert "summac: 32 scored" in res.output
     assert marker.exists()  # the worker did die mid-chunk

@@ -148,13 +148,14 @@ def test_pool_and_judge_on_a_two_node_cluster(tmp_path, cluster, tiny_llama, tin
     _cli("pool", "reset-seed", "--model", str(models / "llama"), "--store", str(store.root), "--max-new-tokens",
          "8", "--shard-examples", "2", "--no-progress", "--engine", "ray", "--ray-address", cluster.address)
     _cli("judge", "pool", "--judges", "summac,rouge", "--nli-model", str(models / "nli"), "--store",
-         str(store.root), "--quiet", "--set", "judge.summac.threads=1", "--engine", "ray", "--ray-address", cluster.address)
+         str(store.root), "--quiet", "--set", "judge.summac.threads=1", "--set", "judge.summac.group_items=2",
+         "--engine", "ray", "--ray-address", cluster.address)
 
     local = Store(tmp_path / "local")
     make_examples(local, 8)
     pool_local = run_pool(local, "reset-seed", PoolConfig(model=str(models / "llama"), max_new_tokens=8,
                                                           shard_examples=2, threads=1), progress=False)
-    nli = JudgeConfig(judge={"summac": {"model": str(models / "nli"), "threads": 1}})
+    nli = JudgeConfig(judge={"summac": {"model": str(models / "nli"), "threads": 1, "group_items": 2}})
     scores_local = run_judges(local, "pool", ["summac", "rouge"], nli, progress=False)
 
     pool, scores = store.resolve("pool"), store.resolve("scores")
