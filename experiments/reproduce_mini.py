@@ -478,6 +478,16 @@ def reading(results: dict, sel: dict) -> list[str]:
                    "tie-break, not the judges. Only the remaining questions carry a signal that the SFT data "
                    "did not already give; continued training on the rest mostly reinforces the model's own "
                    "greedy behaviour.")
+        sampled = [v for st in sts for k, v in st["settings"].items() if k != "greedy"]
+        wins, sole = sum(v["wins"] for v in sampled), sum(v["sole_best"] for v in sampled)
+        if wins:
+            out.append(f"  Of the {wins} selected answers drawn with temperature, {wins - sole} won a tie (another "
+                       "setting reached the same score; the lowest temperature wins ties), so a high win rate of "
+                       "T=0.1 there says little about that temperature.")
+    if any(arm in results for arm in GRIDS):
+        out.append("- Confound: the RESET arms train more than SFT (SFT's epoch, then one more epoch on the same "
+                   "questions). No control arm trains SFT for a second epoch on the gold answers, so part of a "
+                   "RESET gain may come from the extra steps rather than from the selection.")
     return out
 
 
