@@ -86,9 +86,9 @@ def test_the_selection_statistics_count_wins_ties_and_spread():
     st = mod.selection_stats(rows)
     assert st["examples"] == 3 and st["candidates"] == 6
     assert st["settings"]["greedy"] == {"offered": 2, "wins": 2, "contested": 1, "contested_wins": 1,
-                                        "sole_best": 1}
+                                        "sole_best": 1, "contested_sole_best": 0}     # q2 alone; q3 a tie
     assert st["settings"]["T=0.2"] == {"offered": 1, "wins": 1, "contested": 1, "contested_wins": 1,
-                                       "sole_best": 1}
+                                       "sole_best": 1, "contested_sole_best": 1}
     assert st["settings"]["T=0.5"]["wins"] == 0 and st["settings"]["T=0.5"]["sole_best"] == 0
     assert st["greedy_share"] == pytest.approx(2 / 3)
     assert st["share_all_tied"] == pytest.approx(2 / 3)        # q2, q3
