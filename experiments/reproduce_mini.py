@@ -201,7 +201,7 @@ def eval_results(run: Runner, cmds: Commands, evals: dict[str, list[tuple[int, s
     return out
 
 
-SETTING_COUNTS = ("offered", "wins", "contested", "contested_wins", "sole_best")
+SETTING_COUNTS = ("offered", "wins", "contested", "contested_wins", "sole_best", "contested_sole_best")
 
 
 def selection_rows(run: Runner, cmds: Commands, pool: str, scores: str, selection: str) -> list[dict]:
@@ -241,6 +241,7 @@ def selection_stats(rows: list[dict]) -> dict:
             st["contested"] += len(offered) > 1
             st["contested_wins"] += len(offered) > 1 and winner["setting"] == s
             st["sole_best"] += best_settings == {s}
+            st["contested_sole_best"] += len(offered) > 1 and best_settings == {s}
     n = len(per_example)
     return {"examples": n, "candidates": len(rows), "distinct_per_example": statistics.fmean(distinct),
             "settings": dict(sorted(settings.items(), key=lambda kv: (kv[0] != "greedy", kv[0]))),
@@ -478,6 +479,18 @@ def reading(results: dict, sel: dict) -> list[str]:
                    "tie-break, not the judges. Only the remaining questions carry a signal that the SFT data "
                    "did not already give; continued training on the rest mostly reinforces the model's own "
                    "greedy behaviour.")
+        contested = [v for st in sts for v in st["settings"].values() if v["contested"]]
+        wins = sum(v["contested_wins"] for v in contested)
+        sole = sum(v["contested_sole_best"] for v in contested)
+        if wins:
+            out.append(f"  On the questions where several settings were sampled, {wins - sole} of the {wins} "
+                       "selected answers won a tie (another setting reached the same score; ties go to the lowest "
+                       "temperature, greedy being 0), so the win rates of greedy and T=0.1 there say more about "
+                       "the tie-break than about those settings; *sole best* counts the clear wins.")
+    if any(arm in results for arm in GRIDS):
+        out.append("- Confound: the RESET arms train more than SFT (SFT's epoch, then one more epoch on the same "
+                   "questions). No control arm trains SFT for a second epoch on the gold answers, so part of a "
+                   "RESET gain may come from the extra steps rather than from the selection.")
     return out
 
 
