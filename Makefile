@@ -109,7 +109,7 @@ bench: install
 	$(PY) bench/collect.py
 
 lint: install
-	$(PY) -m ruff check resetkit builders judging training pipeline datacards tests bench
+	$(PY) -m ruff check resetkit builders judging training pipeline datacards tests bench experiments
 
 clean:
 	rm -rf demo-out .pytest_cache
