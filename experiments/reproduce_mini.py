@@ -192,7 +192,7 @@ def eval_results(run: Runner, cmds: Commands, evals: dict[str, list[tuple[int, s
     """Per arm, per seed: mean span coverage, EM, generation length (tokens), examples, errors."""
     parts = [f"SELECT '{arm}' AS arm, {seed} AS seed, avg(faithfulness) AS span, avg(task_score) AS em, "
              f"avg(gen_tokens) AS length, avg(gold_tokens) AS gold_length, count(*) AS n, "
-             f"count(error) AS errors, sum(CASE WHEN finish_reason = 'length' THEN 1 ELSE 0 END) AS cut "
+             f"count(error) AS errors, count(*) FILTER (WHERE finish_reason = 'length') AS cut "
              f"FROM {view(name)}"
              for arm, runs in evals.items() for seed, name in runs]
     out: dict = {}
@@ -460,7 +460,7 @@ def reading(results: dict, sel: dict) -> list[str]:
 
     out = []
     base = results["base"][0]
-    if base["cut"] > base["n"] / 2:
+    if int(base["cut"]) > int(base["n"]) / 2:
         out.append(f"- The base model does not answer with a span: {base['cut']} of its {base['n']} zero-shot answers "
                    "run into the token limit (it explains instead of extracting), and span coverage and EM score "
                    "those cut answers as they are. Any fine-tune on short gold answers fixes the format first; "
