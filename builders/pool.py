@@ -30,14 +30,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from resetkit import shards
-from resetkit.config import build, check_plugin_sets, field, options_class, plugin_options, to_dict
+from resetkit.config import (build, check_plugin_sets, execution_fields, field, options_class, plugin_options, run_field,
+                             split_run_fields, to_dict)
 from resetkit.engine import run_shards
 from resetkit.errors import ResetkitError
 from resetkit.schemas import CANDIDATES, check_columns
 from resetkit.shards import shard_name
 from resetkit.store import DatasetVersion, Store, short_hash
 
-from .backends.base import BACKENDS, execution_fields, run_field
+from .backends.base import BACKENDS
 from .pool_worker import PoolWorker
 
 BUILDER_VERSION = "1"
@@ -105,17 +106,14 @@ def backend_options(cfg: PoolConfig) -> dict:
 def version_config(cfg: PoolConfig) -> dict:
     """What of ``cfg`` identifies the dataset: the stage fields and the used backend's options,
     both without their run fields (``run_field``: how a run goes, never what it produces)."""
-    config = {k: v for k, v in to_dict(cfg).items() if k not in execution_fields(PoolConfig)}
-    opts = backend_settings(cfg)
-    config["options"] = {k: v for k, v in to_dict(opts).items() if k not in execution_fields(type(opts))}
+    config = split_run_fields(cfg)[0]
+    config["options"] = split_run_fields(backend_settings(cfg))[0]
     return config
 
 
 def run_config(cfg: PoolConfig) -> dict:
     """How the run went (the manifest's ``run``): the run fields of the stage and the backend."""
-    opts = backend_settings(cfg)
-    return {**{k: v for k, v in to_dict(cfg).items() if k in execution_fields(PoolConfig)},
-            **{k: v for k, v in to_dict(opts).items() if k in execution_fields(type(opts))}}
+    return {**split_run_fields(cfg)[1], **split_run_fields(backend_settings(cfg))[1]}
 
 
 def pool_config(*layers: dict | None, **values) -> PoolConfig:

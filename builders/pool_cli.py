@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import types
 import typing
 
 import click
 
 from resetkit.cli_options import RegistryChoice, engine_options, store_option, threads_option
-from resetkit.config import describe, options_class
+from resetkit.config import describe, options_class, value_type
 from resetkit.errors import ResetkitError
 
 from .backends.base import BACKENDS
-
-
-def _flag_type(typ):
-    if typing.get_origin(typ) in (typing.Union, types.UnionType):
-        typ = next(a for a in typing.get_args(typ) if a is not type(None))
-    return typ
 
 
 def backend_flags() -> dict[str, tuple]:
@@ -38,7 +31,7 @@ def backend_flags() -> dict[str, tuple]:
             if fname in out:
                 out[fname][3].append(name)
             else:
-                out[fname] = (_flag_type(hints[fname]), default, text, [name])
+                out[fname] = (value_type(hints[fname]), default, text, [name])
     return out
 
 

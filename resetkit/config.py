@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+import typing
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -83,12 +84,19 @@ def parse_overrides(items) -> dict:
     return out
 
 
+def value_type(typ: Any) -> Any:
+    """``X`` for an optional field's ``X | None`` (or ``Optional[X]``); any other type as it is."""
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return typ
+
+
 def _coerce(name: str, value: Any, typ: Any) -> Any:
     if value is None:
         return None
-    args = [a for a in getattr(typ, "__args__", ()) if a is not type(None)]
-    if isinstance(typ, types.UnionType) and len(args) == 1:  # ``float | None``: read as float
-        typ = args[0]
+    typ = value_type(typ)  # ``float | None``: read as float
     origin = getattr(typ, "__origin__", None)
     try:
         if typ is float or typ == "float":

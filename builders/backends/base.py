@@ -6,7 +6,7 @@ resume, duplicates); a backend only generates.  Adding one = a module with a ``B
 subclass + one line in ``BACKENDS``.
 
 A backend's own settings are its nested frozen ``Options`` dataclass (fields made with
-``resetkit.config.field(..., help=...)``, or :func:`run_field` for those that change how a
+``resetkit.config.field(..., help=...)``, or ``resetkit.config.run_field`` for those that change how a
 run goes but never what it produces).  ``resetkit pool`` generates a flag per option and
 takes ``--set backend.NAME.FIELD=VALUE``; the pool's version id records the options of the
 backend used, minus its run fields.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
-from resetkit.config import build, execution_fields, field, run_field  # noqa: F401  (plugins import them from here)
+from resetkit.config import build
 from resetkit.errors import ResetkitError
 from resetkit.registry import Registry
 

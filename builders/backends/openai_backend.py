@@ -24,13 +24,13 @@ import dataclasses
 import os
 from typing import Callable, Sequence
 
-from resetkit.config import field
+from resetkit.config import field, run_field
 from resetkit.errors import ResetkitError
 from resetkit.openai_client import (MalformedReply, auth_failure, check_endpoint, make_client, parse_reply,
                                     shown)
 from resetkit.secrets import redact_content, redact_text, register_url
 
-from .base import Backend, GenRequest, GenResult, run_field
+from .base import Backend, GenRequest, GenResult
 
 
 class _Refused(Exception):

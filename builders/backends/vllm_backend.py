@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
+from resetkit.config import run_field
 from resetkit.errors import require
 
-from .base import Backend, GenRequest, GenResult, check_model_config, local_model_info, run_field
+from .base import Backend, GenRequest, GenResult, check_model_config, local_model_info
 
 
 class VLLMBackend(Backend):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from builders.backends.base import BACKENDS, execution_fields
+from builders.backends.base import BACKENDS
+from resetkit.config import execution_fields
 from builders.pool import PoolConfig, pool_config, pool_identity, version_config
 from resetkit.config import options_class
 from resetkit.errors import ResetkitError

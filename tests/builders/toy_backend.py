@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from builders.backends.base import Backend, GenResult, run_field
+from builders.backends.base import Backend, GenResult
+from resetkit.config import run_field
 from resetkit.config import field
 
 
